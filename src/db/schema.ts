@@ -1,0 +1,51 @@
+import { sql } from 'drizzle-orm'
+import { check, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { ROLES, type Role } from '../auth/roles'
+
+const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
+
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    /** As the user typed it, for display. */
+    username: text('username').notNull(),
+    /** Lower-cased, so uniqueness and look-ups are case-insensitive at the database. */
+    usernameNormalized: text('username_normalized').notNull(),
+    /** Trimmed and lower-cased before it is stored. */
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role').$type<Role>().notNull().default('user'),
+    emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    createdAt: timestamp('created_at').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+    lastLoginAt: timestamp('last_login_at'),
+  },
+  (t) => [
+    uniqueIndex('users_username_normalized_unique').on(t.usernameNormalized),
+    uniqueIndex('users_email_unique').on(t.email),
+    check('users_role_check', sql.raw(`role IN (${ROLES.map((role) => `'${role}'`).join(', ')})`)),
+  ],
+)
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the current refresh token; the token itself is never stored. */
+    refreshTokenHash: text('refresh_token_hash').notNull(),
+    userAgent: text('user_agent'),
+    createdAt: timestamp('created_at').notNull(),
+    lastUsedAt: timestamp('last_used_at').notNull(),
+    /** Absolute: rotation does not extend it. */
+    expiresAt: timestamp('expires_at').notNull(),
+  },
+  (t) => [uniqueIndex('sessions_refresh_token_hash_unique').on(t.refreshTokenHash), index('sessions_user_id_idx').on(t.userId)],
+)
+
+export type UserRow = typeof users.$inferSelect
+export type SessionRow = typeof sessions.$inferSelect
