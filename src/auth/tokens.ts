@@ -1,0 +1,134 @@
+import type { Config } from '../env'
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../encoding'
+import type { Role } from './roles'
+
+export type AccessClaims = {
+  iss: string
+  aud: string
+  sub: string
+  sid: string
+  role: Role
+  iat: number
+  exp: number
+  jti: string
+}
+
+const ED25519 = { name: 'Ed25519' } as const
+const ACCESS_TOKEN_TYPE = 'at+jwt'
+// Header members that would let a token choose its own key or extensions; we never honour them.
+const FORBIDDEN_HEADER_MEMBERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crit']
+// Tolerated difference between our isolates' clocks for `iat` and `nbf`.
+const CLOCK_SKEW_SECONDS = 60
+
+const encodeJson = (value: unknown) => toBase64Url(utf8.encode(JSON.stringify(value)))
+
+export async function signAccessToken(
+  config: Config,
+  subject: { userId: string; sessionId: string; role: Role },
+  nowSeconds: number,
+): Promise<string> {
+  const { kid, key } = config.keys.signing
+  const claims: AccessClaims = {
+    iss: config.issuer,
+    aud: config.audience,
+    sub: subject.userId,
+    sid: subject.sessionId,
+    role: subject.role,
+    iat: nowSeconds,
+    exp: nowSeconds + config.accessTokenTtlSeconds,
+    jti: crypto.randomUUID(),
+  }
+  const signingInput = `${encodeJson({ alg: 'EdDSA', typ: ACCESS_TOKEN_TYPE, kid })}.${encodeJson(claims)}`
+  const signature = new Uint8Array(await crypto.subtle.sign(ED25519, key, utf8.encode(signingInput)))
+  return `${signingInput}.${toBase64Url(signature)}`
+}
+
+/**
+ * Verifies an access token the strict way (RFC 8725, RFC 9068): only EdDSA, only a kid we hold,
+ * only `typ` at+jwt, exact issuer and audience, and a present, unexpired `exp`. Returns the claims,
+ * or undefined for any token that is not exactly right; the caller answers 401 either way.
+ */
+export async function verifyAccessToken(config: Config, token: string, nowSeconds: number): Promise<AccessClaims | undefined> {
+  const parts = token.split('.')
+  if (parts.length !== 3) return undefined
+  const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string]
+
+  const header = decodeJsonObject(encodedHeader)
+  if (!header || header.alg !== 'EdDSA' || !isAccessTokenType(header.typ)) return undefined
+  if (FORBIDDEN_HEADER_MEMBERS.some((member) => member in header)) return undefined
+  // A Map lookup, so a kid such as "../x" or "__proto__" is simply unknown.
+  const key = typeof header.kid === 'string' ? config.keys.verifying.get(header.kid) : undefined
+  if (!key) return undefined
+
+  const signature = fromBase64Url(encodedSignature)
+  if (!signature || signature.length !== 64) return undefined
+  const signingInput = utf8.encode(`${encodedHeader}.${encodedPayload}`)
+  if (!(await crypto.subtle.verify(ED25519, key, signature, signingInput))) return undefined
+
+  const claims = decodeJsonObject(encodedPayload)
+  if (!claims) return undefined
+  return checkClaims(config, claims, nowSeconds)
+}
+
+function checkClaims(config: Config, claims: Record<string, unknown>, now: number): AccessClaims | undefined {
+  const { iss, aud, sub, sid, role, iat, exp, jti, nbf } = claims
+  if (iss !== config.issuer) return undefined
+  const audiences = Array.isArray(aud) ? aud : [aud]
+  if (!audiences.includes(config.audience)) return undefined
+  if (!isWholeNumber(exp) || exp <= now) return undefined
+  if (!isWholeNumber(iat) || iat > now + CLOCK_SKEW_SECONDS) return undefined
+  if (nbf !== undefined && (!isWholeNumber(nbf) || nbf > now + CLOCK_SKEW_SECONDS)) return undefined
+  if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') return undefined
+  if (typeof role !== 'string') return undefined
+  return { iss, aud: config.audience, sub, sid, role: role as Role, iat, exp, jti }
+}
+
+function isAccessTokenType(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false
+  const normalised = typ.toLowerCase()
+  return normalised === ACCESS_TOKEN_TYPE || normalised === `application/${ACCESS_TOKEN_TYPE}`
+}
+
+const isWholeNumber = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value)
+
+function decodeJsonObject(encoded: string): Record<string, unknown> | undefined {
+  const bytes = fromBase64Url(encoded)
+  if (!bytes || bytes.length === 0) return undefined
+  try {
+    const text = fromUtf8.decode(bytes)
+    const value: unknown = JSON.parse(text)
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+    // JSON.parse keeps the last of duplicated members; RFC 7519 lets us reject instead, so a
+    // claim cannot mean one thing to us and another to a different parser.
+    if (hasDuplicateTopLevelKeys(text)) return undefined
+    return value as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
+/** Scans already-valid JSON text for an object member name that repeats at the top level. */
+export function hasDuplicateTopLevelKeys(json: string): boolean {
+  const seen = new Set<string>()
+  let depth = 0
+  for (let i = 0; i < json.length; i++) {
+    const char = json[i]
+    if (char === '{' || char === '[') depth++
+    else if (char === '}' || char === ']') depth--
+    else if (char === '"') {
+      let end = i + 1
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1
+      if (depth === 1) {
+        let next = end + 1
+        while (/\s/.test(json[next] ?? '')) next++
+        if (json[next] === ':') {
+          const name = JSON.parse(json.slice(i, end + 1)) as string
+          if (seen.has(name)) return true
+          seen.add(name)
+        }
+      }
+      i = end
+    }
+  }
+  return false
+}

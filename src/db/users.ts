@@ -1,0 +1,85 @@
+import { eq, or } from 'drizzle-orm'
+import type { Database } from '../env'
+import { uuidv7 } from '../ids'
+import { violatedUniqueColumn } from './errors'
+import { users, type UserRow } from './schema'
+
+export const normaliseUsername = (username: string) => username.toLowerCase()
+export const normaliseEmail = (email: string) => email.trim().toLowerCase()
+
+export type UniqueField = 'username' | 'email'
+
+/** Which of a username and an email already belong to an account (other than `exceptUserId`). */
+export async function findTakenFields(
+  db: Database,
+  candidate: { username?: string; email?: string },
+  exceptUserId?: string,
+): Promise<UniqueField[]> {
+  const conditions = []
+  if (candidate.username !== undefined) conditions.push(eq(users.usernameNormalized, normaliseUsername(candidate.username)))
+  if (candidate.email !== undefined) conditions.push(eq(users.email, normaliseEmail(candidate.email)))
+  if (conditions.length === 0) return []
+  const rows = await db
+    .select({ id: users.id, usernameNormalized: users.usernameNormalized, email: users.email })
+    .from(users)
+    .where(or(...conditions))
+  const taken = new Set<UniqueField>()
+  for (const row of rows) {
+    if (row.id === exceptUserId) continue
+    if (candidate.username !== undefined && row.usernameNormalized === normaliseUsername(candidate.username)) taken.add('username')
+    if (candidate.email !== undefined && row.email === normaliseEmail(candidate.email)) taken.add('email')
+  }
+  return [...taken].sort()
+}
+
+/** The unique field a failed write collided with, when the database refused it for that reason. */
+export function takenFieldOf(error: unknown): UniqueField | undefined {
+  const column = violatedUniqueColumn(error)
+  if (column === 'users.username_normalized') return 'username'
+  if (column === 'users.email') return 'email'
+  return undefined
+}
+
+export function insertUserStatement(
+  db: Database,
+  input: { username: string; email: string; passwordHash: string; now: Date },
+) {
+  return db
+    .insert(users)
+    .values({
+      id: uuidv7(input.now.getTime()),
+      username: input.username,
+      usernameNormalized: normaliseUsername(input.username),
+      email: normaliseEmail(input.email),
+      passwordHash: input.passwordHash,
+      createdAt: input.now,
+      updatedAt: input.now,
+    })
+    .returning()
+}
+
+export type LoginIdentifier = { kind: 'email' | 'username'; value: string }
+
+/**
+ * A login identifier is an email when it holds an "@" (usernames cannot), else a username; either
+ * way in the normalised form the unique index holds, whether or not such an account exists.
+ */
+export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
+  const trimmed = identifier.trim()
+  return trimmed.includes('@')
+    ? { kind: 'email', value: normaliseEmail(trimmed) }
+    : { kind: 'username', value: normaliseUsername(trimmed) }
+}
+
+export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<UserRow | undefined> {
+  const condition =
+    identifier.kind === 'email' ? eq(users.email, identifier.value) : eq(users.usernameNormalized, identifier.value)
+  return db.select().from(users).where(condition).get()
+}
+
+export function recordLoginStatement(db: Database, userId: string, now: Date, newPasswordHash?: string) {
+  return db
+    .update(users)
+    .set(newPasswordHash ? { lastLoginAt: now, passwordHash: newPasswordHash, updatedAt: now } : { lastLoginAt: now })
+    .where(eq(users.id, userId))
+}

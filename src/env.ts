@@ -1,0 +1,162 @@
+import type { DrizzleD1Database } from 'drizzle-orm/d1'
+import { z } from 'zod'
+import { importSigningKeys, type KeySet } from './auth/keys'
+import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
+import type * as schema from './db/schema'
+
+/** Secrets that are optional and so are not in `wrangler.toml`'s required list. */
+export type Bindings = Env & { PASSWORD_PEPPER?: string }
+
+export type Database = DrizzleD1Database<typeof schema>
+
+export type AppEnv = {
+  Bindings: Bindings
+  Variables: {
+    requestId: string
+    config: Config
+    db: Database
+    user: AuthenticatedUser
+    session: AuthenticatedSession
+  }
+}
+
+/** Cloudflare's production runtime refuses PBKDF2 above this; local workerd does not, so we do. */
+export const PBKDF2_MAX_ITERATIONS = 100_000
+
+const integer = (min: number, max: number, fallback: number, why = '') =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return fallback
+      const parsed = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN
+      if (!Number.isSafeInteger(parsed)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a whole number' })
+        return z.NEVER
+      }
+      if (parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max}${why}` })
+        return z.NEVER
+      }
+      return parsed
+    })
+
+const text = (fallback: string) =>
+  z
+    .string()
+    .max(256)
+    .optional()
+    .transform((value) => (value === undefined || value.trim() === '' ? fallback : value.trim()))
+
+const origins = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const list = (value ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean)
+    for (const origin of list) {
+      if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins such as https://app.example.com' })
+        return z.NEVER
+      }
+    }
+    return list
+  })
+
+const varsSchema = z.object({
+  JWT_ISSUER: text('edge-users'),
+  JWT_AUDIENCE: text('edge-users-api'),
+  ACCESS_TOKEN_TTL_SECONDS: integer(30, 86_400, 900),
+  REFRESH_TOKEN_TTL_SECONDS: integer(60, 31_536_000, 2_592_000),
+  PBKDF2_ITERATIONS: integer(1_000, PBKDF2_MAX_ITERATIONS, PBKDF2_MAX_ITERATIONS, " (Cloudflare's production runtime refuses more)"),
+  PASSWORD_MIN_LENGTH: integer(8, 64, 15),
+  RATE_LIMIT_PER_IP_PER_MINUTE: integer(1, 1_000_000, 30),
+  LOGIN_FREE_FAILURES: integer(1, 99, 5),
+  CORS_ORIGINS: origins,
+  PASSWORD_PEPPER: z.string().optional(),
+})
+
+export type Config = {
+  issuer: string
+  audience: string
+  accessTokenTtlSeconds: number
+  refreshTokenTtlSeconds: number
+  pbkdf2Iterations: number
+  passwordMinLength: number
+  rateLimitPerIpPerMinute: number
+  loginFreeFailures: number
+  corsOrigins: string[]
+  pepper: Pepper | undefined
+  keys: KeySet
+}
+
+export type Pepper = { id: string; key: CryptoKey }
+
+export type ConfigProblem = { name: string; message: string }
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] }
+
+// Keyed by the bindings object, which the runtime reuses across requests in an isolate, so the
+// keys are imported once rather than on every request.
+const cache = new WeakMap<object, Promise<ConfigResult>>()
+
+export function readConfig(bindings: Bindings): Promise<ConfigResult> {
+  let result = cache.get(bindings)
+  if (!result) {
+    result = parseConfig(bindings)
+    cache.set(bindings, result)
+  }
+  return result
+}
+
+async function parseConfig(bindings: Bindings): Promise<ConfigResult> {
+  const problems: ConfigProblem[] = []
+  const vars = varsSchema.safeParse(bindings)
+  if (!vars.success) {
+    for (const issue of vars.error.issues) {
+      // Only the name and the rule: a value may be a secret.
+      problems.push({ name: String(issue.path[0]), message: issue.message })
+    }
+  }
+
+  const keys = await importSigningKeys(bindings.JWT_PRIVATE_KEYS)
+  if (!keys.ok) problems.push({ name: 'JWT_PRIVATE_KEYS', message: keys.message })
+
+  const pepper = vars.success && vars.data.PASSWORD_PEPPER ? await importPepper(vars.data.PASSWORD_PEPPER) : undefined
+  if (vars.success && vars.data.PASSWORD_PEPPER !== undefined && vars.data.PASSWORD_PEPPER.length < 16) {
+    problems.push({ name: 'PASSWORD_PEPPER', message: 'must be at least 16 characters when set' })
+  }
+
+  if (problems.length > 0 || !vars.success || !keys.ok) return { ok: false, problems }
+  const v = vars.data
+  return {
+    ok: true,
+    config: {
+      issuer: v.JWT_ISSUER,
+      audience: v.JWT_AUDIENCE,
+      accessTokenTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS,
+      pbkdf2Iterations: v.PBKDF2_ITERATIONS,
+      passwordMinLength: v.PASSWORD_MIN_LENGTH,
+      rateLimitPerIpPerMinute: v.RATE_LIMIT_PER_IP_PER_MINUTE,
+      loginFreeFailures: v.LOGIN_FREE_FAILURES,
+      corsOrigins: v.CORS_ORIGINS,
+      pepper,
+      keys: keys.keys,
+    },
+  }
+}
+
+const encoder = new TextEncoder()
+
+async function importPepper(secret: string): Promise<Pepper> {
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+  ])
+  // A short public fingerprint stored with each hash, so a changed pepper is recognised
+  // instead of silently failing every login.
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode('edge-users pepper id')))
+  const id = Array.from(mac.subarray(0, 4), (byte) => byte.toString(16).padStart(2, '0')).join('')
+  return { id, key }
+}

@@ -1,0 +1,23 @@
+import { drizzle } from 'drizzle-orm/d1'
+import { createMiddleware } from 'hono/factory'
+import * as schema from '../db/schema'
+import { readConfig, type AppEnv } from '../env'
+import { internalError } from '../errors'
+import { log } from '../log'
+
+/**
+ * Puts the parsed configuration and a database handle on the request. A configuration that does
+ * not parse stops the request with 500 internal_error (health alone reports which variable).
+ */
+export function requireConfig() {
+  return createMiddleware<AppEnv>(async function loadConfig(c, next) {
+    const result = await readConfig(c.env)
+    if (!result.ok) {
+      log('error', 'config.invalid', { request_id: c.var.requestId, variables: result.problems.map((p) => p.name) })
+      throw internalError()
+    }
+    c.set('config', result.config)
+    c.set('db', drizzle(c.env.DB, { schema }))
+    await next()
+  })
+}

@@ -1,0 +1,50 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { databaseAnswers } from '../db/health'
+import { readConfig } from '../env'
+import { ApiError } from '../errors'
+import { createRouter } from '../router'
+import { jsonContent, problems } from '../schemas'
+
+export const meta = createRouter()
+
+const helloResponse = z.object({ msg: z.literal('hello world') })
+
+meta.openapi(
+  createRoute({
+    method: 'get',
+    path: '/hello',
+    tags: ['meta'],
+    summary: 'A greeting, to check the API answers',
+    responses: { 200: jsonContent(helloResponse, 'Hello') },
+  }),
+  (c) => c.json({ msg: 'hello world' as const }, 200),
+)
+
+const healthResponse = z.object({ status: z.literal('ok'), db: z.literal('ok') }).openapi('Health')
+
+meta.openapi(
+  createRoute({
+    method: 'get',
+    path: '/health',
+    tags: ['meta'],
+    summary: 'Whether the configuration parses and the database answers',
+    description: 'A 503 names every configuration variable that is invalid (never its value).',
+    responses: { 200: jsonContent(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
+  }),
+  async (c) => {
+    c.header('Cache-Control', 'no-store')
+    const [config, dbOk] = await Promise.all([readConfig(c.env), databaseAnswers(c.env.DB)])
+    if (!config.ok || !dbOk) {
+      const invalid = config.ok ? [] : config.problems
+      const reasons = [
+        ...invalid.map((problem) => `${problem.name} ${problem.message}`),
+        ...(dbOk ? [] : ['the database did not answer']),
+      ]
+      throw new ApiError(503, 'unavailable', `Not ready: ${reasons.join('; ')}.`, {
+        headers: { 'Cache-Control': 'no-store' },
+        extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },
+      })
+    }
+    return c.json({ status: 'ok' as const, db: 'ok' as const }, 200)
+  },
+)

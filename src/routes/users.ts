@@ -1,0 +1,152 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/password'
+import { PASSWORD_MAX_CODE_POINTS } from '../auth/password-policy'
+import { hashRefreshToken, newRefreshToken } from '../auth/refresh-tokens'
+import { tokenPair } from '../auth/token-pair'
+import { insertSessionStatement } from '../db/sessions'
+import {
+  findTakenFields,
+  findUserByLogin,
+  insertUserStatement,
+  normaliseLoginIdentifier,
+  recordLoginStatement,
+  takenFieldOf,
+  type UniqueField,
+} from '../db/users'
+import { ApiError } from '../errors'
+import { uuidv7 } from '../ids'
+import { createRouter } from '../router'
+import { jsonBody, jsonContent, problems, tokenPairSchema, userEnvelope, publicUser } from '../schemas'
+import { withPasswordPolicy } from '../validation'
+
+export const users = createRouter()
+
+const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/
+
+export const usernameField = z
+  .string()
+  .regex(USERNAME_PATTERN, 'must be 3-32 characters of A-Z a-z 0-9 _ . - starting with a letter or digit')
+  .openapi({ example: 'ada_lovelace' })
+
+export const emailField = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email('must be a valid email address'))
+  .openapi({ example: 'ada@example.com' })
+
+export const newPasswordField = z.string().openapi({
+  description: `At least PASSWORD_MIN_LENGTH (default 15) and at most ${PASSWORD_MAX_CODE_POINTS} characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.`,
+})
+
+export function takenError(field: UniqueField): ApiError {
+  return field === 'username'
+    ? new ApiError(409, 'username_taken', 'That username is already in use.')
+    : new ApiError(409, 'email_taken', 'That email address is already in use.')
+}
+
+const signupBody = z
+  .object({ username: usernameField, email: emailField, password: newPasswordField })
+  .openapi('SignupRequest')
+
+users.openapi(
+  createRoute({
+    method: 'post',
+    path: '/signup',
+    tags: ['users'],
+    summary: 'Create an account',
+    description: 'Unknown fields are ignored: a `role` sent here does nothing; every account starts as `user`.',
+    request: { body: jsonBody(signupBody) },
+    responses: {
+      201: jsonContent(userEnvelope, 'The new account'),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 409: ['username_taken', 'email_taken'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 429: ['rate_limited'] }),
+    },
+  }),
+  async (c) => {
+    const { username, email, password } = c.req.valid('json')
+    const { db, config } = c.var
+
+    // Checked before hashing, so a taken name costs no PBKDF2 work; the unique index below
+    // still decides when two signups race.
+    const [taken] = await findTakenFields(db, { username, email })
+    if (taken) throw takenError(taken)
+
+    const now = new Date()
+    const passwordHash = await hashPassword(password, config)
+    let user
+    try {
+      ;[user] = await insertUserStatement(db, { username, email, passwordHash, now })
+    } catch (error) {
+      const field = takenFieldOf(error)
+      if (field) throw takenError(field)
+      throw error
+    }
+    if (!user) throw new Error('insert returned no row')
+    return c.json({ user: publicUser(user) }, 201)
+  },
+  withPasswordPolicy('password', (body) => ({ password: body.password, username: body.username, email: body.email })),
+)
+
+const loginBody = z
+  .object({
+    username: z.string().min(1).max(254).optional().openapi({ description: 'A username or an email address' }),
+    email: z.string().min(1).max(254).optional().openapi({ description: 'Accepted instead of username' }),
+    password: z.string().min(1, 'is required').max(4 * PASSWORD_MAX_CODE_POINTS),
+  })
+  .refine((body) => body.username !== undefined || body.email !== undefined, {
+    path: ['username'],
+    message: 'is required (a username or an email address)',
+    // Also when the password failed, so both missing fields are reported together.
+    when: ({ value }) => typeof value === 'object' && value !== null,
+  })
+  .openapi('LoginRequest')
+
+const invalidCredentials = () =>
+  new ApiError(401, 'invalid_credentials', 'The username or password is incorrect.')
+
+users.openapi(
+  createRoute({
+    method: 'post',
+    path: '/login',
+    tags: ['users'],
+    summary: 'Exchange a username (or email) and password for a token pair',
+    description:
+      'An unknown account and a wrong password get one byte-identical answer (given the same X-Request-Id), after the same hash work.',
+    request: { body: jsonBody(loginBody) },
+    responses: {
+      200: jsonContent(tokenPairSchema, 'A token pair; sent with Cache-Control: no-store'),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['invalid_credentials'], 403: ['account_disabled'], 429: ['rate_limited'] }),
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid('json')
+    const { db, config } = c.var
+    const identifier = normaliseLoginIdentifier(body.username ?? body.email ?? '')
+
+    const user = await findUserByLogin(db, identifier)
+    const check = user
+      ? await verifyPassword(body.password, user.passwordHash, config)
+      : await verifyAgainstNobody(body.password, config)
+    if (!user || !check.valid) throw invalidCredentials()
+    // Only now, with the right password, may the answer reveal that the account exists.
+    if (user.disabled) throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
+
+    const now = new Date()
+    const refreshToken = newRefreshToken()
+    const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000) }
+    const newHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
+    await db.batch([
+      insertSessionStatement(db, {
+        ...session,
+        userId: user.id,
+        refreshTokenHash: await hashRefreshToken(refreshToken),
+        userAgent: c.req.header('User-Agent'),
+        now,
+      }),
+      recordLoginStatement(db, user.id, now, newHash),
+    ])
+
+    c.header('Cache-Control', 'no-store')
+    return c.json(await tokenPair(config, user, { ...session, refreshToken }, now), 200)
+  },
+)

@@ -1,0 +1,36 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { createRouter } from '../router'
+import { jsonContent } from '../schemas'
+
+export const wellKnown = createRouter()
+
+const jwksResponse = z
+  .object({
+    keys: z.array(
+      z.object({
+        kty: z.literal('OKP'),
+        crv: z.literal('Ed25519'),
+        x: z.string(),
+        kid: z.string(),
+        alg: z.literal('EdDSA'),
+        use: z.literal('sig'),
+      }),
+    ),
+  })
+  .openapi('JWKS')
+
+wellKnown.openapi(
+  createRoute({
+    method: 'get',
+    path: '/jwks.json',
+    tags: ['tokens'],
+    summary: 'Public keys that verify access tokens',
+    description: 'Every configured key, so tokens signed by a key being rotated out still verify.',
+    responses: { 200: jsonContent(jwksResponse, 'JSON Web Key Set') },
+  }),
+  (c) => {
+    // Short enough that a rotation reaches verifiers quickly, long enough to spare this route.
+    c.header('Cache-Control', 'public, max-age=300')
+    return c.json({ keys: c.var.config.keys.jwks }, 200)
+  },
+)
