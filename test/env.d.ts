@@ -1,0 +1,12 @@
+declare namespace Cloudflare {
+  interface Env {
+    /** The migrations under migrations/, read by vitest.config.ts. */
+    TEST_MIGRATIONS: import('cloudflare:test').D1Migration[]
+    /** A second private JWK, for key-rotation tests: not configured unless a test adds it. */
+    TEST_SPARE_KEY: string
+  }
+  interface GlobalProps {
+    /** Types `exports.default` from cloudflare:workers as the worker under test. */
+    mainModule: typeof import('../src/index')
+  }
+}

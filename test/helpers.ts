@@ -1,0 +1,140 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { env, exports } from 'cloudflare:workers'
+import { expect } from 'vitest'
+import app from '../src/index'
+
+export const ORIGIN = 'https://edge-users.test'
+export const API = `${ORIGIN}/api/v1`
+
+type CallOptions = {
+  method?: string
+  /** Sent as JSON with Content-Type: application/json. */
+  json?: unknown
+  /** Sent as it is, for tests of malformed bodies. */
+  rawBody?: BodyInit
+  headers?: Record<string, string>
+  token?: string
+  /** Overrides of the worker's bindings for this one request (configuration tests). */
+  env?: Record<string, unknown>
+}
+
+let ipCounter = 0
+/** A fresh client address, so unrelated tests never share a per-IP budget. */
+export const freshIp = () => `198.18.${Math.floor(++ipCounter / 250) % 250}.${(ipCounter % 250) + 1}`
+
+/** One HTTP request to the worker running in workerd, the way a client sends it. */
+export async function call(path: string, options: CallOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers)
+  let body = options.rawBody
+  if (options.json !== undefined) {
+    body = JSON.stringify(options.json)
+    if (!headers.has('Content-Type')) headers.set('Content-Type', 'application/json')
+  }
+  if (options.token !== undefined) headers.set('Authorization', `Bearer ${options.token}`)
+  if (!headers.has('CF-Connecting-IP')) headers.set('CF-Connecting-IP', freshIp())
+  const url = path.startsWith('http') ? path : `${API}${path}`
+  const request = new Request(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body })
+  if (!options.env) return exports.default.fetch(request)
+  const ctx = createExecutionContext()
+  const response = await app.fetch(request, { ...env, ...options.env }, ctx)
+  await waitOnExecutionContext(ctx)
+  return response
+}
+
+let accountCounter = 0
+export type Account = { username: string; email: string; password: string }
+
+/** A valid, unused account: unique names and a password the policy accepts. */
+export function newAccount(overrides: Partial<Account> = {}): Account {
+  const n = ++accountCounter
+  const tag = crypto.randomUUID().slice(0, 8)
+  return {
+    username: `user${n}_${tag}`,
+    email: `person${n}.${tag}@example.com`,
+    password: `violet-harbour-${tag}-lantern`,
+    ...overrides,
+  }
+}
+
+export type PublicUser = {
+  id: string
+  username: string
+  email: string
+  role: 'user' | 'moderator' | 'admin'
+  email_verified: boolean
+  created_at: string
+}
+
+export async function signup(overrides: Partial<Account> = {}, options: CallOptions = {}) {
+  const account = newAccount(overrides)
+  const response = await call('/users/signup', { ...options, json: account })
+  expect(response.status, await describe(response)).toBe(201)
+  const { user } = (await response.json()) as { user: PublicUser }
+  return { account, user }
+}
+
+export type TokenPair = {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  refresh_expires_in: number
+  user: PublicUser
+}
+
+export async function login(account: Pick<Account, 'username' | 'password'>, options: CallOptions = {}): Promise<TokenPair> {
+  const response = await call('/users/login', { ...options, json: { username: account.username, password: account.password } })
+  expect(response.status, await describe(response)).toBe(200)
+  return (await response.json()) as TokenPair
+}
+
+/** A new account, signed in. */
+export async function signedIn(overrides: Partial<Account> = {}) {
+  const { account, user } = await signup(overrides)
+  const tokens = await login(account)
+  return { account, user, tokens }
+}
+
+export type Problem = {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  request_id: string
+  errors?: { path: string; message: string }[]
+  [extension: string]: unknown
+}
+
+/** Asserts an RFC 9457 problem with the contract's status and code, and returns its body. */
+export async function expectProblem(response: Response, status: number, code: string): Promise<Problem> {
+  const text = await response.text()
+  expect(response.status, text).toBe(status)
+  expect(response.headers.get('Content-Type')).toBe('application/problem+json')
+  const problem = JSON.parse(text) as Problem
+  expect(problem).toMatchObject({ type: `/problems/${code}`, status, code })
+  expect(problem.title).toEqual(expect.any(String))
+  expect(problem.detail).toEqual(expect.any(String))
+  expect(problem.request_id).toBe(response.headers.get('X-Request-Id'))
+  return problem
+}
+
+/** The failing field paths of a validation_failed problem. */
+export async function failingFields(response: Response): Promise<string[]> {
+  const problem = await expectProblem(response, 400, 'validation_failed')
+  return (problem.errors ?? []).map((error) => error.path).sort()
+}
+
+async function describe(response: Response): Promise<string> {
+  return response.ok ? '' : `${response.status} ${await response.clone().text()}`
+}
+
+export function decodeJwtPart(part: string): Record<string, unknown> {
+  const base64 = part.replace(/-/g, '+').replace(/_/g, '/')
+  return JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '='))) as Record<string, unknown>
+}
+
+/** Reads a row straight from D1, for assertions about what is stored (never to arrange a test). */
+export function storedUser(username: string) {
+  return env.DB.prepare('SELECT * FROM users WHERE username_normalized = ?').bind(username.toLowerCase()).first<Record<string, unknown>>()
+}

@@ -1,0 +1,115 @@
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { API, call, expectProblem, newAccount, ORIGIN } from './helpers'
+
+describe('hello and health', () => {
+  it('greets on /hello', async () => {
+    const response = await call('/hello')
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ msg: 'hello world' })
+  })
+
+  it('reports the database as ok on /health', async () => {
+    const response = await call('/health')
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ status: 'ok', db: 'ok' })
+  })
+
+  it('gives every response an X-Request-Id, errors included', async () => {
+    for (const path of ['/hello', '/no-such-route', '/users/login']) {
+      const response = await call(path, path === '/users/login' ? { json: {} } : {})
+      expect(response.headers.get('X-Request-Id'), path).toMatch(/^[\w-]{8,}$/)
+    }
+  })
+
+  it('keeps a well-formed X-Request-Id the client sent, so logs can be correlated', async () => {
+    const response = await call('/hello', { headers: { 'X-Request-Id': 'client-trace-42' } })
+    expect(response.headers.get('X-Request-Id')).toBe('client-trace-42')
+  })
+})
+
+describe('configuration', () => {
+  it('answers health with 503 naming PBKDF2_ITERATIONS above the production cap of 100000', async () => {
+    for (const value of ['100001', '600000']) {
+      const problem = await expectProblem(await call('/health', { env: { PBKDF2_ITERATIONS: value } }), 503, 'unavailable')
+      expect(problem.detail).toContain('PBKDF2_ITERATIONS')
+      expect(problem.invalid_config).toEqual([{ name: 'PBKDF2_ITERATIONS', message: expect.stringContaining('100000') }])
+    }
+  })
+
+  it('accepts PBKDF2_ITERATIONS of exactly 100000', async () => {
+    expect((await call('/health', { env: { PBKDF2_ITERATIONS: '100000' } })).status).toBe(200)
+  })
+
+  it('names a malformed or missing JWT_PRIVATE_KEYS without echoing it', async () => {
+    const secretLooking = '[{"kty":"OKP","crv":"Ed25519","d":"c2VjcmV0LXNlY3JldA","x":"nope","kid":"k1"}]'
+    for (const value of ['not json', '[]', secretLooking, '']) {
+      const response = await call('/health', { env: { JWT_PRIVATE_KEYS: value } })
+      const text = await response.clone().text()
+      const problem = await expectProblem(response, 503, 'unavailable')
+      expect(problem.detail).toContain('JWT_PRIVATE_KEYS')
+      expect(text).not.toContain('c2VjcmV0LXNlY3JldA')
+    }
+  })
+
+  it('rejects a key whose private and public halves do not belong together', async () => {
+    const [good] = JSON.parse(env.JWT_PRIVATE_KEYS) as { x: string }[]
+    const spare = JSON.parse(env.TEST_SPARE_KEY) as Record<string, string>
+    const mismatched = JSON.stringify([{ ...spare, x: good!.x }])
+    const problem = await expectProblem(await call('/health', { env: { JWT_PRIVATE_KEYS: mismatched } }), 503, 'unavailable')
+    expect(problem.detail).toContain('JWT_PRIVATE_KEYS')
+  })
+
+  it('names every invalid variable at once', async () => {
+    const response = await call('/health', {
+      env: { PASSWORD_MIN_LENGTH: '7', ACCESS_TOKEN_TTL_SECONDS: 'soon', CORS_ORIGINS: 'not an origin' },
+    })
+    const problem = await expectProblem(response, 503, 'unavailable')
+    const names = (problem.invalid_config as { name: string }[]).map((p) => p.name).sort()
+    expect(names).toEqual(['ACCESS_TOKEN_TTL_SECONDS', 'CORS_ORIGINS', 'PASSWORD_MIN_LENGTH'])
+  })
+
+  it('fails other routes with 500 internal_error, leaking nothing, while the configuration is bad', async () => {
+    const response = await call('/users/signup', { json: newAccount(), env: { PBKDF2_ITERATIONS: '600000' } })
+    const problem = await expectProblem(response, 500, 'internal_error')
+    expect(JSON.stringify(problem)).not.toContain('PBKDF2')
+  })
+})
+
+describe('errors', () => {
+  it('answers an unknown route with 404 not_found problem details', async () => {
+    await expectProblem(await call('/nope'), 404, 'not_found')
+    await expectProblem(await call(`${ORIGIN}/elsewhere`), 404, 'not_found')
+  })
+})
+
+describe('OpenAPI', () => {
+  it('publishes an OpenAPI 3 document generated from the validating schemas', async () => {
+    const response = await call('/openapi.json')
+    expect(response.status).toBe(200)
+    const doc = (await response.json()) as {
+      openapi: string
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>
+      components: { schemas: Record<string, { properties?: Record<string, { pattern?: string }> }> }
+    }
+    expect(doc.openapi).toMatch(/^3\./)
+    for (const path of ['/api/v1/hello', '/api/v1/health', '/api/v1/users/signup', '/api/v1/users/login', '/.well-known/jwks.json']) {
+      expect(doc.paths, path).toHaveProperty([path])
+    }
+    expect(doc.paths['/api/v1/users/signup']!.post!.responses).toHaveProperty(['409'])
+    // The username rule in the document is the one the validator enforces.
+    expect(doc.components.schemas.SignupRequest!.properties!.username!.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$')
+  })
+
+  it('serves a docs page that reads the document', async () => {
+    const response = await call('/docs')
+    expect(response.status).toBe(200)
+    expect(response.headers.get('Content-Type')).toMatch(/^text\/html/)
+    expect(await response.text()).toContain(`/api/v1/openapi.json`)
+  })
+
+  it('lists the API under /api/v1 only', async () => {
+    expect(API.endsWith('/api/v1')).toBe(true)
+    await expectProblem(await call(`${ORIGIN}/hello`), 404, 'not_found')
+  })
+})

@@ -1,0 +1,26 @@
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
+import { defineConfig } from 'vitest/config'
+import { generateSigningKey } from './src/auth/keys.ts'
+
+export default defineConfig(async () => {
+  // Fresh keys per run: the tests sign forged tokens with them, and nothing real is ever at stake.
+  const [signingKey, spareKey] = await Promise.all([generateSigningKey(), generateSigningKey()])
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: {
+          bindings: {
+            JWT_PRIVATE_KEYS: JSON.stringify([signingKey]),
+            TEST_SPARE_KEY: JSON.stringify(spareKey),
+            TEST_MIGRATIONS: await readD1Migrations('./migrations'),
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ['test/**/*.test.ts'],
+      setupFiles: ['./test/setup.ts'],
+    },
+  }
+})
