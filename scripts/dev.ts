@@ -1,0 +1,26 @@
+/**
+ * `npm run dev`: applies the local D1 migrations, writes .dev.vars with a fresh signing key when it
+ * has none, then starts `wrangler dev` with any extra arguments (`npm run dev -- --port 8788`).
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { generateSigningKey } from '../src/auth/keys.ts'
+import { migrateLocal, quietEnv } from './lib/run.ts'
+
+const DEV_VARS = '.dev.vars'
+
+async function ensureDevVars() {
+  const current = existsSync(DEV_VARS) ? readFileSync(DEV_VARS, 'utf8') : ''
+  if (/^\s*JWT_PRIVATE_KEYS\s*=/m.test(current)) return
+  const key = await generateSigningKey()
+  const line = `JWT_PRIVATE_KEYS='${JSON.stringify([key])}'\n`
+  const header = current ? '' : '# Local secrets for `wrangler dev`; git-ignored. Production uses `wrangler secret put`.\n'
+  writeFileSync(DEV_VARS, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${header}${line}`, { mode: 0o600 })
+  console.log(`Wrote a new development signing key (kid ${key.kid}) to ${DEV_VARS}.`)
+}
+
+await ensureDevVars()
+await migrateLocal()
+const wrangler = spawn('wrangler', ['dev', ...process.argv.slice(2)], { stdio: 'inherit', env: quietEnv })
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => wrangler.kill(signal))
+wrangler.on('exit', (code) => process.exit(code ?? 0))
