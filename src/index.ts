@@ -7,6 +7,7 @@ import { log } from './log'
 import { requireConfig } from './middleware/config'
 import { jsonBody } from './middleware/json-body'
 import { docsPage } from './routes/docs'
+import { me } from './routes/me'
 import { meta } from './routes/meta'
 import { users } from './routes/users'
 import { wellKnown } from './routes/well-known'
@@ -32,10 +33,16 @@ app.doc31(`${API}/openapi.json`, {
   },
   servers: [{ url: '/' }],
 })
+app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+  type: 'http',
+  scheme: 'bearer',
+  bearerFormat: 'JWT (EdDSA, typ at+jwt)',
+})
 app.get(`${API}/docs`, (c) => c.html(docsPage(`${API}/openapi.json`)))
 
 app.use(requireConfig())
 app.route('/.well-known', wellKnown)
+app.route(`${API}/users/me`, me)
 app.route(`${API}/users`, users)
 
 app.notFound((c) => problemResponse(c, notFound()))

@@ -47,5 +47,21 @@ export const sessions = sqliteTable(
   (t) => [uniqueIndex('sessions_refresh_token_hash_unique').on(t.refreshTokenHash), index('sessions_user_id_idx').on(t.userId)],
 )
 
+/**
+ * Refresh tokens that were rotated away. Presenting one again means a copy is in someone else's
+ * hands (RFC 9700 §4.14.2), so its whole session is revoked. Rows go with their session.
+ */
+export const spentRefreshTokens = sqliteTable(
+  'spent_refresh_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    spentAt: timestamp('spent_at').notNull(),
+  },
+  (t) => [index('spent_refresh_tokens_session_id_idx').on(t.sessionId)],
+)
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect

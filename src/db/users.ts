@@ -83,3 +83,35 @@ export function recordLoginStatement(db: Database, userId: string, now: Date, ne
     .set(newPasswordHash ? { lastLoginAt: now, passwordHash: newPasswordHash, updatedAt: now } : { lastLoginAt: now })
     .where(eq(users.id, userId))
 }
+
+export async function findUserById(db: Database, userId: string): Promise<UserRow | undefined> {
+  return db.select().from(users).where(eq(users.id, userId)).get()
+}
+
+/** Changes a username and/or email; a changed email is unverified again. */
+export async function updateProfile(
+  db: Database,
+  userId: string,
+  changes: { username?: string; email?: string; now: Date },
+): Promise<UserRow | undefined> {
+  return db
+    .update(users)
+    .set({
+      ...(changes.username !== undefined
+        ? { username: changes.username, usernameNormalized: normaliseUsername(changes.username) }
+        : {}),
+      ...(changes.email !== undefined ? { email: normaliseEmail(changes.email), emailVerified: false } : {}),
+      updatedAt: changes.now,
+    })
+    .where(eq(users.id, userId))
+    .returning()
+    .get()
+}
+
+export function updatePasswordStatement(db: Database, userId: string, passwordHash: string, now: Date) {
+  return db.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId))
+}
+
+export function deleteUserStatement(db: Database, userId: string) {
+  return db.delete(users).where(eq(users.id, userId))
+}

@@ -3,7 +3,13 @@ import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/passw
 import { PASSWORD_MAX_CODE_POINTS } from '../auth/password-policy'
 import { hashRefreshToken, newRefreshToken } from '../auth/refresh-tokens'
 import { tokenPair } from '../auth/token-pair'
-import { insertSessionStatement } from '../db/sessions'
+import {
+  deleteSessionStatement,
+  deleteSessionsForLogout,
+  findSessionOfSpentToken,
+  insertSessionStatement,
+  rotateRefreshToken,
+} from '../db/sessions'
 import {
   findTakenFields,
   findUserByLogin,
@@ -15,6 +21,8 @@ import {
 } from '../db/users'
 import { ApiError } from '../errors'
 import { uuidv7 } from '../ids'
+import { log } from '../log'
+import { requireAuth } from '../middleware/require-auth'
 import { createRouter } from '../router'
 import { jsonBody, jsonContent, problems, tokenPairSchema, userEnvelope, publicUser } from '../schemas'
 import { withPasswordPolicy } from '../validation'
@@ -148,5 +156,84 @@ users.openapi(
 
     c.header('Cache-Control', 'no-store')
     return c.json(await tokenPair(config, user, { ...session, refreshToken }, now), 200)
+  },
+)
+
+const refreshBody = z
+  .object({ refresh_token: z.string().min(1, 'is required').max(512) })
+  .openapi('RefreshRequest')
+
+const invalidRefreshToken = () =>
+  new ApiError(401, 'invalid_refresh_token', 'The refresh token is unknown, expired, revoked or already used.')
+
+users.openapi(
+  createRoute({
+    method: 'post',
+    path: '/refresh',
+    tags: ['users'],
+    summary: 'Rotate a refresh token for a new token pair',
+    description:
+      'Each refresh token works once. Presenting one that was already rotated ends its whole session, because a copy of it is in other hands.',
+    request: { body: jsonBody(refreshBody) },
+    responses: {
+      200: jsonContent(tokenPairSchema, 'A new token pair for the same session; sent with Cache-Control: no-store'),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['invalid_refresh_token'], 429: ['rate_limited'] }),
+    },
+  }),
+  async (c) => {
+    const { refresh_token } = c.req.valid('json')
+    const { db, config } = c.var
+    const now = new Date()
+    const presentedHash = await hashRefreshToken(refresh_token)
+    const refreshToken = newRefreshToken()
+
+    const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash: await hashRefreshToken(refreshToken), now })
+    if (!rotated) {
+      const reused = await findSessionOfSpentToken(db, presentedHash)
+      if (reused) {
+        await deleteSessionStatement(db, reused.sessionId)
+        log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: reused.sessionId, user_id: reused.userId })
+      }
+      throw invalidRefreshToken()
+    }
+    if (rotated.user.disabled) {
+      // Disabling already ends every session; this only closes the gap of a concurrent refresh.
+      await deleteSessionStatement(db, rotated.session.id)
+      throw invalidRefreshToken()
+    }
+
+    c.header('Cache-Control', 'no-store')
+    const session = { id: rotated.session.id, expiresAt: rotated.session.expiresAt, refreshToken }
+    return c.json(await tokenPair(config, rotated.user, session, now), 200)
+  },
+)
+
+const logoutBody = z
+  .object({
+    refresh_token: z.string().max(512).optional().openapi({ description: "Also ends that token's session, if it is yours" }),
+  })
+  .openapi('LogoutRequest')
+
+users.openapi(
+  createRoute({
+    method: 'post',
+    path: '/logout',
+    tags: ['users'],
+    summary: 'End the current session',
+    description: "The session's access and refresh tokens stop working at once.",
+    middleware: [requireAuth()] as const,
+    security: [{ bearer: [] }],
+    request: { body: jsonBody(logoutBody, false) },
+    responses: {
+      204: { description: 'Signed out' },
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'] }),
+    },
+  }),
+  async (c) => {
+    const { refresh_token } = c.req.valid('json')
+    const { db, user, session } = c.var
+    const refreshTokenHash = refresh_token ? await hashRefreshToken(refresh_token) : undefined
+    await deleteSessionsForLogout(db, { sessionId: session.id, userId: user.id, refreshTokenHash })
+    return c.body(null, 204)
   },
 )

@@ -1,0 +1,43 @@
+import { createMiddleware } from 'hono/factory'
+import { verifyAccessToken } from '../auth/tokens'
+import { findAuthenticatedSession } from '../db/sessions'
+import type { AppEnv } from '../env'
+import { ApiError } from '../errors'
+
+// RFC 6750 §2.1: the scheme is case-insensitive, the credential is token68. Only the header
+// counts: a token in the query string or the body is never looked at.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+
+const missingToken = () =>
+  new ApiError(401, 'unauthorized', 'Send an access token: Authorization: Bearer <token>.', {
+    headers: { 'WWW-Authenticate': 'Bearer' },
+  })
+
+const invalidToken = () =>
+  new ApiError(401, 'unauthorized', 'The access token is invalid, expired or revoked.', {
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+  })
+
+/**
+ * Authenticates the request from its access token, then reads the session and the user back in
+ * one query, so a logout, a revocation, a disabled account or a role change counts at once.
+ * Sets `c.var.user` and `c.var.session`.
+ */
+export function requireAuth() {
+  return createMiddleware<AppEnv>(async function authenticate(c, next) {
+    const header = c.req.header('Authorization')
+    if (header === undefined || header.trim() === '') throw missingToken()
+    const token = BEARER.exec(header.trim())?.[1]
+    if (!token) throw invalidToken()
+
+    const now = new Date()
+    const claims = await verifyAccessToken(c.var.config, token, Math.floor(now.getTime() / 1000))
+    if (!claims) throw invalidToken()
+    const found = await findAuthenticatedSession(c.var.db, claims.sid, claims.sub, now)
+    if (!found) throw invalidToken()
+
+    c.set('user', found.user)
+    c.set('session', found.session)
+    await next()
+  })
+}

@@ -1,0 +1,204 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { hashPassword, verifyPassword } from '../auth/password'
+import { deleteOtherSessionsStatement, deleteUserSession, listActiveSessions } from '../db/sessions'
+import {
+  deleteUserStatement,
+  findTakenFields,
+  normaliseEmail,
+  takenFieldOf,
+  updatePasswordStatement,
+  updateProfile,
+} from '../db/users'
+import { ApiError, notFound, validationFailed } from '../errors'
+import { requireAuth } from '../middleware/require-auth'
+import { createRouter } from '../router'
+import { jsonBody, jsonContent, problems, publicUser, userEnvelope } from '../schemas'
+import { withPasswordPolicy } from '../validation'
+import { emailField, newPasswordField, takenError, usernameField } from './users'
+
+/** The signed-in user's own account: profile, password, sessions. Mounted at /api/v1/users/me. */
+export const me = createRouter()
+
+me.use(requireAuth())
+
+const bearer = [{ bearer: [] }]
+const unauthorized = problems({ 401: ['unauthorized'] })
+
+const wrongPassword = () => new ApiError(403, 'invalid_password', 'The current password is incorrect.')
+
+me.openapi(
+  createRoute({
+    method: 'get',
+    path: '/',
+    tags: ['me'],
+    summary: 'The signed-in user',
+    security: bearer,
+    responses: { 200: jsonContent(userEnvelope, 'The user'), ...unauthorized },
+  }),
+  (c) => c.json({ user: publicUser(c.var.user) }, 200),
+)
+
+const updateMeBody = z
+  .object({ username: usernameField.optional(), email: emailField.optional() })
+  .openapi('UpdateMeRequest', { description: 'Other fields, `role` among them, are ignored.' })
+
+me.openapi(
+  createRoute({
+    method: 'patch',
+    path: '/',
+    tags: ['me'],
+    summary: 'Change your username or email',
+    description: 'Uniqueness is checked as at signup. A new email address is unverified.',
+    security: bearer,
+    request: { body: jsonBody(updateMeBody) },
+    responses: {
+      200: jsonContent(userEnvelope, 'The updated user'),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid('json')
+    const { db, user } = c.var
+    // Only real changes: re-sending the current email keeps it verified.
+    const changes = {
+      username: body.username !== undefined && body.username !== user.username ? body.username : undefined,
+      email: body.email !== undefined && normaliseEmail(body.email) !== user.email ? body.email : undefined,
+    }
+    if (changes.username === undefined && changes.email === undefined) return c.json({ user: publicUser(user) }, 200)
+
+    const [taken] = await findTakenFields(db, changes, user.id)
+    if (taken) throw takenError(taken)
+    let updated
+    try {
+      updated = await updateProfile(db, user.id, { ...changes, now: new Date() })
+    } catch (error) {
+      const field = takenFieldOf(error)
+      if (field) throw takenError(field)
+      throw error
+    }
+    if (!updated) throw notFound()
+    return c.json({ user: publicUser(updated) }, 200)
+  },
+)
+
+const changePasswordBody = z
+  .object({ current_password: z.string().min(1, 'is required').max(1024), new_password: newPasswordField })
+  .openapi('ChangePasswordRequest')
+
+me.openapi(
+  createRoute({
+    method: 'post',
+    path: '/password',
+    tags: ['me'],
+    summary: 'Change your password',
+    description: 'Every other session is ended; the one making this request stays signed in.',
+    security: bearer,
+    request: { body: jsonBody(changePasswordBody) },
+    responses: {
+      204: { description: 'Changed' },
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'] }),
+    },
+  }),
+  async (c) => {
+    const { current_password, new_password } = c.req.valid('json')
+    const { db, config, user, session } = c.var
+    if (!(await verifyPassword(current_password, user.passwordHash, config)).valid) throw wrongPassword()
+    if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
+      throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
+    }
+    const now = new Date()
+    await db.batch([
+      updatePasswordStatement(db, user.id, await hashPassword(new_password, config), now),
+      deleteOtherSessionsStatement(db, user.id, session.id),
+    ])
+    return c.body(null, 204)
+  },
+  withPasswordPolicy('new_password', (body, c) => ({
+    password: body.new_password,
+    username: c.var.user.username,
+    email: c.var.user.email,
+  })),
+)
+
+const deleteMeBody = z.object({ password: z.string().min(1, 'is required').max(1024) }).openapi('DeleteMeRequest')
+
+me.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/',
+    tags: ['me'],
+    summary: 'Delete your account',
+    description: 'The user and every session go; the username and email become free.',
+    security: bearer,
+    request: { body: jsonBody(deleteMeBody) },
+    responses: {
+      204: { description: 'Deleted' },
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'] }),
+    },
+  }),
+  async (c) => {
+    const { password } = c.req.valid('json')
+    const { db, config, user } = c.var
+    if (!(await verifyPassword(password, user.passwordHash, config)).valid) throw wrongPassword()
+    // Sessions go with the user (ON DELETE CASCADE).
+    await deleteUserStatement(db, user.id)
+    return c.body(null, 204)
+  },
+)
+
+const sessionSchema = z
+  .object({
+    id: z.uuid(),
+    created_at: z.iso.datetime(),
+    last_used_at: z.iso.datetime().openapi({ description: 'Login or the latest refresh' }),
+    expires_at: z.iso.datetime(),
+    user_agent: z.string().nullable(),
+    current: z.boolean().openapi({ description: 'Whether this request was made with this session' }),
+  })
+  .openapi('Session')
+
+me.openapi(
+  createRoute({
+    method: 'get',
+    path: '/sessions',
+    tags: ['me'],
+    summary: 'Your active sessions, newest first',
+    security: bearer,
+    responses: { 200: jsonContent(z.object({ sessions: z.array(sessionSchema) }), 'Sessions'), ...unauthorized },
+  }),
+  async (c) => {
+    const { db, user, session: current } = c.var
+    const sessions = await listActiveSessions(db, user.id, new Date())
+    return c.json(
+      {
+        sessions: sessions.map((session) => ({
+          id: session.id,
+          created_at: session.createdAt.toISOString(),
+          last_used_at: session.lastUsedAt.toISOString(),
+          expires_at: session.expiresAt.toISOString(),
+          user_agent: session.userAgent,
+          current: session.id === current.id,
+        })),
+      },
+      200,
+    )
+  },
+)
+
+me.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/sessions/{id}',
+    tags: ['me'],
+    summary: 'End one of your sessions',
+    description: "Another user's session, or one that does not exist, is a 404.",
+    security: bearer,
+    request: { params: z.object({ id: z.string().max(64) }) },
+    responses: { 204: { description: 'Ended' }, ...problems({ 401: ['unauthorized'], 404: ['not_found'] }) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param')
+    if (!(await deleteUserSession(c.var.db, c.var.user.id, id))) throw notFound()
+    return c.body(null, 204)
+  },
+)
