@@ -138,3 +138,44 @@ export function decodeJwtPart(part: string): Record<string, unknown> {
 export function storedUser(username: string) {
   return env.DB.prepare('SELECT * FROM users WHERE username_normalized = ?').bind(username.toLowerCase()).first<Record<string, unknown>>()
 }
+
+const encodeSegment = (value: unknown) =>
+  btoa(typeof value === 'string' ? value : JSON.stringify(value)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+
+const bytesToBase64Url = (bytes: ArrayBuffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+
+/**
+ * Signs any header and claims with the test run's real Ed25519 key (or the spare one), so attack
+ * tests show the server refusing a token for what it says, not for a bad signature. `header` and
+ * `claims` may be raw JSON text, for duplicated members.
+ */
+export async function signToken(header: object | string, claims: object | string, which: 'configured' | 'spare' = 'configured') {
+  const jwk =
+    which === 'configured'
+      ? (JSON.parse(env.JWT_PRIVATE_KEYS) as Record<string, string>[])[0]!
+      : (JSON.parse(env.TEST_SPARE_KEY) as Record<string, string>)
+  const key = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, { name: 'Ed25519' }, false, ['sign'])
+  const input = `${encodeSegment(header)}.${encodeSegment(claims)}`
+  return `${input}.${bytesToBase64Url(await crypto.subtle.sign({ name: 'Ed25519' }, key, new TextEncoder().encode(input)))}`
+}
+
+/** An HS256 token whose HMAC secret is the given text (e.g. our public key). */
+export async function signHs256(header: object, claims: object, secret: string) {
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  const input = `${encodeSegment(header)}.${encodeSegment(claims)}`
+  return `${input}.${bytesToBase64Url(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(input)))}`
+}
+
+export const configuredKid = () => (JSON.parse(env.JWT_PRIVATE_KEYS) as { kid: string }[])[0]!.kid
+export const spareKey = () => JSON.parse(env.TEST_SPARE_KEY) as { kid: string; x: string }
+
+export const claimsOf = (accessToken: string) => decodeJwtPart(accessToken.split('.')[1]!)
+
+export function me(token: string, options: Omit<CallOptions, 'token'> = {}) {
+  return call('/users/me', { ...options, token })
+}
+
+export function refresh(refreshToken: string, options: CallOptions = {}) {
+  return call('/users/refresh', { ...options, json: { refresh_token: refreshToken } })
+}

@@ -1,0 +1,190 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { call, claimsOf, expectProblem, failingFields, login, me, refresh, signedIn, signup, type TokenPair } from './helpers'
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+async function refreshed(refreshToken: string): Promise<TokenPair> {
+  const response = await refresh(refreshToken)
+  expect(response.status, await response.clone().text()).toBe(200)
+  return (await response.json()) as TokenPair
+}
+
+describe('refresh', () => {
+  it('rotates the refresh token: a new pair for the same session, not cacheable', async () => {
+    const { tokens, user } = await signedIn()
+    const response = await refresh(tokens.refresh_token)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('Cache-Control')).toBe('no-store')
+    const next = (await response.json()) as TokenPair
+    expect(next.refresh_token).not.toBe(tokens.refresh_token)
+    expect(next.access_token).not.toBe(tokens.access_token)
+    expect(next.user).toEqual(user)
+    expect(claimsOf(next.access_token).sid).toBe(claimsOf(tokens.access_token).sid)
+    expect((await me(next.access_token)).status).toBe(200)
+  })
+
+  it('lets each refresh token work only once', async () => {
+    const { tokens } = await signedIn()
+    const next = await refreshed(tokens.refresh_token)
+    await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
+    // The reuse above ended the session, so even the newest token is dead now.
+    await expectProblem(await refresh(next.refresh_token), 401, 'invalid_refresh_token')
+  })
+
+  it('revokes the whole session, access tokens included, when a rotated token is presented again', async () => {
+    const { tokens } = await signedIn()
+    const second = await refreshed(tokens.refresh_token)
+    const third = await refreshed(second.refresh_token)
+    // An attacker replays the first token, long since rotated.
+    await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
+    await expectProblem(await refresh(third.refresh_token), 401, 'invalid_refresh_token')
+    await expectProblem(await me(third.access_token), 401, 'unauthorized')
+    await expectProblem(await me(tokens.access_token), 401, 'unauthorized')
+  })
+
+  it('leaves the user’s other sessions alone when one session is revoked for reuse', async () => {
+    const { account, tokens } = await signedIn()
+    const other = await login(account)
+    await refreshed(tokens.refresh_token)
+    await refresh(tokens.refresh_token)
+    expect((await me(other.access_token)).status).toBe(200)
+    expect((await refresh(other.refresh_token)).status).toBe(200)
+  })
+
+  it('gives at most one new pair to ten simultaneous refreshes with one token', async () => {
+    const { tokens } = await signedIn()
+    const responses = await Promise.all(Array.from({ length: 10 }, () => refresh(tokens.refresh_token)))
+    const ok = responses.filter((response) => response.status === 200)
+    expect(ok.length).toBeLessThanOrEqual(1)
+    for (const response of responses.filter((r) => r.status !== 200)) await expectProblem(response, 401, 'invalid_refresh_token')
+  })
+
+  it('keeps the session’s absolute expiry: rotation does not extend it', async () => {
+    const { tokens } = await signedIn()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 10 * 86_400_000)
+    const next = await refreshed(tokens.refresh_token)
+    expect(next.refresh_expires_in).toBeLessThanOrEqual(20 * 86_400)
+    expect(next.refresh_expires_in).toBeGreaterThan(20 * 86_400 - 60)
+  })
+
+  it('refuses a refresh token once REFRESH_TOKEN_TTL_SECONDS have passed since login', async () => {
+    const { tokens } = await signedIn()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 2_592_000_000 + 1_000)
+    await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
+  })
+
+  it('refuses an unknown refresh token, and asks for a missing one', async () => {
+    await expectProblem(await refresh('never-issued-token-never-issued-token-abcde'), 401, 'invalid_refresh_token')
+    expect(await failingFields(await call('/users/refresh', { json: {} }))).toEqual(['refresh_token'])
+    expect(await failingFields(await call('/users/refresh', { json: { refresh_token: 12 } }))).toEqual(['refresh_token'])
+  })
+
+  it('carries a role change into the next access token', async () => {
+    const { tokens, user } = await signedIn()
+    const { env } = await import('cloudflare:workers')
+    await env.DB.prepare("UPDATE users SET role = 'moderator' WHERE id = ?").bind(user.id).run()
+    const next = await refreshed(tokens.refresh_token)
+    expect(claimsOf(next.access_token).role).toBe('moderator')
+    expect(next.user.role).toBe('moderator')
+  })
+})
+
+describe('logout', () => {
+  it('ends the session: its access and refresh tokens stop working at once', async () => {
+    const { tokens } = await signedIn()
+    const response = await call('/users/logout', { method: 'POST', token: tokens.access_token })
+    expect(response.status).toBe(204)
+    expect(await response.text()).toBe('')
+    await expectProblem(await me(tokens.access_token), 401, 'unauthorized')
+    await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
+  })
+
+  it('keeps the user’s other sessions', async () => {
+    const { account, tokens } = await signedIn()
+    const other = await login(account)
+    await call('/users/logout', { method: 'POST', token: tokens.access_token, json: {} })
+    expect((await me(other.access_token)).status).toBe(200)
+  })
+
+  it('also ends the session of a refresh token sent along, when it is the caller’s', async () => {
+    const { account, tokens } = await signedIn()
+    const other = await login(account)
+    const response = await call('/users/logout', { token: tokens.access_token, json: { refresh_token: other.refresh_token } })
+    expect(response.status).toBe(204)
+    await expectProblem(await refresh(other.refresh_token), 401, 'invalid_refresh_token')
+  })
+
+  it('leaves another user’s session alone when their refresh token is sent', async () => {
+    const { tokens } = await signedIn()
+    const victim = await signedIn()
+    await call('/users/logout', { token: tokens.access_token, json: { refresh_token: victim.tokens.refresh_token } })
+    expect((await me(victim.tokens.access_token)).status).toBe(200)
+    expect((await refresh(victim.tokens.refresh_token)).status).toBe(200)
+  })
+
+  it('requires an access token', async () => {
+    const response = await call('/users/logout', { method: 'POST' })
+    await expectProblem(response, 401, 'unauthorized')
+    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer')
+  })
+})
+
+describe('my sessions', () => {
+  it('lists the live sessions, newest first, marking the current one', async () => {
+    const { account } = await signup()
+    const first = await login(account, { headers: { 'User-Agent': 'first-device/1.0' } })
+    const second = await login(account, { headers: { 'User-Agent': 'second-device/2.0' } })
+    const response = await call('/users/me/sessions', { token: first.access_token })
+    expect(response.status).toBe(200)
+    const { sessions } = (await response.json()) as { sessions: Record<string, unknown>[] }
+    expect(sessions.map((s) => s.user_agent)).toEqual(['second-device/2.0', 'first-device/1.0'])
+    expect(sessions.map((s) => s.current)).toEqual([false, true])
+    expect(sessions[1]).toEqual({
+      id: claimsOf(first.access_token).sid,
+      created_at: expect.any(String),
+      last_used_at: expect.any(String),
+      expires_at: expect.any(String),
+      user_agent: 'first-device/1.0',
+      current: true,
+    })
+    expect(JSON.stringify(sessions)).not.toContain(second.refresh_token)
+  })
+
+  it('updates last_used_at when the session is refreshed', async () => {
+    const { tokens } = await signedIn()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 60_000)
+    const next = await refreshed(tokens.refresh_token)
+    const { sessions } = (await (await call('/users/me/sessions', { token: next.access_token })).json()) as {
+      sessions: { created_at: string; last_used_at: string }[]
+    }
+    expect(Date.parse(sessions[0]!.last_used_at) - Date.parse(sessions[0]!.created_at)).toBeGreaterThanOrEqual(60_000)
+  })
+
+  it('ends one of my other sessions', async () => {
+    const { account, tokens } = await signedIn()
+    const other = await login(account)
+    const response = await call(`/users/me/sessions/${claimsOf(other.access_token).sid}`, { method: 'DELETE', token: tokens.access_token })
+    expect(response.status).toBe(204)
+    await expectProblem(await me(other.access_token), 401, 'unauthorized')
+    expect((await me(tokens.access_token)).status).toBe(200)
+  })
+
+  it('answers 404 for another user’s session and leaves it alone', async () => {
+    const { tokens } = await signedIn()
+    const victim = await signedIn()
+    const response = await call(`/users/me/sessions/${claimsOf(victim.tokens.access_token).sid}`, { method: 'DELETE', token: tokens.access_token })
+    await expectProblem(response, 404, 'not_found')
+    expect((await me(victim.tokens.access_token)).status).toBe(200)
+  })
+
+  it('answers 404 for a session that does not exist', async () => {
+    const { tokens } = await signedIn()
+    await expectProblem(await call(`/users/me/sessions/${crypto.randomUUID()}`, { method: 'DELETE', token: tokens.access_token }), 404, 'not_found')
+    await expectProblem(await call('/users/me/sessions/not-a-uuid', { method: 'DELETE', token: tokens.access_token }), 404, 'not_found')
+  })
+})
