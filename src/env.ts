@@ -1,6 +1,7 @@
 import type { DrizzleD1Database } from 'drizzle-orm/d1'
 import { z } from 'zod'
 import { importSigningKeys, type KeySet } from './auth/keys'
+import type { Client } from './db/audit'
 import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
 import type * as schema from './db/schema'
 
@@ -13,6 +14,8 @@ export type AppEnv = {
   Bindings: Bindings
   Variables: {
     requestId: string
+    /** The caller's address (CF-Connecting-IP) and user agent, for audit records and throttling. */
+    client: Client
     config: Config
     db: Database
     user: AuthenticatedUser

@@ -63,5 +63,28 @@ export const spentRefreshTokens = sqliteTable(
   (t) => [index('spent_refresh_tokens_session_id_idx').on(t.sessionId)],
 )
 
+/**
+ * Append-only record of who did what. No foreign keys: an event outlives the users it names.
+ * `details` is small JSON and never holds a password, a token or a hash.
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: text('id').primaryKey(),
+    at: timestamp('at').notNull(),
+    action: text('action').notNull(),
+    actorId: text('actor_id'),
+    targetId: text('target_id'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index('audit_events_actor_idx').on(t.actorId, t.id),
+    index('audit_events_target_idx').on(t.targetId, t.id),
+    index('audit_events_action_idx').on(t.action, t.id),
+  ],
+)
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect

@@ -1,5 +1,6 @@
 import { and, desc, eq, getTableColumns, gt, ne, or, sql } from 'drizzle-orm'
 import type { Database } from '../env'
+import { auditStatementWhen, type Client } from './audit'
 import { sessions, spentRefreshTokens, users, type SessionRow, type UserRow } from './schema'
 
 export type AuthenticatedUser = UserRow
@@ -94,12 +95,22 @@ export function deleteSessionsForLogout(db: Database, input: { sessionId: string
   return db.delete(sessions).where(byToken ? or(eq(sessions.id, input.sessionId), byToken) : eq(sessions.id, input.sessionId))
 }
 
-/** Deletes one session of a user; false when the user has no such session. */
-export async function deleteUserSession(db: Database, userId: string, sessionId: string): Promise<boolean> {
-  const deleted = await db
-    .delete(sessions)
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
-    .returning({ id: sessions.id })
+/** Deletes one session of a user, audited in the same batch; false when the user has no such session. */
+export async function deleteUserSession(
+  db: Database,
+  input: { userId: string; sessionId: string; client: Client; now: Date },
+): Promise<boolean> {
+  const owned = and(eq(sessions.id, input.sessionId), eq(sessions.userId, input.userId))
+  const [, deleted] = await db.batch([
+    auditStatementWhen(
+      db,
+      { action: 'user.session_revoked', actorId: input.userId, targetId: input.userId, details: { session_id: input.sessionId } },
+      input.client,
+      input.now,
+      sql`EXISTS (SELECT 1 FROM sessions WHERE ${owned})`,
+    ),
+    db.delete(sessions).where(owned).returning({ id: sessions.id }),
+  ])
   return deleted.length > 0
 }
 

@@ -1,6 +1,6 @@
-import { eq, or } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, lt, or } from 'drizzle-orm'
+import type { Role } from '../auth/roles'
 import type { Database } from '../env'
-import { uuidv7 } from '../ids'
 import { violatedUniqueColumn } from './errors'
 import { users, type UserRow } from './schema'
 
@@ -42,12 +42,12 @@ export function takenFieldOf(error: unknown): UniqueField | undefined {
 
 export function insertUserStatement(
   db: Database,
-  input: { username: string; email: string; passwordHash: string; now: Date },
+  input: { id: string; username: string; email: string; passwordHash: string; now: Date },
 ) {
   return db
     .insert(users)
     .values({
-      id: uuidv7(input.now.getTime()),
+      id: input.id,
       username: input.username,
       usernameNormalized: normaliseUsername(input.username),
       email: normaliseEmail(input.email),
@@ -89,11 +89,11 @@ export async function findUserById(db: Database, userId: string): Promise<UserRo
 }
 
 /** Changes a username and/or email; a changed email is unverified again. */
-export async function updateProfile(
+export function updateProfileStatement(
   db: Database,
   userId: string,
   changes: { username?: string; email?: string; now: Date },
-): Promise<UserRow | undefined> {
+) {
   return db
     .update(users)
     .set({
@@ -105,13 +105,45 @@ export async function updateProfile(
     })
     .where(eq(users.id, userId))
     .returning()
-    .get()
 }
 
 export function updatePasswordStatement(db: Database, userId: string, passwordHash: string, now: Date) {
   return db.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId))
 }
 
-export function deleteUserStatement(db: Database, userId: string) {
-  return db.delete(users).where(eq(users.id, userId))
+
+// Larger than any character that can follow a prefix, so [q, q + this) is "starts with q" as a
+// range the unique indexes on username_normalized and email can serve.
+const PREFIX_END = '\u{10FFFF}'
+
+export type UserListFilter = {
+  limit: number
+  after?: string
+  /** Lower-cased prefix of a username or an email. */
+  prefix?: string
+  role?: Role
+  disabled?: boolean
+}
+
+/** Oldest first, keyset-paged on the time-ordered id: no OFFSET, so a deep page costs what the first does. */
+export function listUsersQuery(db: Database, filter: UserListFilter) {
+  const prefix = filter.prefix
+  return db
+    .select()
+    .from(users)
+    .where(
+      and(
+        filter.after ? gt(users.id, filter.after) : undefined,
+        prefix
+          ? or(
+              and(gte(users.usernameNormalized, prefix), lt(users.usernameNormalized, prefix + PREFIX_END)),
+              and(gte(users.email, prefix), lt(users.email, prefix + PREFIX_END)),
+            )
+          : undefined,
+        filter.role ? eq(users.role, filter.role) : undefined,
+        filter.disabled !== undefined ? eq(users.disabled, filter.disabled) : undefined,
+      ),
+    )
+    .orderBy(asc(users.id))
+    .limit(filter.limit)
 }

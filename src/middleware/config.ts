@@ -6,7 +6,7 @@ import { internalError } from '../errors'
 import { log } from '../log'
 
 /**
- * Puts the parsed configuration and a database handle on the request. A configuration that does
+ * Puts the parsed configuration, a database handle and the caller's address on the request. A configuration that does
  * not parse stops the request with 500 internal_error (health alone reports which variable).
  */
 export function requireConfig() {
@@ -18,6 +18,7 @@ export function requireConfig() {
     }
     c.set('config', result.config)
     c.set('db', drizzle(c.env.DB, { schema }))
+    c.set('client', { ip: c.req.header('CF-Connecting-IP') ?? null, userAgent: c.req.header('User-Agent') ?? null })
     await next()
   })
 }

@@ -1,14 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { hashPassword, verifyPassword } from '../auth/password'
+import { deleteAccount } from '../db/admin'
+import { auditStatement } from '../db/audit'
 import { deleteOtherSessionsStatement, deleteUserSession, listActiveSessions } from '../db/sessions'
-import {
-  deleteUserStatement,
-  findTakenFields,
-  normaliseEmail,
-  takenFieldOf,
-  updatePasswordStatement,
-  updateProfile,
-} from '../db/users'
+import { findTakenFields, normaliseEmail, takenFieldOf, updatePasswordStatement, updateProfileStatement } from '../db/users'
 import { ApiError, notFound, validationFailed } from '../errors'
 import { requireAuth } from '../middleware/require-auth'
 import { createRouter } from '../router'
@@ -68,9 +63,14 @@ me.openapi(
 
     const [taken] = await findTakenFields(db, changes, user.id)
     if (taken) throw takenError(taken)
+    const now = new Date()
+    const fields = Object.keys(changes).filter((field) => changes[field as keyof typeof changes] !== undefined)
     let updated
     try {
-      updated = await updateProfile(db, user.id, { ...changes, now: new Date() })
+      ;[[updated]] = await db.batch([
+        updateProfileStatement(db, user.id, { ...changes, now }),
+        auditStatement(db, { action: 'user.updated', actorId: user.id, targetId: user.id, details: { fields: fields.join(',') } }, c.var.client, now),
+      ])
     } catch (error) {
       const field = takenFieldOf(error)
       if (field) throw takenError(field)
@@ -110,6 +110,7 @@ me.openapi(
     await db.batch([
       updatePasswordStatement(db, user.id, await hashPassword(new_password, config), now),
       deleteOtherSessionsStatement(db, user.id, session.id),
+      auditStatement(db, { action: 'user.password_changed', actorId: user.id, targetId: user.id }, c.var.client, now),
     ])
     return c.body(null, 204)
   },
@@ -133,15 +134,21 @@ me.openapi(
     request: { body: jsonBody(deleteMeBody) },
     responses: {
       204: { description: 'Deleted' },
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'] }),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 409: ['last_admin'] }),
     },
   }),
   async (c) => {
     const { password } = c.req.valid('json')
     const { db, config, user } = c.var
     if (!(await verifyPassword(password, user.passwordHash, config)).valid) throw wrongPassword()
-    // Sessions go with the user (ON DELETE CASCADE).
-    await deleteUserStatement(db, user.id)
+    const deleted = await deleteAccount(db, {
+      targetId: user.id,
+      event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
+      actor: { id: user.id, onlyUserAccounts: false },
+      client: c.var.client,
+      now: new Date(),
+    })
+    if (!deleted) throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
     return c.body(null, 204)
   },
 )
@@ -198,7 +205,8 @@ me.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid('param')
-    if (!(await deleteUserSession(c.var.db, c.var.user.id, id))) throw notFound()
+    const { db, user, client } = c.var
+    if (!(await deleteUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
     return c.body(null, 204)
   },
 )

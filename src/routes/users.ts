@@ -3,6 +3,7 @@ import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/passw
 import { PASSWORD_MAX_CODE_POINTS } from '../auth/password-policy'
 import { hashRefreshToken, newRefreshToken } from '../auth/refresh-tokens'
 import { tokenPair } from '../auth/token-pair'
+import { auditStatement } from '../db/audit'
 import {
   deleteSessionStatement,
   deleteSessionsForLogout,
@@ -81,9 +82,13 @@ users.openapi(
 
     const now = new Date()
     const passwordHash = await hashPassword(password, config)
+    const id = uuidv7(now.getTime())
     let user
     try {
-      ;[user] = await insertUserStatement(db, { username, email, passwordHash, now })
+      ;[[user]] = await db.batch([
+        insertUserStatement(db, { id, username, email, passwordHash, now }),
+        auditStatement(db, { action: 'user.signup', actorId: id, targetId: id }, c.var.client, now),
+      ])
     } catch (error) {
       const field = takenFieldOf(error)
       if (field) throw takenError(field)
@@ -135,11 +140,16 @@ users.openapi(
     const check = user
       ? await verifyPassword(body.password, user.passwordHash, config)
       : await verifyAgainstNobody(body.password, config)
-    if (!user || !check.valid) throw invalidCredentials()
-    // Only now, with the right password, may the answer reveal that the account exists.
-    if (user.disabled) throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
-
     const now = new Date()
+    if (!user || !check.valid || user.disabled) {
+      const reason = !user ? 'unknown_account' : !check.valid ? 'wrong_password' : 'account_disabled'
+      // Written for unknown accounts too, so both failures do the same work.
+      await auditStatement(db, { action: 'user.login_failed', targetId: user?.id ?? null, details: { reason } }, c.var.client, now)
+      // Only with the right password may the answer reveal that the account exists.
+      if (reason === 'account_disabled') throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
+      throw invalidCredentials()
+    }
+
     const refreshToken = newRefreshToken()
     const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000) }
     const newHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
@@ -152,6 +162,7 @@ users.openapi(
         now,
       }),
       recordLoginStatement(db, user.id, now, newHash),
+      auditStatement(db, { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, now),
     ])
 
     c.header('Cache-Control', 'no-store')
@@ -191,7 +202,15 @@ users.openapi(
     if (!rotated) {
       const reused = await findSessionOfSpentToken(db, presentedHash)
       if (reused) {
-        await deleteSessionStatement(db, reused.sessionId)
+        await db.batch([
+          deleteSessionStatement(db, reused.sessionId),
+          auditStatement(
+            db,
+            { action: 'session.reuse_detected', targetId: reused.userId, details: { session_id: reused.sessionId } },
+            c.var.client,
+            now,
+          ),
+        ])
         log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: reused.sessionId, user_id: reused.userId })
       }
       throw invalidRefreshToken()
@@ -233,7 +252,10 @@ users.openapi(
     const { refresh_token } = c.req.valid('json')
     const { db, user, session } = c.var
     const refreshTokenHash = refresh_token ? await hashRefreshToken(refresh_token) : undefined
-    await deleteSessionsForLogout(db, { sessionId: session.id, userId: user.id, refreshTokenHash })
+    await db.batch([
+      deleteSessionsForLogout(db, { sessionId: session.id, userId: user.id, refreshTokenHash }),
+      auditStatement(db, { action: 'user.logout', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, new Date()),
+    ])
     return c.body(null, 204)
   },
 )

@@ -1,0 +1,78 @@
+import { and, eq, sql, type SQL } from 'drizzle-orm'
+import type { BatchItem } from 'drizzle-orm/batch'
+import type { Role } from '../auth/roles'
+import type { Database } from '../env'
+import { auditStatementWhen, type AuditEvent, type Client } from './audit'
+import { sessions, users, type UserRow } from './schema'
+
+export type AccountChange = { role?: Role; disabled?: boolean }
+
+/**
+ * True for the target row while the change is allowed: a moderator touches only `user` accounts,
+ * and no change may leave zero enabled admins. The check reads the table in the same statement
+ * that writes, so two admins demoting each other at once cannot both succeed: D1 runs statements
+ * one at a time, and the second one sees the first one's result.
+ */
+function changeAllowed(targetId: string, change: AccountChange | 'delete', onlyUserAccounts: boolean): SQL {
+  const after =
+    change === 'delete'
+      ? sql`0`
+      : sql`(${change.role !== undefined ? sql`${change.role}` : users.role} = 'admin' AND ${
+          change.disabled !== undefined ? sql`${change.disabled ? 1 : 0}` : users.disabled
+        } = 0)`
+  return and(
+    eq(users.id, targetId),
+    onlyUserAccounts ? eq(users.role, 'user') : undefined,
+    sql`(NOT (${users.role} = 'admin' AND ${users.disabled} = 0) OR ${after} OR EXISTS (SELECT 1 FROM users AS other WHERE other.role = 'admin' AND other.disabled = 0 AND other.id <> ${targetId}))`,
+  )!
+}
+
+const existsAllowed = (allowed: SQL) => sql`EXISTS (SELECT 1 FROM users WHERE ${allowed})`
+
+type Actor = { id: string | null; onlyUserAccounts: boolean }
+
+/**
+ * Changes a role and/or the disabled flag with the last-admin guard, ending every session when
+ * the account is disabled, and auditing each change, all in one batch. Returns the updated row,
+ * or undefined when the guard refused (or the user does not exist).
+ */
+export async function changeAccount(
+  db: Database,
+  input: { target: UserRow; change: AccountChange; actor: Actor; client: Client; now: Date },
+): Promise<UserRow | undefined> {
+  const { target, change, actor, client, now } = input
+  const allowed = changeAllowed(target.id, change, actor.onlyUserAccounts)
+  const events: AuditEvent[] = []
+  if (change.role !== undefined && change.role !== target.role) {
+    events.push({ action: 'admin.role_changed', actorId: actor.id, targetId: target.id, details: { from: target.role, to: change.role } })
+  }
+  if (change.disabled !== undefined && change.disabled !== target.disabled) {
+    events.push({ action: change.disabled ? 'admin.user_disabled' : 'admin.user_enabled', actorId: actor.id, targetId: target.id })
+  }
+  const before: BatchItem<'sqlite'>[] = events.map((event, i) =>
+    auditStatementWhen(db, event, client, new Date(now.getTime() + i), existsAllowed(allowed)),
+  )
+  if (change.disabled) {
+    before.push(db.delete(sessions).where(and(eq(sessions.userId, target.id), existsAllowed(allowed))))
+  }
+  // Last, so the statements above see the row as it was and share this statement's verdict.
+  const update = db.update(users).set({ ...change, updatedAt: now }).where(allowed).returning()
+  const statements: BatchItem<'sqlite'>[] = [...before, update]
+  const results = await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  const [updated] = results[results.length - 1] as UserRow[]
+  return updated
+}
+
+/** Deletes an account with the last-admin guard, auditing it in the same batch; false if refused. */
+export async function deleteAccount(
+  db: Database,
+  input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date },
+): Promise<boolean> {
+  const allowed = changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts)
+  const [, deleted] = await db.batch([
+    auditStatementWhen(db, input.event, input.client, input.now, existsAllowed(allowed)),
+    // Sessions and spent refresh tokens go with the user (ON DELETE CASCADE).
+    db.delete(users).where(allowed).returning({ id: users.id }),
+  ])
+  return deleted.length > 0
+}

@@ -1,0 +1,91 @@
+import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm'
+import type { Database } from '../env'
+import { uuidv7 } from '../ids'
+import { auditEvents } from './schema'
+
+export const AUDIT_ACTIONS = [
+  'user.signup',
+  'user.login',
+  'user.login_failed',
+  'user.logout',
+  'user.updated',
+  'user.password_changed',
+  'user.deleted',
+  'user.session_revoked',
+  'session.reuse_detected',
+  'admin.role_changed',
+  'admin.user_disabled',
+  'admin.user_enabled',
+  'admin.user_deleted',
+  'admin.sessions_revoked',
+] as const
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+
+/** Who is asking, as far as an audit record needs to know. */
+export type Client = { ip: string | null; userAgent: string | null }
+
+const MAX_USER_AGENT = 256
+
+export type AuditEvent = {
+  action: AuditAction
+  actorId?: string | null
+  targetId?: string | null
+  /** Small facts such as a role before and after; never a password, a token or a hash. */
+  details?: Record<string, string | number | boolean | null>
+}
+
+/** An insert to run in the same batch as the change it records. */
+export function auditStatement(db: Database, event: AuditEvent, client: Client, now: Date) {
+  return db.insert(auditEvents).values({
+    id: uuidv7(now.getTime()),
+    at: now,
+    action: event.action,
+    actorId: event.actorId ?? null,
+    targetId: event.targetId ?? null,
+    ip: client.ip,
+    userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+    details: event.details ?? null,
+  })
+}
+
+/**
+ * An audit insert that happens only while `condition` holds. Placed in a batch before the change
+ * it records, with the change's own guard as the condition, it is written exactly when the change
+ * is: the batch is one transaction and both statements see the same rows.
+ */
+export function auditStatementWhen(db: Database, event: AuditEvent, client: Client, now: Date, condition: SQL) {
+  return db.insert(auditEvents).select(
+    db
+      .select({
+        id: sql<string>`${uuidv7(now.getTime())}`.as('id'),
+        at: sql<number>`${now.getTime()}`.as('at'),
+        action: sql<string>`${event.action}`.as('action'),
+        actorId: sql<string | null>`${event.actorId ?? null}`.as('actor_id'),
+        targetId: sql<string | null>`${event.targetId ?? null}`.as('target_id'),
+        ip: sql<string | null>`${client.ip}`.as('ip'),
+        userAgent: sql<string | null>`${client.userAgent?.slice(0, MAX_USER_AGENT) ?? null}`.as('user_agent'),
+        details: sql<string | null>`${event.details ? JSON.stringify(event.details) : null}`.as('details'),
+      })
+      .from(sql`(SELECT 1)`)
+      .where(condition),
+  )
+}
+
+/** Newest first, keyset-paged on the time-ordered id. */
+export async function listAuditEvents(
+  db: Database,
+  filter: { limit: number; before?: string; userId?: string; action?: AuditAction },
+) {
+  return db
+    .select()
+    .from(auditEvents)
+    .where(
+      and(
+        filter.before ? lt(auditEvents.id, filter.before) : undefined,
+        filter.userId ? or(eq(auditEvents.actorId, filter.userId), eq(auditEvents.targetId, filter.userId)) : undefined,
+        filter.action ? eq(auditEvents.action, filter.action) : undefined,
+      ),
+    )
+    .orderBy(desc(auditEvents.id))
+    .limit(filter.limit)
+}
