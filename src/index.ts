@@ -6,6 +6,7 @@ import { ApiError, internalError, notFound, problemResponse, type ErrorCode } fr
 import { log } from './log'
 import { requireConfig } from './middleware/config'
 import { jsonBody } from './middleware/json-body'
+import { admin } from './routes/admin'
 import { docsPage } from './routes/docs'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
@@ -44,6 +45,7 @@ app.use(requireConfig())
 app.route('/.well-known', wellKnown)
 app.route(`${API}/users/me`, me)
 app.route(`${API}/users`, users)
+app.route(`${API}/admin`, admin)
 
 app.notFound((c) => problemResponse(c, notFound()))
 

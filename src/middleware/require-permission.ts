@@ -1,0 +1,19 @@
+import { createMiddleware } from 'hono/factory'
+import { can, PERMISSIONS, type Permission } from '../auth/roles'
+import type { AppEnv } from '../env'
+import { ApiError } from '../errors'
+
+/**
+ * Lets the request through only if the signed-in user's role holds the permission. The role is
+ * the one just read from the database by requireAuth(), never the token's claim, so a role change
+ * applies on the next request. Mount after requireAuth().
+ */
+export function requirePermission(permission: Permission) {
+  if (!PERMISSIONS.includes(permission)) throw new Error(`requirePermission: unknown permission ${permission}`)
+  return createMiddleware<AppEnv>(async function checkPermission(c, next) {
+    if (!can(c.var.user.role, permission)) {
+      throw new ApiError(403, 'forbidden', 'Your role does not allow this.')
+    }
+    await next()
+  })
+}

@@ -1,0 +1,259 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { can, ROLES } from '../auth/roles'
+import { changeAccount, deleteAccount } from '../db/admin'
+import { AUDIT_ACTIONS, auditStatement, listAuditEvents } from '../db/audit'
+import type { UserRow } from '../db/schema'
+import { deleteAllSessionsStatement } from '../db/sessions'
+import { findUserById, listUsersQuery } from '../db/users'
+import type { AppEnv } from '../env'
+import { ApiError, notFound } from '../errors'
+import { requireAuth } from '../middleware/require-auth'
+import { requirePermission } from '../middleware/require-permission'
+import { cursorParam, limitParam, page } from '../pagination'
+import { createRouter } from '../router'
+import { jsonBody, jsonContent, problems, publicUser, userSchema } from '../schemas'
+
+/** Operators' view of users and the audit log. Mounted at /api/v1/admin. */
+export const admin = createRouter()
+
+admin.use(requireAuth())
+
+const bearer = [{ bearer: [] }]
+const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
+
+const adminUserSchema = userSchema
+  .extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() })
+  .openapi('AdminUser')
+
+function adminUser(row: UserRow): z.infer<typeof adminUserSchema> {
+  return { ...publicUser(row), disabled: row.disabled, last_login_at: row.lastLoginAt?.toISOString() ?? null }
+}
+
+const userIdParam = z.object({ id: z.string().max(64).openapi({ description: 'User id' }) })
+
+/** A moderator may act only on `user` accounts; an admin on any. */
+const limitedToUserAccounts = (c: Context<AppEnv>) => !can(c.var.user.role, 'users:manage')
+
+async function findTarget(c: Context<AppEnv>, id: string): Promise<UserRow> {
+  const target = await findUserById(c.var.db, id)
+  if (!target) throw notFound()
+  if (limitedToUserAccounts(c) && target.role !== 'user') {
+    throw new ApiError(403, 'forbidden', 'Moderators may act only on accounts with the user role.')
+  }
+  return target
+}
+
+const listUsersParams = z.object({
+  limit: limitParam(50),
+  cursor: cursorParam.optional(),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(254)
+    .optional()
+    .openapi({ description: 'Case-insensitive prefix of a username or an email' }),
+  role: z.enum(ROLES).optional(),
+  disabled: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((value) => value === 'true')
+    .optional()
+    .openapi({ type: 'string', enum: ['true', 'false'] }),
+})
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users',
+    tags: ['admin'],
+    summary: 'List users, oldest first',
+    description: 'Keyset-paginated: pass `next_cursor` back as `cursor` until it is null. Moderators and admins.',
+    security: bearer,
+    middleware: [requirePermission('users:read')] as const,
+    request: { query: listUsersParams },
+    responses: {
+      200: jsonContent(z.object({ users: z.array(adminUserSchema), next_cursor: z.string().nullable() }), 'A page of users'),
+      ...problems({ 400: ['validation_failed'], ...denied }),
+    },
+  }),
+  async (c) => {
+    const { limit, cursor, q, role, disabled } = c.req.valid('query')
+    const rows = await listUsersQuery(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
+    const { items, nextCursor } = page(rows, limit)
+    return c.json({ users: items.map(adminUser), next_cursor: nextCursor }, 200)
+  },
+)
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users/{id}',
+    tags: ['admin'],
+    summary: 'One user',
+    security: bearer,
+    middleware: [requirePermission('users:read')] as const,
+    request: { params: userIdParam },
+    responses: { 200: jsonContent(z.object({ user: adminUserSchema }), 'The user'), ...problems({ ...denied, 404: ['not_found'] }) },
+  }),
+  async (c) => {
+    const user = await findUserById(c.var.db, c.req.valid('param').id)
+    if (!user) throw notFound()
+    return c.json({ user: adminUser(user) }, 200)
+  },
+)
+
+const updateUserBody = z
+  .object({
+    role: z.enum(ROLES).optional().openapi({ description: 'Admins only' }),
+    disabled: z.boolean().optional().openapi({ description: 'Disabling ends every session of the account' }),
+  })
+  .openapi('AdminUpdateUserRequest')
+
+admin.openapi(
+  createRoute({
+    method: 'patch',
+    path: '/users/{id}',
+    tags: ['admin'],
+    summary: 'Change a role, or disable or enable an account',
+    description:
+      'Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).',
+    security: bearer,
+    middleware: [requirePermission('users:disable')] as const,
+    request: { params: userIdParam, body: jsonBody(updateUserBody) },
+    responses: {
+      200: jsonContent(z.object({ user: adminUserSchema }), 'The updated user'),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
+    },
+  }),
+  async (c) => {
+    const change = c.req.valid('json')
+    const { id } = c.req.valid('param')
+    if (change.role !== undefined && !can(c.var.user.role, 'users:manage')) {
+      throw new ApiError(403, 'forbidden', 'Only admins may change roles.')
+    }
+    const target = await findTarget(c, id)
+    const updated = await changeAccount(c.var.db, {
+      target,
+      change,
+      actor: { id: c.var.user.id, onlyUserAccounts: limitedToUserAccounts(c) },
+      client: c.var.client,
+      now: new Date(),
+    })
+    if (!updated) {
+      // The guard refused inside the write; find out which rule, reading the row as it is now.
+      await findTarget(c, id)
+      throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+    }
+    return c.json({ user: adminUser(updated) }, 200)
+  },
+)
+
+admin.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/users/{id}',
+    tags: ['admin'],
+    summary: 'Delete a user and every session',
+    security: bearer,
+    middleware: [requirePermission('users:manage')] as const,
+    request: { params: userIdParam },
+    responses: { 204: { description: 'Deleted' }, ...problems({ ...denied, 404: ['not_found'], 409: ['last_admin'] }) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param')
+    const target = await findTarget(c, id)
+    const deleted = await deleteAccount(c.var.db, {
+      targetId: target.id,
+      event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
+      actor: { id: c.var.user.id, onlyUserAccounts: false },
+      client: c.var.client,
+      now: new Date(),
+    })
+    if (!deleted) {
+      await findTarget(c, id)
+      throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+    }
+    return c.body(null, 204)
+  },
+)
+
+admin.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/users/{id}/sessions',
+    tags: ['admin'],
+    summary: "End every one of a user's sessions",
+    security: bearer,
+    middleware: [requirePermission('users:disable')] as const,
+    request: { params: userIdParam },
+    responses: { 204: { description: 'Revoked' }, ...problems({ ...denied, 404: ['not_found'] }) },
+  }),
+  async (c) => {
+    const target = await findTarget(c, c.req.valid('param').id)
+    const { db, user, client } = c.var
+    await db.batch([
+      auditStatement(db, { action: 'admin.sessions_revoked', actorId: user.id, targetId: target.id }, client, new Date()),
+      deleteAllSessionsStatement(db, target.id),
+    ])
+    return c.body(null, 204)
+  },
+)
+
+const auditEventSchema = z
+  .object({
+    id: z.uuid(),
+    at: z.iso.datetime(),
+    action: z.enum(AUDIT_ACTIONS),
+    actor_id: z.string().nullable(),
+    target_id: z.string().nullable(),
+    ip: z.string().nullable(),
+    user_agent: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .openapi('AuditEvent')
+
+const listAuditParams = z.object({
+  limit: limitParam(50),
+  cursor: cursorParam.optional(),
+  user_id: z.string().max(64).optional().openapi({ description: 'Events where this user is the actor or the target' }),
+  action: z.enum(AUDIT_ACTIONS).optional(),
+})
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/audit',
+    tags: ['admin'],
+    summary: 'The audit log, newest first',
+    description: 'Keyset-paginated like the user list. Admins only.',
+    security: bearer,
+    middleware: [requirePermission('audit:read')] as const,
+    request: { query: listAuditParams },
+    responses: {
+      200: jsonContent(z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() }), 'A page of events'),
+      ...problems({ 400: ['validation_failed'], ...denied }),
+    },
+  }),
+  async (c) => {
+    const { limit, cursor, user_id, action } = c.req.valid('query')
+    const rows = await listAuditEvents(c.var.db, { limit: limit + 1, before: cursor, userId: user_id, action })
+    const { items, nextCursor } = page(rows, limit)
+    return c.json(
+      {
+        events: items.map((event) => ({
+          id: event.id,
+          at: event.at.toISOString(),
+          action: event.action as (typeof AUDIT_ACTIONS)[number],
+          actor_id: event.actorId,
+          target_id: event.targetId,
+          ip: event.ip,
+          user_agent: event.userAgent,
+          details: event.details ?? null,
+        })),
+        next_cursor: nextCursor,
+      },
+      200,
+    )
+  },
+)
