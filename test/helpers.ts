@@ -179,3 +179,31 @@ export function me(token: string, options: Omit<CallOptions, 'token'> = {}) {
 export function refresh(refreshToken: string, options: CallOptions = {}) {
   return call('/users/refresh', { ...options, json: { refresh_token: refreshToken } })
 }
+
+/** Runs the statements `npm run admin:promote` runs, against this test file's D1. */
+export async function promoteToAdmin(identifier: string) {
+  const { promoteToAdminStatements } = await import('../src/db/promote')
+  await env.DB.batch(promoteToAdminStatements(identifier).map((statement) => env.DB.prepare(statement)))
+}
+
+/** A signed-in admin, bootstrapped the way the README says: sign up, promote, log in. */
+export async function asAdmin() {
+  const { account, user } = await signup()
+  await promoteToAdmin(account.username)
+  const tokens = await login(account)
+  return { account, user: tokens.user, tokens, token: tokens.access_token }
+}
+
+/** A signed-in moderator, made one by an admin through the admin API. */
+export async function asModerator(by?: { token: string }) {
+  const { account, user } = await signup()
+  const admin = by ?? (await asAdmin())
+  const response = await call(`/admin/users/${user.id}`, { method: 'PATCH', token: admin.token, json: { role: 'moderator' } })
+  expect(response.status, await response.clone().text()).toBe(200)
+  const tokens = await login(account)
+  return { account, user: tokens.user, tokens, token: tokens.access_token }
+}
+
+export function adminCall(token: string, path: string, options: Omit<CallOptions, 'token'> = {}) {
+  return call(`/admin${path}`, { ...options, token })
+}
