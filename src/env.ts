@@ -4,9 +4,16 @@ import { importSigningKeys, type KeySet } from './auth/keys'
 import type { Client } from './db/audit'
 import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
 import type * as schema from './db/schema'
+import type { RateLimiter } from './rate-limiter'
 
-/** Secrets that are optional and so are not in `wrangler.toml`'s required list. */
-export type Bindings = Env & { PASSWORD_PEPPER?: string }
+/**
+ * The generated `Env`, with the limiter's RPC type (wrangler types cannot see the class) and the
+ * secrets that are optional and so are not in `wrangler.toml`'s required list.
+ */
+export type Bindings = Omit<Env, 'RATE_LIMITER'> & {
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>
+  PASSWORD_PEPPER?: string
+}
 
 export type Database = DrizzleD1Database<typeof schema>
 

@@ -5,9 +5,12 @@ import type { AppEnv } from './env'
 import { ApiError, internalError, notFound, problemResponse, type ErrorCode } from './errors'
 import { log } from './log'
 import { requireConfig } from './middleware/config'
+import { corsForConfiguredOrigins } from './middleware/cors'
 import { jsonBody } from './middleware/json-body'
+import { requestLog } from './middleware/request-log'
+import { securityHeaders } from './middleware/security-headers'
 import { admin } from './routes/admin'
-import { docsPage } from './routes/docs'
+import { docsPage, docsPolicy } from './routes/docs'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
 import { users } from './routes/users'
@@ -20,6 +23,9 @@ const MAX_BODY_BYTES = 16 * 1024
 const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid })
 
 app.use(requestId())
+app.use(requestLog())
+app.use(securityHeaders())
+app.use(corsForConfiguredOrigins())
 app.use(jsonBody({ maxBytes: MAX_BODY_BYTES }))
 
 // Health is mounted ahead of the configuration gate so it can report a broken configuration
@@ -39,7 +45,11 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   scheme: 'bearer',
   bearerFormat: 'JWT (EdDSA, typ at+jwt)',
 })
-app.get(`${API}/docs`, (c) => c.html(docsPage(`${API}/openapi.json`)))
+app.get(`${API}/docs`, (c) => {
+  const nonce = crypto.randomUUID().replace(/-/g, '')
+  c.header('Content-Security-Policy', docsPolicy(nonce))
+  return c.html(docsPage(`${API}/openapi.json`, nonce))
+})
 
 app.use(requireConfig())
 app.route('/.well-known', wellKnown)
@@ -71,3 +81,5 @@ app.onError((error, c) => {
 })
 
 export default app
+// The Durable Object class must be exported by the worker's main module.
+export { RateLimiter } from './rate-limiter'

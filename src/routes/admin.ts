@@ -8,6 +8,7 @@ import { deleteAllSessionsStatement } from '../db/sessions'
 import { findUserById, listUsersQuery } from '../db/users'
 import type { AppEnv } from '../env'
 import { ApiError, notFound } from '../errors'
+import { accountLoginKey, resetLoginFailures } from '../middleware/rate-limit'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
 import { cursorParam, limitParam, page } from '../pagination'
@@ -145,6 +146,8 @@ admin.openapi(
       await findTarget(c, id)
       throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
     }
+    // Enabling is also how an admin lifts a login lock (100 consecutive failures).
+    if (change.disabled === false) await resetLoginFailures(c, accountLoginKey(updated.id))
     return c.json({ user: adminUser(updated) }, 200)
   },
 )

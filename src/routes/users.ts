@@ -23,7 +23,9 @@ import {
 import { ApiError } from '../errors'
 import { uuidv7 } from '../ids'
 import { log } from '../log'
+import { accountLoginKey, admit, ipBudget, rateLimited, resetLoginFailures } from '../middleware/rate-limit'
 import { requireAuth } from '../middleware/require-auth'
+import { LOCK_AFTER_FAILURES } from '../rate-limiter'
 import { createRouter } from '../router'
 import { jsonBody, jsonContent, problems, tokenPairSchema, userEnvelope, publicUser } from '../schemas'
 import { withPasswordPolicy } from '../validation'
@@ -65,6 +67,7 @@ users.openapi(
     tags: ['users'],
     summary: 'Create an account',
     description: 'Unknown fields are ignored: a `role` sent here does nothing; every account starts as `user`.',
+    middleware: [ipBudget()] as const,
     request: { body: jsonBody(signupBody) },
     responses: {
       201: jsonContent(userEnvelope, 'The new account'),
@@ -137,18 +140,32 @@ users.openapi(
     const identifier = normaliseLoginIdentifier(body.username ?? body.email ?? '')
 
     const user = await findUserByLogin(db, identifier)
+    // An account's username and email share one failure streak; a name with no account has its own.
+    const loginKey = user ? accountLoginKey(user.id) : `${identifier.kind}:${identifier.value}`
+    const admission = await admit(c, loginKey)
+    // Refused before any hash work, and alike whether or not the account exists.
+    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+
     const check = user
       ? await verifyPassword(body.password, user.passwordHash, config)
       : await verifyAgainstNobody(body.password, config)
     const now = new Date()
     if (!user || !check.valid || user.disabled) {
       const reason = !user ? 'unknown_account' : !check.valid ? 'wrong_password' : 'account_disabled'
+      const locked = admission.failuresSoFar + 1 === LOCK_AFTER_FAILURES
       // Written for unknown accounts too, so both failures do the same work.
-      await auditStatement(db, { action: 'user.login_failed', targetId: user?.id ?? null, details: { reason } }, c.var.client, now)
+      await auditStatement(
+        db,
+        { action: 'user.login_failed', targetId: user?.id ?? null, details: { reason, ...(locked ? { locked: true } : {}) } },
+        c.var.client,
+        now,
+      )
       // Only with the right password may the answer reveal that the account exists.
       if (reason === 'account_disabled') throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
       throw invalidCredentials()
     }
+    // Off the response's path: the attempt was counted as a failure when it was admitted.
+    c.executionCtx.waitUntil(resetLoginFailures(c, loginKey))
 
     const refreshToken = newRefreshToken()
     const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000) }
@@ -185,6 +202,7 @@ users.openapi(
     summary: 'Rotate a refresh token for a new token pair',
     description:
       'Each refresh token works once. Presenting one that was already rotated ends its whole session, because a copy of it is in other hands.',
+    middleware: [ipBudget()] as const,
     request: { body: jsonBody(refreshBody) },
     responses: {
       200: jsonContent(tokenPairSchema, 'A new token pair for the same session; sent with Cache-Control: no-store'),
