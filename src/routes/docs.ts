@@ -2,14 +2,14 @@
  * A self-contained reference page built in the browser from the OpenAPI document. It loads no
  * third-party script: an auth API's origin is the last place to run code from a CDN.
  */
-export function docsPage(specUrl: string): string {
+export function docsPage(specUrl: string, nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge-users API</title>
-<style>
+<style nonce="${nonce}">
   body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 960px; padding: 1rem 1.5rem; color: #1d1d1f; }
   h1 { margin-bottom: 0 } .lede { color: #555 }
   details { border: 1px solid #ddd; border-radius: 6px; margin: .5rem 0; padding: .4rem .8rem; }
@@ -23,7 +23,7 @@ export function docsPage(specUrl: string): string {
 <h1>edge-users API</h1>
 <p class="lede">Generated from <a href="${specUrl}">${specUrl}</a>. Errors are RFC 9457 problem details.</p>
 <main id="ops">Loading…</main>
-<script type="module">
+<script type="module" nonce="${nonce}">
   const spec = await (await fetch(${JSON.stringify(specUrl)})).json();
   const resolve = (schema) => schema && schema.$ref ? spec.components.schemas[schema.$ref.split('/').pop()] : schema;
   const text = (tag, value, cls) => { const el = document.createElement(tag); el.textContent = value; if (cls) el.className = cls; return el; };
@@ -50,3 +50,7 @@ export function docsPage(specUrl: string): string {
 </body>
 </html>`
 }
+
+/** The docs page's CSP: its own inline script and style (by nonce) and fetches to this origin only. */
+export const docsPolicy = (nonce: string) =>
+  `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`

@@ -1,0 +1,22 @@
+import { cors } from 'hono/cors'
+import { createMiddleware } from 'hono/factory'
+import { readConfig, type AppEnv } from '../env'
+
+/**
+ * CORS for the origins in CORS_ORIGINS only; with none configured (or a configuration that does
+ * not parse), no CORS header is ever sent. Bearer tokens, not cookies: credentials stay off.
+ */
+export function corsForConfiguredOrigins() {
+  return createMiddleware<AppEnv>(async function applyCors(c, next) {
+    const config = await readConfig(c.env)
+    const origins = config.ok ? config.config.corsOrigins : []
+    if (origins.length === 0) return next()
+    return cors({
+      origin: (origin) => (origins.includes(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+      maxAge: 600,
+    })(c, next)
+  })
+}
