@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { call, login, ORIGIN, signedIn, signup } from './helpers'
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+const CORS = { CORS_ORIGINS: 'https://app.example.com, https://admin.example.com' }
+
+describe('security headers', () => {
+  it('sends nosniff, HSTS, frame denial and a strict CSP on JSON, errors included', async () => {
+    for (const response of [await call('/hello'), await call('/nope'), await call('/users/login', { json: {} })]) {
+      expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff')
+      expect(response.headers.get('Strict-Transport-Security')).toMatch(/^max-age=\d{8,}; includeSubDomains$/)
+      expect(response.headers.get('X-Frame-Options')).toBe('DENY')
+      expect(response.headers.get('Content-Security-Policy')).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+      expect(response.headers.get('Referrer-Policy')).toBe('no-referrer')
+    }
+  })
+
+  it('forbids caching of API answers, tokens above all, but lets the key set be cached', async () => {
+    const { account } = await signup()
+    const loginResponse = await call('/users/login', { json: account })
+    expect(loginResponse.headers.get('Cache-Control')).toBe('no-store')
+    expect((await call('/hello')).headers.get('Cache-Control')).toBe('no-store')
+    expect((await call(`${ORIGIN}/.well-known/jwks.json`)).headers.get('Cache-Control')).toBe('public, max-age=300')
+  })
+
+  it('lets the docs page run only its own script and style, by nonce', async () => {
+    const response = await call('/docs')
+    const policy = response.headers.get('Content-Security-Policy')!
+    const nonce = /script-src 'nonce-([0-9a-f]{32})'/.exec(policy)?.[1]
+    expect(nonce).toBeDefined()
+    expect(policy).toContain("default-src 'none'")
+    const html = await response.text()
+    expect(html).toContain(`<script type="module" nonce="${nonce}">`)
+    expect(html).toContain(`<style nonce="${nonce}">`)
+    expect(html).not.toMatch(/<script[^>]+src=/)
+    const again = (await call('/docs')).headers.get('Content-Security-Policy')
+    expect(again).not.toBe(policy)
+  })
+})
+
+describe('CORS', () => {
+  it('sends no CORS headers when CORS_ORIGINS is empty', async () => {
+    const response = await call('/hello', { headers: { Origin: 'https://app.example.com' } })
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull()
+  })
+
+  it('allows exactly the configured origins', async () => {
+    const allowed = await call('/hello', { headers: { Origin: 'https://admin.example.com' }, env: CORS })
+    expect(allowed.headers.get('Access-Control-Allow-Origin')).toBe('https://admin.example.com')
+    expect(allowed.headers.get('Access-Control-Expose-Headers')).toContain('X-Request-Id')
+    const other = await call('/hello', { headers: { Origin: 'https://evil.example.com' }, env: CORS })
+    expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull()
+    expect(allowed.headers.get('Access-Control-Allow-Credentials')).toBeNull()
+  })
+
+  it('answers a preflight from an allowed origin', async () => {
+    const response = await call('/users/login', {
+      method: 'OPTIONS',
+      env: CORS,
+      headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+    })
+    expect(response.status).toBe(204)
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com')
+    expect(response.headers.get('Access-Control-Allow-Methods')).toContain('POST')
+    expect(response.headers.get('Access-Control-Allow-Headers')?.toLowerCase()).toContain('content-type')
+  })
+})
+
+describe('logs', () => {
+  it('writes one JSON line per request with its id, and never a password or a token', async () => {
+    const lines: string[] = []
+    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
+    vi.spyOn(console, 'log').mockImplementation(capture)
+    vi.spyOn(console, 'warn').mockImplementation(capture)
+    vi.spyOn(console, 'error').mockImplementation(capture)
+
+    const { account, tokens } = await signedIn()
+    await call('/users/login', { json: { ...account, password: 'the-wrong-password-1' } })
+    const again = await login(account)
+    await call(`/users/me?access_token=${again.access_token}`)
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
+
+    const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.event === 'request')
+    expect(requests.length).toBeGreaterThanOrEqual(6)
+    for (const entry of requests) {
+      expect(entry).toMatchObject({ level: expect.any(String), request_id: expect.any(String), method: expect.any(String), status: expect.any(Number) })
+    }
+    const everything = lines.join('\n')
+    for (const secret of [account.password, 'the-wrong-password-1', tokens.access_token, tokens.refresh_token, again.access_token, again.refresh_token]) {
+      expect(everything).not.toContain(secret)
+    }
+    expect(everything).toContain('session.reuse_detected')
+  })
+})

@@ -1,0 +1,171 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { adminCall, asAdmin, call, expectProblem, freshIp, newAccount, signup } from './helpers'
+
+// Low limits through configuration, as an operator would set them with --var.
+const LOW = { RATE_LIMIT_PER_IP_PER_MINUTE: '3', LOGIN_FREE_FAILURES: '2' }
+const GENEROUS = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '2' }
+
+let now = Date.parse('2027-01-01T00:00:00Z')
+const advance = (seconds: number) => vi.setSystemTime((now += seconds * 1000))
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  advance(3600) // each test starts an hour later, past every earlier window
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+function attempt(username: string, password: string, env: Record<string, string> = GENEROUS, ip = freshIp()) {
+  return call('/users/login', { json: { username, password }, env, headers: { 'CF-Connecting-IP': ip } })
+}
+
+async function expectThrottled(response: Response, retryAfter?: number) {
+  await expectProblem(response, 429, 'rate_limited')
+  const header = Number(response.headers.get('Retry-After'))
+  expect(header).toBeGreaterThanOrEqual(1)
+  if (retryAfter !== undefined) expect(header).toBe(retryAfter)
+  return header
+}
+
+describe('per-IP budget for unauthenticated POSTs', () => {
+  it('shares RATE_LIMIT_PER_IP_PER_MINUTE across signup, login and refresh, then answers 429 with Retry-After', async () => {
+    const ip = freshIp()
+    const headers = { 'CF-Connecting-IP': ip }
+    expect((await call('/users/signup', { json: newAccount(), env: LOW, headers })).status).toBe(201)
+    expect((await call('/users/login', { json: { username: 'someone', password: 'something-long-enough' }, env: LOW, headers })).status).toBe(401)
+    expect((await call('/users/refresh', { json: { refresh_token: 'nope' }, env: LOW, headers })).status).toBe(401)
+    const retryAfter = await expectThrottled(await call('/users/signup', { json: newAccount(), env: LOW, headers }))
+    expect(retryAfter).toBe(20) // one request back every 60/3 seconds
+  })
+
+  it('counts requests that fail validation too', async () => {
+    const headers = { 'CF-Connecting-IP': freshIp() }
+    for (let i = 0; i < 3; i++) expect((await call('/users/signup', { json: {}, env: LOW, headers })).status).toBe(400)
+    await expectThrottled(await call('/users/signup', { json: {}, env: LOW, headers }))
+  })
+
+  it('refills over the minute', async () => {
+    const headers = { 'CF-Connecting-IP': freshIp() }
+    for (let i = 0; i < 3; i++) await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers })
+    const retryAfter = await expectThrottled(await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers }))
+    advance(retryAfter - 1)
+    await expectThrottled(await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers }))
+    advance(1)
+    expect((await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers })).status).toBe(401)
+  })
+
+  it('keeps one address’s budget apart from another’s, and leaves authenticated requests alone', async () => {
+    const busy = { 'CF-Connecting-IP': freshIp() }
+    for (let i = 0; i < 4; i++) await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers: busy })
+    await expectThrottled(await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW, headers: busy }))
+    expect((await call('/users/refresh', { json: { refresh_token: 'x' }, env: LOW })).status).toBe(401)
+
+    const { account } = await signup()
+    const { access_token } = (await (await call('/users/login', { json: account })).json()) as { access_token: string }
+    for (let i = 0; i < 5; i++) expect((await call('/users/me', { token: access_token, env: LOW, headers: busy })).status).toBe(200)
+  })
+})
+
+describe('login backoff per account', () => {
+  it('makes each attempt after LOGIN_FREE_FAILURES failures wait 2^(failures - free) seconds', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 2; i++) expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'), 1)
+    advance(1)
+    expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401) // failures: 3
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'), 2)
+    advance(2)
+    expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401) // failures: 4
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'), 4)
+  })
+
+  it('refuses an early attempt without checking the password, even the right one', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    await expectThrottled(await attempt(account.username, account.password))
+    advance(1)
+    expect((await attempt(account.username, account.password)).status).toBe(200)
+  })
+
+  it('resets the count on success', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    advance(1)
+    expect((await attempt(account.username, account.password)).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'))
+  })
+
+  it('counts the username and the email of an account as one', async () => {
+    const { account } = await signup()
+    expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
+    expect((await attempt(account.email.toUpperCase(), 'wrong-password-here')).status).toBe(401)
+    await expectThrottled(await attempt(account.username.toUpperCase(), 'wrong-password-here'))
+    await expectThrottled(await attempt(account.email, account.password))
+  })
+
+  it('throttles an identifier with no account the same way, byte for byte', async () => {
+    const { account } = await signup()
+    const ghost = `ghost_${crypto.randomUUID().slice(0, 8)}`
+    for (let i = 0; i < 2; i++) {
+      await attempt(account.username, 'wrong-password-here')
+      await attempt(ghost, 'wrong-password-here')
+    }
+    const headers = { 'X-Request-Id': 'same-id', 'CF-Connecting-IP': '198.51.100.9' }
+    const known = await call('/users/login', { json: { username: account.username, password: 'x-x-x-x-x' }, env: GENEROUS, headers })
+    const unknown = await call('/users/login', { json: { username: ghost, password: 'x-x-x-x-x' }, env: GENEROUS, headers })
+    expect(known.status).toBe(429)
+    expect(await unknown.text()).toBe(await known.text())
+    expect(unknown.headers.get('Retry-After')).toBe(known.headers.get('Retry-After'))
+  })
+
+  it('applies to attempts from many addresses at once (credential stuffing)', async () => {
+    const { account } = await signup()
+    const responses = await Promise.all(Array.from({ length: 10 }, () => attempt(account.username, 'wrong-password-here')))
+    const statuses = responses.map((response) => response.status)
+    // Every attempt is counted as it is admitted, so parallel guesses cannot all slip through.
+    expect(statuses.filter((status) => status === 401)).toHaveLength(2)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(8)
+  })
+
+  it('caps the wait at 15 minutes', async () => {
+    const { account } = await signup()
+    let last = 0
+    for (let i = 0; i < 14; i++) {
+      const response = await attempt(account.username, 'wrong-password-here')
+      if (response.status === 429) {
+        last = await expectThrottled(response)
+        expect(last).toBeLessThanOrEqual(900)
+        advance(last)
+        expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
+      }
+    }
+    expect(last).toBe(900)
+  })
+
+  it('locks the login after 100 consecutive failures until an admin enables the account', async () => {
+    const { account, user } = await signup()
+    const manyFree = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '99' }
+    for (let i = 0; i < 99; i++) expect((await attempt(account.username, 'wrong-password-here', manyFree)).status).toBe(401)
+    advance(1)
+    expect((await attempt(account.username, 'wrong-password-here', manyFree)).status).toBe(401) // the 100th
+    advance(86_400 * 3)
+    await expectThrottled(await attempt(account.username, account.password, manyFree), 900)
+
+    const admin = await asAdmin()
+    expect((await adminCall(admin.token, `/users/${user.id}`, { method: 'PATCH', json: { disabled: false } })).status).toBe(200)
+    expect((await attempt(account.username, account.password, manyFree)).status).toBe(200)
+  })
+
+  it('does no hash work for a throttled attempt: no failed login is recorded for it', async () => {
+    const { account, user } = await signup()
+    const admin = await asAdmin()
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    for (let i = 0; i < 3; i++) await expectThrottled(await attempt(account.username, 'wrong-password-here'))
+    const response = await adminCall(admin.token, `/audit?action=user.login_failed&user_id=${user.id}`)
+    const { events } = (await response.json()) as { events: unknown[] }
+    // Two checked passwords, two records; the three throttled attempts never reached the check.
+    expect(events).toHaveLength(2)
+  })
+})
