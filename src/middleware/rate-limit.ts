@@ -16,26 +16,42 @@ export const rateLimited = (retryAfterSeconds: number) =>
     headers: { 'Retry-After': String(retryAfterSeconds) },
   })
 
-/**
- * Asks the limiter, in one round trip, whether this request may proceed: always against the
- * client address's budget, and for a login also against the account's failure streak.
- */
-export async function admit(c: Context<AppEnv>, loginKey?: string): Promise<Admission> {
+export type LoginAdmission = Admission & { loginKey: string }
+
+const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
+
+async function ask(c: Context<AppEnv>, loginKeyOf: Promise<string> | undefined): Promise<Admission> {
   const { config, client } = c.var
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
-  return limiter.admit({
-    ipKey: await keyOf('ip', client.ip ?? 'unknown'),
-    loginKey: loginKey === undefined ? undefined : await keyOf('login', loginKey),
+  const [ipKey, loginKey] = await Promise.all([keyOf('ip', client.ip ?? 'unknown'), loginKeyOf])
+  return limiterOf(c).admit({
+    ipKey,
+    loginKey,
     now: Date.now(),
     perMinute: config.rateLimitPerIpPerMinute,
     freeFailures: config.loginFreeFailures,
   })
 }
 
-/** Forgets an account's failure streak (successful login, admin enable); lifts a lock. */
-export async function resetLoginFailures(c: Context<AppEnv>, loginKey: string): Promise<void> {
-  const limiter = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
-  await limiter.resetLogin(await keyOf('login', loginKey))
+/** Spends from the client address's budget: one round trip to the limiter. */
+export const admit = (c: Context<AppEnv>) => ask(c, undefined)
+
+/**
+ * A login attempt: the client address's budget and the account's failure streak, asked together
+ * in one round trip. The returned key is what `forgiveLogin` needs after a success.
+ */
+export async function admitLogin(c: Context<AppEnv>, account: string): Promise<LoginAdmission> {
+  const loginKey = keyOf('login', account)
+  return { ...(await ask(c, loginKey)), loginKey: await loginKey }
+}
+
+/** A login succeeded: the attempt counted at admission was no failure, and the streak ends. */
+export function forgiveLogin(c: Context<AppEnv>, admission: LoginAdmission): Promise<void> {
+  return limiterOf(c).resetLogin(admission.loginKey)
+}
+
+/** An admin enabled the account: forgets its failure streak, which lifts a lock. */
+export async function resetLoginFailures(c: Context<AppEnv>, account: string): Promise<void> {
+  await limiterOf(c).resetLogin(await keyOf('login', account))
 }
 
 /** The account a login counts against: one key for its username and email alike. */

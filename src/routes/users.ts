@@ -23,7 +23,7 @@ import {
 import { ApiError } from '../errors'
 import { uuidv7 } from '../ids'
 import { log } from '../log'
-import { accountLoginKey, admit, ipBudget, rateLimited, resetLoginFailures } from '../middleware/rate-limit'
+import { accountLoginKey, admitLogin, forgiveLogin, ipBudget, rateLimited } from '../middleware/rate-limit'
 import { requireAuth } from '../middleware/require-auth'
 import { LOCK_AFTER_FAILURES } from '../rate-limiter'
 import { createRouter } from '../router'
@@ -142,7 +142,7 @@ users.openapi(
     const user = await findUserByLogin(db, identifier)
     // An account's username and email share one failure streak; a name with no account has its own.
     const loginKey = user ? accountLoginKey(user.id) : `${identifier.kind}:${identifier.value}`
-    const admission = await admit(c, loginKey)
+    const admission = await admitLogin(c, loginKey)
     // Refused before any hash work, and alike whether or not the account exists.
     if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 
@@ -164,26 +164,32 @@ users.openapi(
       if (reason === 'account_disabled') throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
       throw invalidCredentials()
     }
-    // Off the response's path: the attempt was counted as a failure when it was admitted.
-    c.executionCtx.waitUntil(resetLoginFailures(c, loginKey))
+    // The attempt counted as a failure at admission is forgiven, off the response's path. Started
+    // now, it overlaps the session write below instead of delaying this client's next request.
+    c.executionCtx.waitUntil(forgiveLogin(c, admission))
 
     const refreshToken = newRefreshToken()
     const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000) }
     const newHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
-    await db.batch([
-      insertSessionStatement(db, {
-        ...session,
-        userId: user.id,
-        refreshTokenHash: await hashRefreshToken(refreshToken),
-        userAgent: c.req.header('User-Agent'),
-        now,
-      }),
-      recordLoginStatement(db, user.id, now, newHash),
-      auditStatement(db, { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, now),
+    // Signing needs nothing from the write, so the two overlap; the answer waits for both, so the
+    // session exists before the client can use its tokens.
+    const [, pair] = await Promise.all([
+      db.batch([
+        insertSessionStatement(db, {
+          ...session,
+          userId: user.id,
+          refreshTokenHash: await hashRefreshToken(refreshToken),
+          userAgent: c.req.header('User-Agent'),
+          now,
+        }),
+        recordLoginStatement(db, user.id, now, newHash),
+        auditStatement(db, { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, now),
+      ]),
+      tokenPair(config, user, { ...session, refreshToken }, now),
     ])
 
     c.header('Cache-Control', 'no-store')
-    return c.json(await tokenPair(config, user, { ...session, refreshToken }, now), 200)
+    return c.json(pair, 200)
   },
 )
 
