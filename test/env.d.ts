@@ -5,8 +5,4 @@ declare namespace Cloudflare {
     /** A second private JWK, for key-rotation tests: not configured unless a test adds it. */
     TEST_SPARE_KEY: string
   }
-  interface GlobalProps {
-    /** Types `exports.default` from cloudflare:workers as the worker under test. */
-    mainModule: typeof import('../src/index')
-  }
 }

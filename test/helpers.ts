@@ -1,5 +1,5 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env, exports } from 'cloudflare:workers'
+import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
 import app from '../src/index'
 
@@ -34,9 +34,11 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
   if (!headers.has('CF-Connecting-IP')) headers.set('CF-Connecting-IP', freshIp())
   const url = path.startsWith('http') ? path : `${API}${path}`
   const request = new Request(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body })
-  if (!options.env) return exports.default.fetch(request)
+  // Through the worker's fetch handler with an execution context we can wait on: work a route
+  // defers with waitUntil (the login record, a failed login's audit event) is done before the
+  // test looks at what is stored.
   const ctx = createExecutionContext()
-  const response = await app.fetch(request, { ...env, ...options.env }, ctx)
+  const response = await app.fetch(request, options.env ? { ...env, ...options.env } : env, ctx)
   await waitOnExecutionContext(ctx)
   return response
 }

@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import {
   call,
@@ -8,6 +8,7 @@ import {
   login,
   newAccount,
   ORIGIN,
+  refresh,
   signup,
   storedUser,
   type TokenPair,
@@ -95,6 +96,26 @@ describe('login', () => {
     expect(JSON.stringify(session)).not.toContain(pair.refresh_token)
     expect(session?.refresh_token_hash).toMatch(/^[\w-]{43}$/)
     expect((session?.expires_at as number) - (session?.created_at as number)).toBe(2_592_000_000)
+  })
+
+  it('answers only once the session exists, so its tokens work the moment they arrive', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 5; i++) {
+      // Straight to the worker, without waiting for work it deferred past its answer.
+      const response = await exports.default.fetch(
+        new Request(`${ORIGIN}/api/v1/users/login`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'CF-Connecting-IP': `192.0.2.${i + 1}` },
+          body: JSON.stringify(account),
+        }),
+      )
+      const pair = (await response.json()) as TokenPair
+      const now = await exports.default.fetch(
+        new Request(`${ORIGIN}/api/v1/users/me`, { headers: { Authorization: `Bearer ${pair.access_token}` } }),
+      )
+      expect(now.status).toBe(200)
+      expect((await refresh(pair.refresh_token)).status).toBe(200)
+    }
   })
 
   it('hands out a different refresh token and session on every login', async () => {
