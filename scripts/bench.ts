@@ -1,0 +1,258 @@
+/**
+ * `npm run bench -- [--users N] [--quick] [--scale] [--seconds S] [--json FILE] [--only hello,login]`
+ *
+ * Serves the worker in workerd (wrangler dev) on a fresh local D1 seeded with N users, drives each
+ * endpoint with autocannon from this process, once at concurrency 1 (latency) and once at
+ * concurrency 8 (throughput), measures the floors (hello, and one PBKDF2 derivation in workerd),
+ * and prints a Markdown table with the ratios the targets are stated in.
+ */
+import { writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { BENCH_PASSWORD, benchUsername, deploy, deployFloor, ITERATIONS, type Deployment } from './bench/environment.ts'
+import { merge, run, summarise, type Measurement, type RequestSpec, type Sample } from './bench/load.ts'
+
+const { values: options } = parseArgs({
+  options: {
+    users: { type: 'string', default: '10000' },
+    quick: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    json: { type: 'string' },
+    only: { type: 'string' },
+  },
+})
+const ONLY = options.only?.split(',').map((name) => name.trim())
+const USERS = Number(options.users)
+const SECONDS = Number(options.seconds ?? (options.quick ? 3 : 10))
+if (!Number.isSafeInteger(USERS) || USERS < 200) throw new Error('--users must be a whole number of at least 200')
+if (!(SECONDS > 0)) throw new Error('--seconds must be positive')
+
+const TARGETS = { loginOverFloor: 1.25, meOverHello: 1.5, scaleDrift: 1.15 }
+const WARM_UP_SECONDS = options.quick ? 1 : 2
+/** Latency is measured in this many interleaved slices, so drift in the machine hits every endpoint alike. */
+const ROUNDS = 5
+
+type Endpoint = { name: string; spec: RequestSpec }
+
+async function post(baseUrl: string, path: string, body: unknown, token?: string) {
+  const response = await fetch(`${baseUrl}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })
+  if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`)
+  return response.json() as Promise<{ access_token: string; refresh_token: string }>
+}
+
+const loginAs = (baseUrl: string, i: number) => post(baseUrl, '/users/login', { username: benchUsername(i), password: BENCH_PASSWORD })
+
+/** The endpoints, each with what it needs to run again and again without failing. */
+async function endpoints(deployment: Deployment): Promise<Endpoint[]> {
+  const { baseUrl, users } = deployment
+  const admin = await loginAs(baseUrl, 0)
+  const member = await loginAs(baseUrl, 1)
+  // Refresh tokens are single use: every request takes one from the pool and returns the new one.
+  const pool: string[] = []
+  for (let i = 0; i < 24; i++) pool.push((await loginAs(baseUrl, 2 + (i % 10))).refresh_token)
+  let signups = 0
+  const runTag = Date.now().toString(36)
+  let nextLogin = 0
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+  return [
+    { name: 'hello', spec: { path: '/api/v1/hello' } },
+    {
+      name: 'signup',
+      spec: {
+        method: 'POST',
+        path: '/api/v1/users/signup',
+        body: () => {
+          const name = `s${runTag}_${signups++}`
+          return JSON.stringify({ username: name, email: `${name}@bench.example`, password: BENCH_PASSWORD })
+        },
+      },
+    },
+    {
+      name: 'login',
+      spec: {
+        method: 'POST',
+        path: '/api/v1/users/login',
+        // Spread over many accounts, as real logins are.
+        body: () => JSON.stringify({ username: benchUsername(20 + (nextLogin++ % (users - 20))), password: BENCH_PASSWORD }),
+      },
+    },
+    { name: 'me', spec: { path: '/api/v1/users/me', headers: bearer(member.access_token) } },
+    {
+      name: 'refresh',
+      spec: {
+        method: 'POST',
+        path: '/api/v1/users/refresh',
+        body: () => JSON.stringify({ refresh_token: pool.shift() }),
+        onResponse: (status, body) => {
+          if (status === 200) pool.push((JSON.parse(body) as { refresh_token: string }).refresh_token)
+        },
+      },
+    },
+    { name: 'admin list (first page)', spec: { path: '/api/v1/admin/users?limit=50', headers: bearer(admin.access_token) } },
+    {
+      name: 'admin list (deep page)',
+      spec: { path: `/api/v1/admin/users?limit=50&cursor=${deployment.deepCursor}`, headers: bearer(admin.access_token) },
+    },
+  ]
+}
+
+type Row = { name: string; latency: Measurement; throughput: Measurement }
+
+/** The floor worker's two routes, measured in the same rounds as the API's endpoints. */
+const FLOOR_DERIVE = 'floor: pbkdf2'
+const FLOOR_DERIVE_MANY = 'floor: pbkdf2 x10'
+const FLOOR_NOOP = 'floor: noop'
+/** Derivations per request of the amortised floor, which divides the HTTP noise among them. */
+const DERIVES_PER_REQUEST = 10
+
+/**
+ * Latency at concurrency 1 in interleaved slices (each endpoint gets SECONDS / ROUNDS per round,
+ * in turn), then throughput at concurrency 8, one endpoint at a time.
+ */
+async function measureAll(targets: { name: string; baseUrl: string; spec: RequestSpec }[]): Promise<Row[]> {
+  // Unrecorded, so no endpoint pays for a cold isolate, cold caches or the JIT.
+  for (const { baseUrl, spec } of targets) await run(baseUrl, spec, 2, WARM_UP_SECONDS)
+  const latency = new Map<string, Sample>()
+  for (let round = 1; round <= ROUNDS; round++) {
+    process.stderr.write(`  latency, round ${round} of ${ROUNDS}\n`)
+    for (const { name, baseUrl, spec } of targets) {
+      latency.set(name, merge(latency.get(name), await run(baseUrl, spec, 1, SECONDS / ROUNDS)))
+    }
+  }
+  const rows: Row[] = []
+  for (const { name, baseUrl, spec } of targets) {
+    const throughput = name.startsWith('floor:') ? latency.get(name)! : await run(baseUrl, spec, 8, SECONDS)
+    const row = { name, latency: summarise(latency.get(name)!), throughput: summarise(throughput) }
+    process.stderr.write(`  ${name}: p50 ${row.latency.p50_ms} ms; ${row.throughput.rps} req/s at concurrency 8\n`)
+    rows.push(row)
+  }
+  return rows
+}
+
+async function targetsOf(deployment: Deployment, only?: string[]) {
+  return (await endpoints(deployment))
+    .filter(({ name }) => !only || only.includes(name))
+    .map(({ name, spec }) => ({ name, baseUrl: deployment.baseUrl, spec }))
+}
+
+async function withDeployment<T>(users: number, work: (deployment: Deployment) => Promise<T>): Promise<T> {
+  process.stderr.write(`Starting the worker on a fresh D1 with ${users} users\n`)
+  const deployment = await deploy(users)
+  try {
+    return await work(deployment)
+  } finally {
+    await deployment.stop()
+  }
+}
+
+const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a')
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED')
+
+async function main() {
+  const started = Date.now()
+  process.stderr.write(`Starting the PBKDF2 floor worker (${ITERATIONS} iterations)\n`)
+  const floor = await deployFloor()
+  let measured: Row[]
+  try {
+    measured = await withDeployment(USERS, async (deployment) =>
+      measureAll([
+        { name: FLOOR_DERIVE, baseUrl: floor.baseUrl, spec: { path: '/pbkdf2?n=1' } },
+        { name: FLOOR_DERIVE_MANY, baseUrl: floor.baseUrl, spec: { path: `/pbkdf2?n=${DERIVES_PER_REQUEST}` } },
+        { name: FLOOR_NOOP, baseUrl: floor.baseUrl, spec: { path: '/noop' } },
+        ...(await targetsOf(deployment, ONLY && [...new Set(['hello', ...ONLY])])),
+      ]),
+    )
+  } finally {
+    await floor.stop()
+  }
+  const rows = measured.filter((row) => !row.name.startsWith('floor:'))
+  const p50 = (name: string) => measured.find((row) => row.name === name)?.latency.p50_ms ?? NaN
+  // One derivation as a login does it, call overhead included; and the pure per-derivation cost.
+  const pbkdf2 = Math.round((p50(FLOOR_DERIVE) - p50(FLOOR_NOOP)) * 1000) / 1000
+  const pbkdf2Amortised = Math.round(((p50(FLOOR_DERIVE_MANY) - p50(FLOOR_NOOP)) / DERIVES_PER_REQUEST) * 1000) / 1000
+  const helloP50 = p50('hello')
+  const ratios = {
+    login_p50_over_floor: p50('login') / (pbkdf2 + helloP50),
+    me_p50_over_hello: p50('me') / helloP50,
+  }
+
+  const scaled = ['login', 'me', 'admin list (deep page)']
+  let scale: { users: number; rows: Row[] }[] | undefined
+  if (options.scale) {
+    scale = []
+    for (const users of [1000, 100_000]) scale.push({ users, rows: await withDeployment(users, async (d) => measureAll(await targetsOf(d, scaled))) })
+  }
+
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  const lines = [
+    `## edge-users benchmark: ${USERS} users, ${SECONDS} s per run`,
+    '',
+    `Machine: ${machine}. Latency at concurrency 1 (${ROUNDS} interleaved rounds), throughput at concurrency 8.`,
+    '',
+    '| endpoint | requests | req/s (c=8) | p50 ms (c=1) | p99 ms (c=1) | errors |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      ({ name, latency, throughput }) =>
+        `| ${name} | ${latency.requests + throughput.requests} | ${fixed(throughput.rps, 1)} | ${fixed(latency.p50_ms)} | ${fixed(latency.p99_ms)} | ${latency.errors + throughput.errors} |`,
+    ),
+    '',
+    `Floors: hello p50 ${fixed(helloP50)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(pbkdf2)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(pbkdf2Amortised)} ms each when ${DERIVES_PER_REQUEST} share a request).`,
+    '',
+    '| ratio | value | target |',
+    '|---|---:|---|',
+    `| login_p50 / (pbkdf2 + hello_p50) | ${fixed(ratios.login_p50_over_floor)} | ≤ ${TARGETS.loginOverFloor}: ${verdict(ratios.login_p50_over_floor <= TARGETS.loginOverFloor)} |`,
+    `| me_p50 / hello_p50 | ${fixed(ratios.me_p50_over_hello)} | ≤ ${TARGETS.meOverHello}: ${verdict(ratios.me_p50_over_hello <= TARGETS.meOverHello)} |`,
+  ]
+  const scaleRatios: Record<string, number> = {}
+  if (scale) {
+    lines.push('', '| endpoint | p50 ms at 1000 users | p50 ms at 100000 users | ratio | target |', '|---|---:|---:|---:|---|')
+    for (const name of scaled) {
+      const [small, large] = scale.map(({ rows: r }) => r.find((row) => row.name === name)!.latency.p50_ms) as [number, number]
+      scaleRatios[name] = large / small
+      lines.push(`| ${name} | ${fixed(small)} | ${fixed(large)} | ${fixed(large / small)} | ≤ ${TARGETS.scaleDrift}: ${verdict(large / small <= TARGETS.scaleDrift)} |`)
+    }
+  }
+  const allRows = [...rows, ...(scale?.flatMap((s) => s.rows) ?? [])]
+  const errors = allRows.reduce((sum, row) => sum + row.latency.errors + row.throughput.errors, 0)
+  const fiveHundreds = allRows.reduce((sum, row) => sum + row.latency.status_5xx + row.throughput.status_5xx, 0)
+  lines.push('', `Errors: ${errors}; 5xx: ${fiveHundreds}. Finished in ${Math.round((Date.now() - started) / 1000)} s.`)
+  console.log(lines.join('\n'))
+
+  if (options.json) {
+    const report = {
+      users: USERS,
+      seconds_per_run: SECONDS,
+      machine,
+      floors: { hello_p50_ms: helloP50, pbkdf2_ms: pbkdf2, pbkdf2_amortised_ms: pbkdf2Amortised, iterations: ITERATIONS },
+      ratios: { ...ratios, ...(scale ? { scale_100000_over_1000: scaleRatios } : {}) },
+      endpoints: Object.fromEntries(
+        rows.map(({ name, latency, throughput }) => [
+          name,
+          {
+            rps: throughput.rps,
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            errors: latency.errors + throughput.errors,
+            status_5xx: latency.status_5xx + throughput.status_5xx,
+            latency,
+            throughput,
+          },
+        ]),
+      ),
+      ...(scale ? { scale: scale.map(({ users, rows: r }) => ({ users, endpoints: Object.fromEntries(r.map((row) => [row.name, row.latency])) })) } : {}),
+      errors,
+      status_5xx: fiveHundreds,
+    }
+    writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`)
+    process.stderr.write(`Wrote ${options.json}\n`)
+  }
+  if (errors > 0 || fiveHundreds > 0) process.exitCode = 1
+}
+
+await main()

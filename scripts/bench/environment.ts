@@ -1,0 +1,192 @@
+/**
+ * A fresh local deployment for one benchmark run: its own D1 (migrated, seeded with N users
+ * through the real D1 binding), its own signing key, and `wrangler dev` serving the worker with
+ * throttling raised so the run measures the work, not the limiter.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { drizzle } from 'drizzle-orm/d1'
+import { getPlatformProxy } from 'wrangler'
+import { generateSigningKey } from '../../src/auth/keys.ts'
+import { hashPassword } from '../../src/auth/password.ts'
+import { promoteToAdminStatements } from '../../src/db/promote.ts'
+import { users } from '../../src/db/schema.ts'
+import type { Config } from '../../src/env.ts'
+import { uuidv7 } from '../../src/ids.ts'
+import { encodeCursor } from '../../src/pagination.ts'
+import { quietEnv, run } from '../lib/run.ts'
+
+export const BENCH_PASSWORD = 'benchmark-passphrase-of-some-length'
+export const ITERATIONS = 100_000
+
+/** D1 allows 100 bound parameters per statement; a users row binds 11. */
+const ROWS_PER_INSERT = Math.floor(100 / 11)
+const INSERTS_PER_BATCH = 50
+
+export const benchUsername = (i: number) => `bench_user_${i}`
+
+/**
+ * Where the local D1 lives during a run: in memory (tmpfs) when the machine has it. Local D1 is
+ * SQLite, and on a VM's disk every commit waits milliseconds for fsync: a cost of the dev machine,
+ * not of the worker (in production D1 is a remote service). Without tmpfs the figures include it.
+ */
+const scratchRoot = () => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
+
+export type Deployment = {
+  baseUrl: string
+  users: number
+  /** The cursor of a page 90% of the way into the user table. */
+  deepCursor: string
+  stop: () => Promise<void>
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+function progress(label: string, done: number, total: number) {
+  const width = 30
+  const filled = Math.round((done / total) * width)
+  process.stderr.write(`\r  ${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`)
+  if (done === total) process.stderr.write('\n')
+}
+
+async function seed(persistTo: string, count: number): Promise<string> {
+  const proxy = await getPlatformProxy<{ DB: D1Database }>({ persist: { path: join(persistTo, 'v3') }, remoteBindings: false })
+  try {
+    const db = drizzle(proxy.env.DB)
+    // One real hash, made once and shared by every seeded user: seeding measures nothing.
+    const passwordHash = await hashPassword(BENCH_PASSWORD, { pbkdf2Iterations: ITERATIONS, pepper: undefined } as Config)
+    const start = Date.now() - count
+    const rowsAt = (from: number) =>
+      Array.from({ length: Math.min(ROWS_PER_INSERT, count - from) }, (_, k) => {
+        const i = from + k
+        const at = new Date(start + i)
+        return {
+          id: uuidv7(start + i),
+          username: benchUsername(i),
+          usernameNormalized: benchUsername(i),
+          email: `${benchUsername(i)}@bench.example`,
+          passwordHash,
+          createdAt: at,
+          updatedAt: at,
+        }
+      })
+    for (let from = 0; from < count; ) {
+      const statements = []
+      for (let s = 0; s < INSERTS_PER_BATCH && from < count; s++, from += ROWS_PER_INSERT) {
+        statements.push(db.insert(users).values(rowsAt(from)))
+      }
+      await db.batch(statements as [(typeof statements)[number], ...typeof statements])
+      progress('seeding users', Math.min(from, count), count)
+    }
+    await proxy.env.DB.batch(promoteToAdminStatements(benchUsername(0)).map((statement) => proxy.env.DB.prepare(statement)))
+    const deep = await proxy.env.DB.prepare('SELECT id FROM users ORDER BY id LIMIT 1 OFFSET ?')
+      .bind(Math.floor(count * 0.9))
+      .first<{ id: string }>()
+    return encodeCursor(deep!.id)
+  } finally {
+    await proxy.dispose()
+  }
+}
+
+async function waitUntilServing(url: string, child: ChildProcess, logFile: string) {
+  const deadline = Date.now() + 90_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited early; see ${logFile}`)
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  throw new Error(`${url} did not answer within 90 s; see ${logFile}`)
+}
+
+function startWrangler(args: string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, 'w')
+  // Its own process group, so stopping it also stops the workerd it starts.
+  return spawn('wrangler', ['dev', ...args, '--show-interactive-dev-session=false', '--log-level=warn'], {
+    stdio: ['ignore', log, log],
+    env: quietEnv,
+    detached: true,
+  })
+}
+
+async function stopProcess(child: ChildProcess) {
+  if (child.exitCode !== null || child.pid === undefined) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  process.kill(-child.pid, 'SIGTERM')
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))])
+  if (child.exitCode === null) process.kill(-child.pid, 'SIGKILL')
+}
+
+/** Migrates and seeds a fresh database with `count` users, then serves the worker on it. */
+export async function deploy(count: number): Promise<Deployment> {
+  const dir = mkdtempSync(join(scratchRoot(), 'edge-users-bench-'))
+  const persistTo = join(dir, 'state')
+  await run('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], {
+    stdio: 'ignore',
+    env: { ...quietEnv, CI: 'true' },
+  })
+  const deepCursor = await seed(persistTo, count)
+
+  const envFile = join(dir, 'bench.env')
+  writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\n`)
+  const port = await freePort()
+  const logFile = join(dir, 'wrangler.log')
+  const child = startWrangler(
+    [
+      '--port', String(port),
+      '--persist-to', persistTo,
+      '--env-file', envFile,
+      '--var', 'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
+      '--var', 'LOGIN_FREE_FAILURES:99',
+      '--var', `PBKDF2_ITERATIONS:${ITERATIONS}`,
+    ],
+    logFile,
+  )
+  const baseUrl = `http://127.0.0.1:${port}`
+  await waitUntilServing(`${baseUrl}/api/v1/health`, child, logFile)
+  return {
+    baseUrl,
+    users: count,
+    deepCursor,
+    stop: async () => {
+      await stopProcess(child)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** The minimal worker whose /pbkdf2 minus /noop is the cost of one derivation in workerd. */
+export async function deployFloor(): Promise<{ baseUrl: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(scratchRoot(), 'edge-users-floor-'))
+  const port = await freePort()
+  const logFile = join(dir, 'wrangler.log')
+  const child = startWrangler(
+    ['--config', 'scripts/bench/floor.wrangler.toml', '--port', String(port), '--persist-to', dir, '--var', `ITERATIONS:${ITERATIONS}`],
+    logFile,
+  )
+  const baseUrl = `http://127.0.0.1:${port}`
+  await waitUntilServing(`${baseUrl}/noop`, child, logFile)
+  return {
+    baseUrl,
+    stop: async () => {
+      await stopProcess(child)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
