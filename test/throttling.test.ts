@@ -1,4 +1,7 @@
+import { evictDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { LIMITER_NAME } from '../src/middleware/rate-limit'
 import { adminCall, asAdmin, call, expectProblem, freshIp, newAccount, signup } from './helpers'
 
 // Low limits through configuration, as an operator would set them with --var.
@@ -95,6 +98,14 @@ describe('login backoff per account', () => {
     expect((await attempt(account.username, account.password)).status).toBe(200)
     for (let i = 0; i < 2; i++) expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
     await expectThrottled(await attempt(account.username, 'wrong-password-here'))
+  })
+
+  it('keeps a backoff when the limiter is evicted from memory', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'), 1)
+    await evictDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)))
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'), 1)
   })
 
   it('counts the username and the email of an account as one', async () => {

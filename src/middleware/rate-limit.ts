@@ -6,7 +6,7 @@ import { ApiError } from '../errors'
 import type { Admission } from '../rate-limiter'
 
 /** Every worker isolate talks to the same limiter instance: the counters are global. */
-const LIMITER_NAME = 'global'
+export const LIMITER_NAME = 'global'
 
 // Hashed, so the limiter's storage holds no address or login name in clear.
 const keyOf = async (kind: string, value: string) => `${kind}:${toBase64Url((await sha256(`${kind}:${value}`)).subarray(0, 16))}`
