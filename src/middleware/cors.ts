@@ -1,6 +1,25 @@
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
+import type { MiddlewareHandler } from 'hono'
 import { readConfig, type AppEnv } from '../env'
+
+/** One CORS handler per origin list; the parsed configuration (and so the list) is cached per isolate. */
+const handlers = new WeakMap<string[], MiddlewareHandler>()
+
+function handlerFor(origins: string[]): MiddlewareHandler {
+  let handler = handlers.get(origins)
+  if (!handler) {
+    handler = cors({
+      origin: (origin) => (origins.includes(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+      maxAge: 600,
+    })
+    handlers.set(origins, handler)
+  }
+  return handler
+}
 
 /**
  * CORS for the origins in CORS_ORIGINS only; with none configured (or a configuration that does
@@ -11,12 +30,6 @@ export function corsForConfiguredOrigins() {
     const config = await readConfig(c.env)
     const origins = config.ok ? config.config.corsOrigins : []
     if (origins.length === 0) return next()
-    return cors({
-      origin: (origin) => (origins.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
-      maxAge: 600,
-    })(c, next)
+    return handlerFor(origins)(c, next)
   })
 }
