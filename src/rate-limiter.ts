@@ -16,6 +16,11 @@ export type AdmitRequest = {
   ipKey: string
   /** Hashed account (or login identifier) key, for login attempts only. */
   loginKey?: string
+  /**
+   * When the account last logged in successfully (its last_login_at), in milliseconds: a streak
+   * whose every attempt was admitted at or before it ended with that success.
+   */
+  lastSuccessAt?: number
   /** Milliseconds, from the worker's clock, so the caller (and a test) controls time. */
   now: number
   perMinute: number
@@ -23,10 +28,19 @@ export type AdmitRequest = {
 }
 
 export type Admission =
-  | { allowed: true; failuresSoFar: number }
+  /**
+   * `at` orders the attempt among its account's attempts: the admission time, or 1 ms after the
+   * previous attempt when the clock has not moved. A success is recorded no earlier than `at`.
+   */
+  | { allowed: true; failuresSoFar: number; at: number }
   | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'backoff' | 'locked' }
 
-type Streak = { failures: number; lastAt: number }
+/**
+ * `lastAt` is when the latest counted attempt was admitted (the backoff runs from it); `order`
+ * is that attempt's `at`, kept after a success so later attempts still order after it. Streaks
+ * stored before `order` existed use `lastAt`.
+ */
+type Streak = { failures: number; lastAt: number; order?: number }
 
 /**
  * Counters that must hold across isolates: one instance, single-threaded, and `admit` never
@@ -36,11 +50,13 @@ type Streak = { failures: number; lastAt: number }
  * requests at once, refilled evenly over a minute. It lives in memory only: it spans a minute, so
  * an eviction forfeits at most a minute's budget.
  *
- * A login attempt is counted as a failure when it is admitted, and a success takes it back; so
- * simultaneous guesses cannot all pass the check before their failures land, and a login needs one
- * round trip here, not two. A streak is written to storage, so a backoff or a lock survives
- * eviction, from its second counted attempt on: an ordinary login (counted, then forgiven) costs no
- * storage write at all, and an eviction can forget at most one failure of a streak.
+ * A login attempt is counted as a failure when it is admitted, so simultaneous guesses cannot all
+ * pass the check before their failures land. A success is not reported here: the worker records it
+ * as the account's last_login_at in D1, and hands that time to the account's next admission, which
+ * ends the streak when the success came after its last attempt. So a login costs one round trip
+ * here, whatever its outcome. A streak is written to storage, so a backoff or a lock survives
+ * eviction, from its second counted attempt on: an ordinary login (counted, then ended by its own
+ * success) costs no storage write at all, and an eviction can forget at most one failure of a streak.
  */
 export class RateLimiter extends DurableObject<Env> {
   private readonly budgets = new Map<string, number>()
@@ -66,8 +82,14 @@ export class RateLimiter extends DurableObject<Env> {
     }
     this.budgets.set(request.ipKey, tat + interval)
 
-    if (request.loginKey === undefined) return { allowed: true, failuresSoFar: 0 }
-    const streak = this.streakOf(request.loginKey)
+    if (request.loginKey === undefined) return { allowed: true, failuresSoFar: 0, at: request.now }
+    let streak = this.streakOf(request.loginKey)
+    const lastOrder = streak ? (streak.order ?? streak.lastAt) : -Infinity
+    if (streak && streak.failures > 0 && request.lastSuccessAt !== undefined && request.lastSuccessAt >= lastOrder) {
+      // A success came after the streak's last attempt: that attempt was no failure, and the
+      // streak ended. Its time is kept, so an attempt in the same millisecond still counts.
+      streak = { failures: 0, lastAt: streak.lastAt, order: Math.max(lastOrder, request.lastSuccessAt) }
+    }
     const failures = streak?.failures ?? 0
     if (failures >= LOCK_AFTER_FAILURES) return { allowed: false, reason: 'locked', retryAfterSeconds: MAX_BACKOFF_SECONDS }
     if (streak && failures >= request.freeFailures) {
@@ -75,14 +97,12 @@ export class RateLimiter extends DurableObject<Env> {
       // An early attempt is refused without counting: the password is never checked.
       if (request.now < nextAllowed) return { allowed: false, reason: 'backoff', retryAfterSeconds: seconds(nextAllowed - request.now) }
     }
-    this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now })
-    return { allowed: true, failuresSoFar: failures }
+    const at = Math.max(request.now, (streak ? (streak.order ?? streak.lastAt) : -Infinity) + 1)
+    this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now, order: at })
+    return { allowed: true, failuresSoFar: failures, at }
   }
 
-  /**
-   * Ends a failure streak: after a successful login (its attempt was no failure after all), or when
-   * an admin enables the account, which is the only thing that lifts a lock.
-   */
+  /** Ends a failure streak when an admin enables the account: the only thing that lifts a lock. */
   resetLogin(loginKey: string): void {
     this.saveStreak(loginKey, undefined)
   }
@@ -109,14 +129,17 @@ export class RateLimiter extends DurableObject<Env> {
     const previous = this.streaks.get(loginKey)
     this.streaks.set(loginKey, streak ?? null)
     const key = STREAK_PREFIX + loginKey
-    if (streak && streak.failures >= 2) this.ctx.storage.kv.put(key, streak)
+    if (isStored(streak)) this.ctx.storage.kv.put(key, streak)
     // Only a streak that reached storage (or one not in the cache, which may be there) is deleted.
-    else if (!streak && (previous === undefined || (previous && previous.failures >= 2))) this.ctx.storage.kv.delete(key)
+    else if (previous === undefined || isStored(previous)) this.ctx.storage.kv.delete(key)
   }
 
   private forgetSpentBudgets(now: number) {
     for (const [key, tat] of this.budgets) if (tat < now) this.budgets.delete(key)
   }
 }
+
+/** Streaks are stored from their second counted attempt: see the class comment. */
+const isStored = (streak: Streak | null | undefined): streak is Streak => !!streak && streak.failures >= 2
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))

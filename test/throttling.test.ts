@@ -100,6 +100,17 @@ describe('login backoff per account', () => {
     await expectThrottled(await attempt(account.username, 'wrong-password-here'))
   })
 
+  it('still ends the streak at a success when the limiter was evicted in between', async () => {
+    const { account } = await signup()
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    advance(1)
+    expect((await attempt(account.username, account.password)).status).toBe(200)
+    // The success is known to the limiter only through the account's last_login_at.
+    await evictDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)))
+    for (let i = 0; i < 2; i++) expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
+    await expectThrottled(await attempt(account.username, 'wrong-password-here'))
+  })
+
   it('keeps a backoff when the limiter is evicted from memory', async () => {
     const { account } = await signup()
     for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')

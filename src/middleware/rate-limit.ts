@@ -16,16 +16,15 @@ export const rateLimited = (retryAfterSeconds: number) =>
     headers: { 'Retry-After': String(retryAfterSeconds) },
   })
 
-export type LoginAdmission = Admission & { loginKey: string }
-
 const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
 
-async function ask(c: Context<AppEnv>, loginKeyOf: Promise<string> | undefined): Promise<Admission> {
+async function ask(c: Context<AppEnv>, login?: { key: string; lastSuccessAt: number | undefined }): Promise<Admission> {
   const { config, client } = c.var
-  const [ipKey, loginKey] = await Promise.all([keyOf('ip', client.ip ?? 'unknown'), loginKeyOf])
+  const [ipKey, loginKey] = await Promise.all([keyOf('ip', client.ip ?? 'unknown'), login && keyOf('login', login.key)])
   return limiterOf(c).admit({
     ipKey,
     loginKey,
+    lastSuccessAt: login?.lastSuccessAt,
     now: Date.now(),
     perMinute: config.rateLimitPerIpPerMinute,
     freeFailures: config.loginFreeFailures,
@@ -33,20 +32,15 @@ async function ask(c: Context<AppEnv>, loginKeyOf: Promise<string> | undefined):
 }
 
 /** Spends from the client address's budget: one round trip to the limiter. */
-export const admit = (c: Context<AppEnv>) => ask(c, undefined)
+export const admit = (c: Context<AppEnv>) => ask(c)
 
 /**
  * A login attempt: the client address's budget and the account's failure streak, asked together
- * in one round trip. The returned key is what `forgiveLogin` needs after a success.
+ * in one round trip. `lastSuccessAt` is the account's last_login_at: a success is told to the
+ * limiter this way, at the next attempt, so a successful login needs no second round trip.
  */
-export async function admitLogin(c: Context<AppEnv>, account: string): Promise<LoginAdmission> {
-  const loginKey = keyOf('login', account)
-  return { ...(await ask(c, loginKey)), loginKey: await loginKey }
-}
-
-/** A login succeeded: the attempt counted at admission was no failure, and the streak ends. */
-export function forgiveLogin(c: Context<AppEnv>, admission: LoginAdmission): Promise<void> {
-  return limiterOf(c).resetLogin(admission.loginKey)
+export function admitLogin(c: Context<AppEnv>, account: string, lastSuccessAt: Date | null | undefined): Promise<Admission> {
+  return ask(c, { key: account, lastSuccessAt: lastSuccessAt?.getTime() })
 }
 
 /** An admin enabled the account: forgets its failure streak, which lifts a lock. */

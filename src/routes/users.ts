@@ -23,7 +23,7 @@ import {
 import { ApiError } from '../errors'
 import { uuidv7 } from '../ids'
 import { log } from '../log'
-import { accountLoginKey, admitLogin, forgiveLogin, ipBudget, rateLimited } from '../middleware/rate-limit'
+import { accountLoginKey, admitLogin, ipBudget, rateLimited } from '../middleware/rate-limit'
 import { requireAuth } from '../middleware/require-auth'
 import { LOCK_AFTER_FAILURES } from '../rate-limiter'
 import { createRouter } from '../router'
@@ -142,14 +142,15 @@ users.openapi(
     const user = await findUserByLogin(db, identifier)
     // An account's username and email share one failure streak; a name with no account has its own.
     const loginKey = user ? accountLoginKey(user.id) : `${identifier.kind}:${identifier.value}`
-    const admission = await admitLogin(c, loginKey)
+    const admission = await admitLogin(c, loginKey, user?.lastLoginAt)
     // Refused before any hash work, and alike whether or not the account exists.
     if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 
     const check = user
       ? await verifyPassword(body.password, user.passwordHash, config)
       : await verifyAgainstNobody(body.password, config)
-    const now = new Date()
+    // Never before the attempt's place among the account's attempts: see last_login_at below.
+    const now = new Date(Math.max(Date.now(), admission.at))
     if (!user || !check.valid || user.disabled) {
       const reason = !user ? 'unknown_account' : !check.valid ? 'wrong_password' : 'account_disabled'
       const locked = admission.failuresSoFar + 1 === LOCK_AFTER_FAILURES
@@ -164,10 +165,6 @@ users.openapi(
       if (reason === 'account_disabled') throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
       throw invalidCredentials()
     }
-    // The attempt counted as a failure at admission is forgiven, off the response's path. Started
-    // now, it overlaps the session write below instead of delaying this client's next request.
-    c.executionCtx.waitUntil(forgiveLogin(c, admission))
-
     const refreshToken = newRefreshToken()
     const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000) }
     const newHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
@@ -182,6 +179,7 @@ users.openapi(
           userAgent: c.req.header('User-Agent'),
           now,
         }),
+        // last_login_at also ends the failure streak, at the account's next admission.
         recordLoginStatement(db, user.id, now, newHash),
         auditStatement(db, { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, now),
       ]),
