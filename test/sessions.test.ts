@@ -77,6 +77,17 @@ describe('refresh', () => {
     await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
   })
 
+  it('ends the session at its expiry, for an access token that has not expired yet too', async () => {
+    const { account } = await signup()
+    const tokens = await login(account, { env: { REFRESH_TOKEN_TTL_SECONDS: '60' } })
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const loggedInAt = Date.now()
+    vi.setSystemTime(loggedInAt + 59_000)
+    expect((await me(tokens.access_token)).status).toBe(200)
+    vi.setSystemTime(loggedInAt + 61_000) // the access token has 14 minutes left
+    await expectProblem(await me(tokens.access_token), 401, 'unauthorized')
+  })
+
   it('refuses an unknown refresh token, and asks for a missing one', async () => {
     await expectProblem(await refresh('never-issued-token-never-issued-token-abcde'), 401, 'invalid_refresh_token')
     expect(await failingFields(await call('/users/refresh', { json: {} }))).toEqual(['refresh_token'])

@@ -1,6 +1,7 @@
 import { and, desc, eq, getTableColumns, gt, ne, or, sql } from 'drizzle-orm'
 import type { Database } from '../env'
 import { auditStatementWhen, type Client } from './audit'
+import { preparedQuery } from './prepared'
 import { sessions, spentRefreshTokens, users, type SessionRow, type UserRow } from './schema'
 
 export type AuthenticatedUser = UserRow
@@ -29,13 +30,25 @@ export function insertSessionStatement(
  * once the session has ended (logout, revocation, expiry) or the user is disabled, so those take
  * effect on the very next request.
  */
-export async function findAuthenticatedSession(db: Database, sessionId: string, userId: string, now: Date) {
-  return db
+const authenticatedSession = preparedQuery((db) =>
+  db
     .select({ session: sessions, user: users })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), gt(sessions.expiresAt, now), eq(users.disabled, false)))
-    .get()
+    .where(
+      and(
+        eq(sessions.id, sql.placeholder('sessionId')),
+        eq(sessions.userId, sql.placeholder('userId')),
+        gt(sessions.expiresAt, sql.placeholder('now')),
+        eq(users.disabled, false),
+      ),
+    )
+    .prepare(),
+)
+
+export async function findAuthenticatedSession(db: Database, sessionId: string, userId: string, now: Date) {
+  // A placeholder is bound as given, so the time goes in as the column stores it: milliseconds.
+  return authenticatedSession(db).get({ sessionId, userId, now: now.getTime() })
 }
 
 /**

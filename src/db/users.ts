@@ -1,7 +1,8 @@
-import { and, asc, eq, gt, gte, lt, or } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, lt, or, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
 import type { Database } from '../env'
 import { violatedUniqueColumn } from './errors'
+import { preparedQuery } from './prepared'
 import { users, type UserRow } from './schema'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
@@ -71,10 +72,14 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
     : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
+const userByEmail = preparedQuery((db) => db.select().from(users).where(eq(users.email, sql.placeholder('value'))).prepare())
+const userByUsername = preparedQuery((db) =>
+  db.select().from(users).where(eq(users.usernameNormalized, sql.placeholder('value'))).prepare(),
+)
+
 export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<UserRow | undefined> {
-  const condition =
-    identifier.kind === 'email' ? eq(users.email, identifier.value) : eq(users.usernameNormalized, identifier.value)
-  return db.select().from(users).where(condition).get()
+  const query = identifier.kind === 'email' ? userByEmail(db) : userByUsername(db)
+  return query.get({ value: identifier.value })
 }
 
 export function recordLoginStatement(db: Database, userId: string, now: Date, newPasswordHash?: string) {
