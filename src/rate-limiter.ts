@@ -84,11 +84,10 @@ export class RateLimiter extends DurableObject<Env> {
 
     if (request.loginKey === undefined) return { allowed: true, failuresSoFar: 0, at: request.now }
     let streak = this.streakOf(request.loginKey)
-    const lastOrder = streak ? (streak.order ?? streak.lastAt) : -Infinity
-    if (streak && streak.failures > 0 && request.lastSuccessAt !== undefined && request.lastSuccessAt >= lastOrder) {
+    if (streak && streak.failures > 0 && request.lastSuccessAt !== undefined && request.lastSuccessAt >= orderOf(streak)) {
       // A success came after the streak's last attempt: that attempt was no failure, and the
       // streak ended. Its time is kept, so an attempt in the same millisecond still counts.
-      streak = { failures: 0, lastAt: streak.lastAt, order: Math.max(lastOrder, request.lastSuccessAt) }
+      streak = { failures: 0, lastAt: streak.lastAt, order: Math.max(orderOf(streak), request.lastSuccessAt) }
     }
     const failures = streak?.failures ?? 0
     if (failures >= LOCK_AFTER_FAILURES) return { allowed: false, reason: 'locked', retryAfterSeconds: MAX_BACKOFF_SECONDS }
@@ -97,7 +96,7 @@ export class RateLimiter extends DurableObject<Env> {
       // An early attempt is refused without counting: the password is never checked.
       if (request.now < nextAllowed) return { allowed: false, reason: 'backoff', retryAfterSeconds: seconds(nextAllowed - request.now) }
     }
-    const at = Math.max(request.now, (streak ? (streak.order ?? streak.lastAt) : -Infinity) + 1)
+    const at = Math.max(request.now, orderOf(streak) + 1)
     this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now, order: at })
     return { allowed: true, failuresSoFar: failures, at }
   }
@@ -138,6 +137,8 @@ export class RateLimiter extends DurableObject<Env> {
     for (const [key, tat] of this.budgets) if (tat < now) this.budgets.delete(key)
   }
 }
+
+const orderOf = (streak: Streak | undefined) => (streak ? (streak.order ?? streak.lastAt) : -Infinity)
 
 /** Streaks are stored from their second counted attempt: see the class comment. */
 const isStored = (streak: Streak | null | undefined): streak is Streak => !!streak && streak.failures >= 2

@@ -25,11 +25,6 @@ export function insertSessionStatement(
   })
 }
 
-/**
- * The session an access token names, with its user, in one primary-key lookup. Nothing comes back
- * once the session has ended (logout, revocation, expiry) or the user is disabled, so those take
- * effect on the very next request.
- */
 const authenticatedSession = preparedQuery((db) =>
   db
     .select({ session: sessions, user: users })
@@ -46,6 +41,11 @@ const authenticatedSession = preparedQuery((db) =>
     .prepare(),
 )
 
+/**
+ * The session an access token names, with its user, in one primary-key lookup. Nothing comes back
+ * once the session has ended (logout, revocation, expiry) or the user is disabled, so those take
+ * effect on the very next request.
+ */
 export async function findAuthenticatedSession(db: Database, sessionId: string, userId: string, now: Date) {
   // A placeholder is bound as given, so the time goes in as the column stores it: milliseconds.
   return authenticatedSession(db).get({ sessionId, userId, now: now.getTime() })
