@@ -3,13 +3,23 @@
  *
  * Serves the worker in workerd (wrangler dev) on a fresh local D1 seeded with N users, drives each
  * endpoint with autocannon from this process, once at concurrency 1 (latency) and once at
- * concurrency 8 (throughput), measures the floors (hello, and one PBKDF2 derivation in workerd),
- * and prints a Markdown table with the ratios the targets are stated in.
+ * concurrency 8 (throughput), measures the floors (hello; one PBKDF2 derivation and one D1 round
+ * trip in workerd), and prints a Markdown table with the ratios the targets are stated in.
  */
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
-import { BENCH_PASSWORD, benchUsername, deploy, deployFloor, ITERATIONS, type Deployment } from './bench/environment.ts'
+import {
+  BENCH_PASSWORD,
+  benchUsername,
+  deploy,
+  deployFloor,
+  DEV_SERVER_ENV,
+  ITERATIONS,
+  pinLoadGenerator,
+  pinning,
+  type Deployment,
+} from './bench/environment.ts'
 import { merge, run, summarise, type Measurement, type RequestSpec, type Sample } from './bench/load.ts'
 
 const { values: options } = parseArgs({
@@ -108,6 +118,7 @@ type Row = { name: string; latency: Measurement; throughput: Measurement }
 const FLOOR_DERIVE = 'floor: pbkdf2'
 const FLOOR_DERIVE_MANY = 'floor: pbkdf2 x10'
 const FLOOR_NOOP = 'floor: noop'
+const FLOOR_D1 = 'floor: d1'
 /** Derivations per request of the amortised floor, which divides the HTTP noise among them. */
 const DERIVES_PER_REQUEST = 10
 
@@ -156,7 +167,8 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED')
 
 async function main() {
   const started = Date.now()
-  process.stderr.write(`Starting the PBKDF2 floor worker (${ITERATIONS} iterations)\n`)
+  pinLoadGenerator()
+  process.stderr.write(`Starting the floor worker (PBKDF2 at ${ITERATIONS} iterations, one D1 round trip)\n`)
   const floor = await deployFloor()
   let measured: Row[]
   try {
@@ -165,6 +177,7 @@ async function main() {
         { name: FLOOR_DERIVE, baseUrl: floor.baseUrl, spec: { path: '/pbkdf2?n=1' } },
         { name: FLOOR_DERIVE_MANY, baseUrl: floor.baseUrl, spec: { path: `/pbkdf2?n=${DERIVES_PER_REQUEST}` } },
         { name: FLOOR_NOOP, baseUrl: floor.baseUrl, spec: { path: '/noop' } },
+        { name: FLOOR_D1, baseUrl: floor.baseUrl, spec: { path: '/d1' } },
         ...(await targetsOf(deployment, ONLY && [...new Set(['hello', ...ONLY])])),
       ]),
     )
@@ -176,6 +189,7 @@ async function main() {
   // One derivation as a login does it, call overhead included; and the pure per-derivation cost.
   const pbkdf2 = Math.round((p50(FLOOR_DERIVE) - p50(FLOOR_NOOP)) * 1000) / 1000
   const pbkdf2Amortised = Math.round(((p50(FLOOR_DERIVE_MANY) - p50(FLOOR_NOOP)) / DERIVES_PER_REQUEST) * 1000) / 1000
+  const d1RoundTrip = Math.round((p50(FLOOR_D1) - p50(FLOOR_NOOP)) * 1000) / 1000
   const helloP50 = p50('hello')
   const ratios = {
     login_p50_over_floor: p50('login') / (pbkdf2 + helloP50),
@@ -189,11 +203,13 @@ async function main() {
     for (const users of [1000, 100_000]) scale.push({ users, rows: await withDeployment(users, async (d) => measureAll(await targetsOf(d, scaled))) })
   }
 
+  const devServer = Object.entries(DEV_SERVER_ENV).map(([name, value]) => `${name}=${value}`).join(' ')
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
   const lines = [
     `## edge-users benchmark: ${USERS} users, ${SECONDS} s per run`,
     '',
     `Machine: ${machine}. Latency at concurrency 1 (${ROUNDS} interleaved rounds), throughput at concurrency 8.`,
+    `Dev server: ${devServer} (wrangler's local request tracing off: it is not part of the worker). Pinned: ${pinning}.`,
     '',
     '| endpoint | requests | req/s (c=8) | p50 ms (c=1) | p99 ms (c=1) | errors |',
     '|---|---:|---:|---:|---:|---:|',
@@ -203,6 +219,8 @@ async function main() {
     ),
     '',
     `Floors: hello p50 ${fixed(helloP50)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(pbkdf2)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(pbkdf2Amortised)} ms each when ${DERIVES_PER_REQUEST} share a request).`,
+    '',
+    `Where the time goes: me p50 − hello p50 = ${fixed(p50('me') - helloP50)} ms, of which one D1 round trip (the session read every authenticated request makes) is ${fixed(d1RoundTrip)} ms on the same bare worker.`,
     '',
     '| ratio | value | target |',
     '|---|---:|---|',
@@ -229,7 +247,9 @@ async function main() {
       users: USERS,
       seconds_per_run: SECONDS,
       machine,
-      floors: { hello_p50_ms: helloP50, pbkdf2_ms: pbkdf2, pbkdf2_amortised_ms: pbkdf2Amortised, iterations: ITERATIONS },
+      dev_server: devServer,
+      pinning,
+      floors: { hello_p50_ms: helloP50, pbkdf2_ms: pbkdf2, pbkdf2_amortised_ms: pbkdf2Amortised, iterations: ITERATIONS, d1_round_trip_ms: d1RoundTrip },
       ratios: { ...ratios, ...(scale ? { scale_100000_over_1000: scaleRatios } : {}) },
       endpoints: Object.fromEntries(
         rows.map(({ name, latency, throughput }) => [

@@ -1,13 +1,19 @@
 /**
- * The benchmark's floor: the cost of one PBKDF2 derivation inside workerd, measured over HTTP as
- * the difference between /pbkdf2?n=N (N derivations at ITERATIONS, SHA-256, 32 bytes, as a login
- * does one) and /noop on this same minimal worker, divided by N: the HTTP noise is amortised.
+ * The benchmark's floors, each measured over HTTP as the difference between a route and /noop on
+ * this same minimal worker:
+ * - /pbkdf2?n=N: N PBKDF2 derivations at ITERATIONS (SHA-256, 32 bytes, as a login does one);
+ *   dividing by N amortises the HTTP noise.
+ * - /d1: one D1 round trip (`select 1`), what any query costs before its SQL does anything.
  */
-type FloorEnv = { ITERATIONS: string }
+type FloorEnv = { ITERATIONS: string; DB: D1Database }
 
 export default {
   async fetch(request: Request, env: FloorEnv): Promise<Response> {
     const url = new URL(request.url)
+    if (url.pathname === '/d1') {
+      await env.DB.prepare('select 1').first()
+      return new Response('ok')
+    }
     if (url.pathname !== '/pbkdf2') return new Response('ok')
     const times = Math.min(Math.max(Number(url.searchParams.get('n') ?? 1), 1), 50)
     for (let i = 0; i < times; i++) {
