@@ -44,11 +44,49 @@ export async function signAccessToken(
 }
 
 /**
+ * Tokens this isolate has already verified, with their decoded claims, per configuration (so per
+ * key set). A client sends one access token on every request for up to its lifetime, so most
+ * authenticated requests present a token seen before; remembering it spares the signature check
+ * and the decoding, about a tenth of a millisecond of CPU each. Only the signature is remembered:
+ * the claims' times are checked on every request and the session is still read back, so expiry,
+ * logout and revocation count exactly as before. The oldest entry goes first when it is full.
+ */
+const VERIFIED_TOKENS_KEPT = 1000
+const verifiedTokens = new WeakMap<Config, Map<string, Record<string, unknown>>>()
+
+function verifiedTokensOf(config: Config) {
+  let tokens = verifiedTokens.get(config)
+  if (!tokens) {
+    tokens = new Map()
+    verifiedTokens.set(config, tokens)
+  }
+  return tokens
+}
+
+/**
  * Verifies an access token the strict way (RFC 8725, RFC 9068): only EdDSA, only a kid we hold,
  * only `typ` at+jwt, exact issuer and audience, and a present, unexpired `exp`. Returns the claims,
  * or undefined for any token that is not exactly right; the caller answers 401 either way.
  */
 export async function verifyAccessToken(config: Config, token: string, nowSeconds: number): Promise<AccessClaims | undefined> {
+  const known = verifiedTokensOf(config)
+  const seen = known.get(token)
+  if (seen) {
+    const claims = checkClaims(config, seen, nowSeconds)
+    if (!claims) known.delete(token)
+    return claims
+  }
+  const claims = await verifySignedClaims(config, token)
+  const checked = claims && checkClaims(config, claims, nowSeconds)
+  if (checked) {
+    if (known.size >= VERIFIED_TOKENS_KEPT) known.delete(known.keys().next().value!)
+    known.set(token, claims)
+  }
+  return checked
+}
+
+/** The payload of a token whose header and signature are exactly right, before its claims are checked. */
+async function verifySignedClaims(config: Config, token: string): Promise<Record<string, unknown> | undefined> {
   const parts = token.split('.')
   if (parts.length !== 3) return undefined
   const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string]
@@ -64,10 +102,7 @@ export async function verifyAccessToken(config: Config, token: string, nowSecond
   if (!signature || signature.length !== 64) return undefined
   const signingInput = utf8.encode(`${encodedHeader}.${encodedPayload}`)
   if (!(await crypto.subtle.verify(ED25519, key, signature, signingInput))) return undefined
-
-  const claims = decodeJsonObject(encodedPayload)
-  if (!claims) return undefined
-  return checkClaims(config, claims, nowSeconds)
+  return decodeJsonObject(encodedPayload)
 }
 
 function checkClaims(config: Config, claims: Record<string, unknown>, now: number): AccessClaims | undefined {
