@@ -46,10 +46,10 @@ export async function signAccessToken(
 /**
  * Tokens this isolate has already verified, with their decoded claims, per configuration (so per
  * key set). A client sends one access token on every request for up to its lifetime, so most
- * authenticated requests present a token seen before; remembering it spares the signature check
- * and the decoding, about a tenth of a millisecond of CPU each. Only the signature is remembered:
- * the claims' times are checked on every request and the session is still read back, so expiry,
- * logout and revocation count exactly as before. The oldest entry goes first when it is full.
+ * authenticated requests present a token seen before; remembering it spares the decoding and the
+ * signature check (the Ed25519 verify alone is 55 µs of CPU in workerd). Only the signature is
+ * remembered: the claims' times are checked on every request and the session is still read back,
+ * so expiry, logout and revocation count exactly as before. The oldest entry goes first when full.
  */
 const VERIFIED_TOKENS_KEPT = 1000
 const verifiedTokens = new WeakMap<Config, Map<string, Record<string, unknown>>>()
