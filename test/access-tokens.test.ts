@@ -72,7 +72,8 @@ describe('forged and malformed access tokens are all 401', () => {
     await expectInvalidToken(`${header}.${promoted}.${signature}`)
   })
 
-  it('refuses a stripped or altered signature', async () => {
+  it('refuses a stripped or altered signature, even just after the genuine token was accepted', async () => {
+    expect((await me(valid.access_token)).status).toBe(200)
     const [header, payload, signature] = valid.access_token.split('.') as [string, string, string]
     await expectInvalidToken(`${header}.${payload}.`)
     await expectInvalidToken(`${header}.${payload}`)
@@ -181,8 +182,9 @@ describe('signing key rotation', () => {
     expect((await me(fresh.access_token, { env: rotated })).status).toBe(200)
   })
 
-  it('refuses tokens of a key once it is removed', async () => {
+  it('refuses tokens of a key once it is removed, even one accepted while the key was configured', async () => {
     const { tokens } = await signedIn()
+    expect((await me(tokens.access_token)).status).toBe(200)
     const response = await me(tokens.access_token, { env: { JWT_PRIVATE_KEYS: JSON.stringify([spare()]) } })
     await expectProblem(response, 401, 'unauthorized')
   })
