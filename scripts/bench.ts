@@ -32,7 +32,13 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
   },
 })
+/** Every endpoint the benchmark drives, by the name `--only` takes and the table prints. */
+const ENDPOINT_NAMES = ['hello', 'signup', 'login', 'me', 'refresh', 'admin list (first page)', 'admin list (deep page)'] as const
+type EndpointName = (typeof ENDPOINT_NAMES)[number]
+const isEndpointName = (name: string): name is EndpointName => (ENDPOINT_NAMES as readonly string[]).includes(name)
 const ONLY = options.only?.split(',').map((name) => name.trim())
+const unknown = ONLY?.filter((name) => !isEndpointName(name))
+if (unknown?.length) throw new Error(`--only: no endpoint named ${unknown.map((name) => `'${name}'`).join(', ')}; the endpoints are ${ENDPOINT_NAMES.map((name) => `'${name}'`).join(', ')}`)
 const USERS = Number(options.users)
 const SECONDS = Number(options.seconds ?? (options.quick ? 3 : 10))
 if (!Number.isSafeInteger(USERS) || USERS < 200) throw new Error('--users must be a whole number of at least 200')
@@ -43,7 +49,7 @@ const WARM_UP_SECONDS = options.quick ? 1 : 2
 /** Latency is measured in this many interleaved slices, so drift in the machine hits every endpoint alike. */
 const ROUNDS = 5
 
-type Endpoint = { name: string; spec: RequestSpec }
+type Endpoint = { name: EndpointName; spec: RequestSpec }
 
 async function post(baseUrl: string, path: string, body: unknown, token?: string) {
   const response = await fetch(`${baseUrl}/api/v1${path}`, {
@@ -197,7 +203,7 @@ async function main() {
     me_p50_over_hello: p50('me') / helloP50,
   }
 
-  const scaled = ['login', 'me', 'admin list (deep page)']
+  const scaled: EndpointName[] = ['login', 'me', 'admin list (deep page)']
   let scale: { users: number; rows: Row[] }[] | undefined
   if (options.scale) {
     scale = []
