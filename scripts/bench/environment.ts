@@ -167,62 +167,100 @@ async function stopProcess(child: ChildProcess) {
   if (child.exitCode === null) process.kill(-child.pid, 'SIGKILL')
 }
 
+/**
+ * A run's scratch directory and the `wrangler dev` serving from it. `wrangler dev` runs in its own
+ * process group, so nothing takes it down with this process: every scratch still held when this
+ * process exits (an error, Ctrl-C, a timeout's SIGTERM) has its process group killed and its
+ * directory removed, so no workerd keeps the pinned core and no seeded database stays in memory.
+ */
+type Scratch = { dir: string; child?: ChildProcess }
+const held = new Set<Scratch>()
+let cleansUpOnExit = false
+
+function abandonAll() {
+  for (const { dir, child } of held) {
+    if (child?.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  held.clear()
+}
+
+function newScratch(prefix: string): Scratch {
+  if (!cleansUpOnExit) {
+    cleansUpOnExit = true
+    process.on('exit', abandonAll)
+    // Exiting runs the 'exit' handler; the default for these signals would skip it.
+    process.on('SIGINT', () => process.exit(130))
+    process.on('SIGTERM', () => process.exit(143))
+  }
+  const scratch = { dir: mkdtempSync(join(scratchRoot(), prefix)) }
+  held.add(scratch)
+  return scratch
+}
+
+async function release(scratch: Scratch) {
+  held.delete(scratch)
+  if (scratch.child) await stopProcess(scratch.child)
+  rmSync(scratch.dir, { recursive: true, force: true })
+}
+
+/** Serves with `wrangler dev` from the scratch until `readyPath` answers, then pins its workerd. */
+async function serve(scratch: Scratch, args: string[], readyPath: string) {
+  const port = await freePort()
+  const logFile = join(scratch.dir, 'wrangler.log')
+  const child = startWrangler(['--port', String(port), ...args], logFile)
+  scratch.child = child
+  const baseUrl = `http://127.0.0.1:${port}`
+  try {
+    await waitUntilServing(`${baseUrl}${readyPath}`, child, logFile)
+  } catch (error) {
+    // The directory stays, so the log the error points to can be read.
+    held.delete(scratch)
+    await stopProcess(child)
+    throw error
+  }
+  pinWorkerd(child.pid!)
+  return { baseUrl, stop: () => release(scratch) }
+}
+
 /** Migrates and seeds a fresh database with `count` users, then serves the worker on it. */
 export async function deploy(count: number): Promise<Deployment> {
-  const dir = mkdtempSync(join(scratchRoot(), 'edge-users-bench-'))
-  const persistTo = join(dir, 'state')
+  const scratch = newScratch('edge-users-bench-')
+  const persistTo = join(scratch.dir, 'state')
   await run('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], {
     stdio: 'ignore',
     env: { ...quietEnv, CI: 'true' },
   })
   const deepCursor = await seed(persistTo, count)
 
-  const envFile = join(dir, 'bench.env')
+  const envFile = join(scratch.dir, 'bench.env')
   writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\n`)
-  const port = await freePort()
-  const logFile = join(dir, 'wrangler.log')
-  const child = startWrangler(
+  const served = await serve(
+    scratch,
     [
-      '--port', String(port),
       '--persist-to', persistTo,
       '--env-file', envFile,
       '--var', 'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
       '--var', 'LOGIN_FREE_FAILURES:99',
       '--var', `PBKDF2_ITERATIONS:${ITERATIONS}`,
     ],
-    logFile,
+    '/api/v1/health',
   )
-  const baseUrl = `http://127.0.0.1:${port}`
-  await waitUntilServing(`${baseUrl}/api/v1/health`, child, logFile)
-  pinWorkerd(child.pid!)
-  return {
-    baseUrl,
-    users: count,
-    deepCursor,
-    stop: async () => {
-      await stopProcess(child)
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
+  return { ...served, users: count, deepCursor }
 }
 
-/** The minimal worker whose /pbkdf2 minus /noop is the cost of one derivation in workerd. */
+/** The minimal worker whose routes minus /noop are the floors: one derivation, one D1 round trip. */
 export async function deployFloor(): Promise<{ baseUrl: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(scratchRoot(), 'edge-users-floor-'))
-  const port = await freePort()
-  const logFile = join(dir, 'wrangler.log')
-  const child = startWrangler(
-    ['--config', 'scripts/bench/floor.wrangler.toml', '--port', String(port), '--persist-to', dir, '--var', `ITERATIONS:${ITERATIONS}`],
-    logFile,
+  const scratch = newScratch('edge-users-floor-')
+  return serve(
+    scratch,
+    ['--config', 'scripts/bench/floor.wrangler.toml', '--persist-to', scratch.dir, '--var', `ITERATIONS:${ITERATIONS}`],
+    '/noop',
   )
-  const baseUrl = `http://127.0.0.1:${port}`
-  await waitUntilServing(`${baseUrl}/noop`, child, logFile)
-  pinWorkerd(child.pid!)
-  return {
-    baseUrl,
-    stop: async () => {
-      await stopProcess(child)
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
 }
