@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { generateSigningKey } from '../src/auth/keys.ts'
+import { markDevServer } from './lib/dev-server.ts'
 import { migrateLocal, quietEnv } from './lib/run.ts'
 
 const DEV_VARS = '.dev.vars'
@@ -21,6 +22,7 @@ async function ensureDevVars() {
 
 await ensureDevVars()
 await migrateLocal()
+markDevServer()
 const wrangler = spawn('wrangler', ['dev', ...process.argv.slice(2)], { stdio: 'inherit', env: quietEnv })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => wrangler.kill(signal))
 wrangler.on('exit', (code) => process.exit(code ?? 0))
