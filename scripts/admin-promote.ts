@@ -18,7 +18,9 @@ let output: string
 try {
   output = await capture('wrangler', ['d1', 'execute', 'DB', remote ? '--remote' : '--local', '--json', '--command', command])
 } catch {
-  console.error(`Could not run the update. Is the ${remote ? 'remote' : 'local'} database migrated (npm run db:migrate${remote ? ':remote' : ''})?`)
+  console.error(
+    `Could not run the update. Is the ${remote ? 'remote' : 'local'} database migrated (npm run db:migrate${remote ? ':remote' : ''})?`,
+  )
   process.exit(1)
 }
 
@@ -29,5 +31,7 @@ if (!promoted) {
   console.error(`No user has the username or email "${identifier}" in the ${remote ? 'remote' : 'local'} database. Sign up first.`)
   process.exit(1)
 }
-console.log(`${promoted.username} <${promoted.email}> is now an admin: their next request has admin rights; log in again for a token whose role claim says so.`)
+console.log(
+  `${promoted.username} <${promoted.email}> is now an admin: their next request has admin rights; log in again for a token whose role claim says so.`,
+)
 if (promoted.disabled) console.log('Note: the account is disabled; an admin can enable it with PATCH /api/v1/admin/users/{id}.')

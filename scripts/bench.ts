@@ -12,15 +12,15 @@ import { parseArgs } from 'node:util'
 import {
   BENCH_PASSWORD,
   benchUsername,
+  DEV_SERVER_ENV,
+  type Deployment,
   deploy,
   deployFloor,
-  DEV_SERVER_ENV,
   ITERATIONS,
   pinLoadGenerator,
   pinning,
-  type Deployment,
 } from './bench/environment.ts'
-import { merge, run, summarise, type Measurement, type RequestSpec, type Sample } from './bench/load.ts'
+import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './bench/load.ts'
 
 const { values: options } = parseArgs({
   options: {
@@ -38,7 +38,10 @@ type EndpointName = (typeof ENDPOINT_NAMES)[number]
 const isEndpointName = (name: string): name is EndpointName => (ENDPOINT_NAMES as readonly string[]).includes(name)
 const ONLY = options.only?.split(',').map((name) => name.trim())
 const unknown = ONLY?.filter((name) => !isEndpointName(name))
-if (unknown?.length) throw new Error(`--only: no endpoint named ${unknown.map((name) => `'${name}'`).join(', ')}; the endpoints are ${ENDPOINT_NAMES.map((name) => `'${name}'`).join(', ')}`)
+if (unknown?.length)
+  throw new Error(
+    `--only: no endpoint named ${unknown.map((name) => `'${name}'`).join(', ')}; the endpoints are ${ENDPOINT_NAMES.map((name) => `'${name}'`).join(', ')}`,
+  )
 const USERS = Number(options.users)
 const SECONDS = Number(options.seconds ?? (options.quick ? 3 : 10))
 if (!Number.isSafeInteger(USERS) || USERS < 200) throw new Error('--users must be a whole number of at least 200')
@@ -207,10 +210,13 @@ async function main() {
   let scale: { users: number; rows: Row[] }[] | undefined
   if (options.scale) {
     scale = []
-    for (const users of [1000, 100_000]) scale.push({ users, rows: await withDeployment(users, async (d) => measureAll(await targetsOf(d, scaled))) })
+    for (const users of [1000, 100_000])
+      scale.push({ users, rows: await withDeployment(users, async (d) => measureAll(await targetsOf(d, scaled))) })
   }
 
-  const devServer = Object.entries(DEV_SERVER_ENV).map(([name, value]) => `${name}=${value}`).join(' ')
+  const devServer = Object.entries(DEV_SERVER_ENV)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ')
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
   const lines = [
     `## edge-users benchmark: ${USERS} users, ${SECONDS} s per run`,
@@ -244,7 +250,9 @@ async function main() {
     for (const name of scaled) {
       const [small, large] = scale.map(({ rows: r }) => r.find((row) => row.name === name)!.latency.p50_ms) as [number, number]
       scaleRatios[name] = large / small
-      lines.push(`| ${name} | ${fixed(small)} | ${fixed(large)} | ${fixed(large / small)} | ≤ ${TARGETS.scaleDrift}: ${verdict(large / small, TARGETS.scaleDrift)} |`)
+      lines.push(
+        `| ${name} | ${fixed(small)} | ${fixed(large)} | ${fixed(large / small)} | ≤ ${TARGETS.scaleDrift}: ${verdict(large / small, TARGETS.scaleDrift)} |`,
+      )
     }
   }
   const allRows = [...rows, ...(scale?.flatMap((s) => s.rows) ?? [])]
@@ -260,7 +268,13 @@ async function main() {
       machine,
       dev_server: devServer,
       pinning,
-      floors: { hello_p50_ms: helloP50, pbkdf2_ms: pbkdf2, pbkdf2_amortised_ms: pbkdf2Amortised, iterations: ITERATIONS, d1_round_trip_ms: d1RoundTrip },
+      floors: {
+        hello_p50_ms: helloP50,
+        pbkdf2_ms: pbkdf2,
+        pbkdf2_amortised_ms: pbkdf2Amortised,
+        iterations: ITERATIONS,
+        d1_round_trip_ms: d1RoundTrip,
+      },
       ratios: { ...ratios, ...(scale ? { scale_100000_over_1000: scaleRatios } : {}) },
       endpoints: Object.fromEntries(
         rows.map(({ name, latency, throughput }) => [
@@ -276,7 +290,9 @@ async function main() {
           },
         ]),
       ),
-      ...(scale ? { scale: scale.map(({ users, rows: r }) => ({ users, endpoints: Object.fromEntries(r.map((row) => [row.name, row.latency])) })) } : {}),
+      ...(scale
+        ? { scale: scale.map(({ users, rows: r }) => ({ users, endpoints: Object.fromEntries(r.map((row) => [row.name, row.latency])) })) }
+        : {}),
       errors,
       status_5xx: fiveHundreds,
     }

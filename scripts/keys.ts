@@ -69,13 +69,17 @@ switch (command) {
     const current = await readKeySet(path)
     const key = await generateSigningKey()
     print([key, ...current])
-    console.error(`New signing key ${key.kid}; ${current.map((k) => k.kid).join(', ')} still verify. Retire them after ACCESS_TOKEN_TTL_SECONDS.`)
+    console.error(
+      `New signing key ${key.kid}; ${current.map((k) => k.kid).join(', ')} still verify. Retire them after ACCESS_TOKEN_TTL_SECONDS.`,
+    )
     break
   }
   case 'retire': {
     const [signing, ...retired] = await readKeySet(path)
     print([signing!])
-    console.error(retired.length ? `Keeps ${signing!.kid}; drops ${retired.map((k) => k.kid).join(', ')}.` : `Only ${signing!.kid} was in the set.`)
+    console.error(
+      retired.length ? `Keeps ${signing!.kid}; drops ${retired.map((k) => k.kid).join(', ')}.` : `Only ${signing!.kid} was in the set.`,
+    )
     break
   }
   case 'put':

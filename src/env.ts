@@ -2,8 +2,8 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1'
 import { z } from 'zod'
 import { importSigningKeys, type KeySet } from './auth/keys'
 import type { Client } from './db/audit'
-import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
 import type * as schema from './db/schema'
+import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
 import type { RateLimiter } from './rate-limiter'
 
 /**
@@ -161,9 +161,7 @@ async function parseConfig(bindings: Bindings): Promise<ConfigResult> {
 const encoder = new TextEncoder()
 
 async function importPepper(secret: string): Promise<Pepper> {
-  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-  ])
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
   // A short public fingerprint stored with each hash, so a changed pepper is recognised
   // instead of silently failing every login.
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode('edge-users pepper id')))

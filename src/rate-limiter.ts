@@ -32,8 +32,7 @@ export type Admission =
    * `at` orders the attempt among its account's attempts: the admission time, or 1 ms after the
    * previous attempt when the clock has not moved. A success is recorded no earlier than `at`.
    */
-  | { allowed: true; failuresSoFar: number; at: number }
-  | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'backoff' | 'locked' }
+  { allowed: true; failuresSoFar: number; at: number } | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'backoff' | 'locked' }
 
 /**
  * `lastAt` is when the latest counted attempt was admitted (the backoff runs from it); `order`

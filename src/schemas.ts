@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import { ROLES } from './auth/roles'
-import type { ErrorCode } from './errors'
 import type { UserRow } from './db/schema'
+import type { ErrorCode } from './errors'
 
 /** Response shapes shared by several routers, registered once as named OpenAPI components. */
 

@@ -1,8 +1,8 @@
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
-import type { AppEnv } from './env'
 import { passwordProblem } from './auth/password-policy'
-import { validationFailed, type FieldError } from './errors'
+import type { AppEnv } from './env'
+import { type FieldError, validationFailed } from './errors'
 
 // Messages written for the person reading the error, not zod's internal phrasing.
 z.config({
@@ -57,5 +57,4 @@ export function withPasswordPolicy<T, P extends string, R = undefined>(
   }
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)

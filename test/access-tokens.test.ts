@@ -68,7 +68,10 @@ describe('authentication', () => {
 describe('forged and malformed access tokens are all 401', () => {
   it('refuses tampered claims', async () => {
     const [header, , signature] = valid.access_token.split('.')
-    const promoted = btoa(JSON.stringify({ ...goodClaims, role: 'admin' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+    const promoted = btoa(JSON.stringify({ ...goodClaims, role: 'admin' }))
+      .replace(/=+$/, '')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
     await expectInvalidToken(`${header}.${promoted}.${signature}`)
   })
 
@@ -135,7 +138,13 @@ describe('forged and malformed access tokens are all 401', () => {
   })
 
   it('refuses jku, jwk, x5u, x5c and crit headers', async () => {
-    for (const extra of [{ jku: 'https://evil.test/jwks' }, { jwk: spareKey() }, { x5u: 'https://evil.test/cert' }, { x5c: ['MIIB'] }, { crit: ['exp'] }]) {
+    for (const extra of [
+      { jku: 'https://evil.test/jwks' },
+      { jwk: spareKey() },
+      { x5u: 'https://evil.test/cert' },
+      { x5c: ['MIIB'] },
+      { crit: ['exp'] },
+    ]) {
       await expectInvalidToken(await signToken({ ...goodHeader, ...extra }, goodClaims))
     }
   })

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
-import { beforeAll, describe, expect, it } from 'vitest'
 import { drizzle } from 'drizzle-orm/d1'
+import { beforeAll, describe, expect, it } from 'vitest'
 import * as schema from '../src/db/schema'
 import { listUsersQuery } from '../src/db/users'
 import {
@@ -12,10 +12,10 @@ import {
   failingFields,
   login,
   me,
+  type PublicUser,
   refresh,
   signedIn,
   signup,
-  type PublicUser,
 } from './helpers'
 
 type AdminUser = PublicUser & { disabled: boolean; last_login_at: string | null }
@@ -47,7 +47,13 @@ async function listAll(token: string, query: string, limit: number): Promise<Adm
 describe('the permission matrix, route by route', () => {
   type Who = 'nobody' | 'user' | 'moderator' | 'admin'
   const tokenOf = async (who: Who) =>
-    who === 'nobody' ? undefined : who === 'user' ? (await signedIn()).tokens.access_token : who === 'moderator' ? moderator.token : admin.token
+    who === 'nobody'
+      ? undefined
+      : who === 'user'
+        ? (await signedIn()).tokens.access_token
+        : who === 'moderator'
+          ? moderator.token
+          : admin.token
 
   const cases: { route: string; expected: Record<Who, number>; run: (token: string | undefined) => Promise<Response> }[] = [
     {
@@ -68,7 +74,8 @@ describe('the permission matrix, route by route', () => {
     {
       route: 'PATCH /admin/users/{id} disabling a moderator',
       expected: { nobody: 401, user: 403, moderator: 403, admin: 200 },
-      run: async (token) => call(`/admin/users/${(await asModerator(admin)).user.id}`, { method: 'PATCH', token, json: { disabled: true } }),
+      run: async (token) =>
+        call(`/admin/users/${(await asModerator(admin)).user.id}`, { method: 'PATCH', token, json: { disabled: true } }),
     },
     {
       route: 'PATCH /admin/users/{id} changing a role',
@@ -81,12 +88,12 @@ describe('the permission matrix, route by route', () => {
       run: async (token) => call(`/admin/users/${(await signup()).user.id}`, { method: 'DELETE', token }),
     },
     {
-      route: "DELETE /admin/users/{id}/sessions of a user",
+      route: 'DELETE /admin/users/{id}/sessions of a user',
       expected: { nobody: 401, user: 403, moderator: 204, admin: 204 },
       run: async (token) => call(`/admin/users/${(await signedIn()).user.id}/sessions`, { method: 'DELETE', token }),
     },
     {
-      route: "DELETE /admin/users/{id}/sessions of an admin",
+      route: 'DELETE /admin/users/{id}/sessions of an admin',
       expected: { nobody: 401, user: 403, moderator: 403, admin: 204 },
       run: async (token) => call(`/admin/users/${(await asAdmin()).user.id}/sessions`, { method: 'DELETE', token }),
     },
@@ -98,7 +105,9 @@ describe('the permission matrix, route by route', () => {
   ]
 
   for (const { route, expected, run } of cases) {
-    it(`${route}: ${Object.entries(expected).map(([who, status]) => `${who} ${status}`).join(', ')}`, async () => {
+    it(`${route}: ${Object.entries(expected)
+      .map(([who, status]) => `${who} ${status}`)
+      .join(', ')}`, async () => {
       for (const who of ['nobody', 'user', 'moderator', 'admin'] as Who[]) {
         const response = await run(await tokenOf(who))
         expect(response.status, `${who}: ${await response.clone().text()}`).toBe(expected[who])
@@ -174,7 +183,9 @@ describe('listing users', () => {
     const db = drizzle(env.DB, { schema })
     const plan = async (query: { toSQL(): { sql: string; params: unknown[] } }) => {
       const { sql, params } = query.toSQL()
-      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
       return results.map((row) => row.detail).join('\n')
     }
     const search = await plan(listUsersQuery(db, { limit: 51, prefix: 'ada' }))
@@ -195,7 +206,11 @@ describe('managing users', () => {
       last_login_at: null,
     })
     await expectProblem(await adminCall(admin.token, `/users/${crypto.randomUUID()}`), 404, 'not_found')
-    await expectProblem(await adminCall(admin.token, `/users/${crypto.randomUUID()}`, { method: 'PATCH', json: { disabled: true } }), 404, 'not_found')
+    await expectProblem(
+      await adminCall(admin.token, `/users/${crypto.randomUUID()}`, { method: 'PATCH', json: { disabled: true } }),
+      404,
+      'not_found',
+    )
     await expectProblem(await adminCall(admin.token, `/users/${crypto.randomUUID()}`, { method: 'DELETE' }), 404, 'not_found')
   })
 
@@ -240,18 +255,25 @@ describe('managing users', () => {
 
   it('keeps a moderator to user accounts and away from roles', async () => {
     const other = await asModerator(admin)
-    await expectProblem(await adminCall(moderator.token, `/users/${other.user.id}`, { method: 'PATCH', json: { disabled: true } }), 403, 'forbidden')
+    await expectProblem(
+      await adminCall(moderator.token, `/users/${other.user.id}`, { method: 'PATCH', json: { disabled: true } }),
+      403,
+      'forbidden',
+    )
     await expectProblem(await adminCall(moderator.token, `/users/${admin.user.id}/sessions`, { method: 'DELETE' }), 403, 'forbidden')
     const { user } = await signup()
-    await expectProblem(await adminCall(moderator.token, `/users/${user.id}`, { method: 'PATCH', json: { role: 'admin' } }), 403, 'forbidden')
+    await expectProblem(
+      await adminCall(moderator.token, `/users/${user.id}`, { method: 'PATCH', json: { role: 'admin' } }),
+      403,
+      'forbidden',
+    )
     expect((await me(other.token)).status).toBe(200)
   })
 
   it('validates the change', async () => {
     const { user } = await signup()
-    expect(await failingFields(await adminCall(admin.token, `/users/${user.id}`, { method: 'PATCH', json: { role: 'root', disabled: 'yes' } }))).toEqual([
-      'disabled',
-      'role',
-    ])
+    expect(
+      await failingFields(await adminCall(admin.token, `/users/${user.id}`, { method: 'PATCH', json: { role: 'root', disabled: 'yes' } })),
+    ).toEqual(['disabled', 'role'])
   })
 })

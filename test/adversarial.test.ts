@@ -115,7 +115,12 @@ describe('hostile input at every body-taking route', () => {
           fc.uint8Array({ maxLength: 256 }),
           fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1'),
           async (bytes, contentType) => {
-            const response = await call(route.path(), { method: route.method, rawBody: bytes, headers: { 'Content-Type': contentType }, token: route.token?.() })
+            const response = await call(route.path(), {
+              method: route.method,
+              rawBody: bytes,
+              headers: { 'Content-Type': contentType },
+              token: route.token?.(),
+            })
             await expectDeliberateAnswer(response, route.label)
           },
         ),
@@ -127,10 +132,16 @@ describe('hostile input at every body-taking route', () => {
   it('survives deep nesting and prototype-pollution keys without effect', async () => {
     const deep = `${'['.repeat(4000)}${']'.repeat(4000)}`
     const deepObject = `${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}`
-    const polluting = '{"__proto__":{"role":"admin","isAdmin":true},"constructor":{"prototype":{"role":"admin"}},"username":"proto_user","email":"proto@example.com","password":"a-fine-long-password-1"}'
+    const polluting =
+      '{"__proto__":{"role":"admin","isAdmin":true},"constructor":{"prototype":{"role":"admin"}},"username":"proto_user","email":"proto@example.com","password":"a-fine-long-password-1"}'
     for (const route of routes) {
       for (const raw of [deep, deepObject, polluting]) {
-        const response = await call(route.path(), { method: route.method, rawBody: raw, headers: { 'Content-Type': 'application/json' }, token: route.token?.() })
+        const response = await call(route.path(), {
+          method: route.method,
+          rawBody: raw,
+          headers: { 'Content-Type': 'application/json' },
+          token: route.token?.(),
+        })
         await expectDeliberateAnswer(response, route.label)
       }
     }
@@ -144,14 +155,17 @@ describe('hostile input at every body-taking route', () => {
   it('answers hostile query strings on the admin lists with 200 or 400', async () => {
     const admin = await asAdmin()
     await fc.assert(
-      fc.asyncProperty(fc.dictionary(fc.constantFrom('limit', 'cursor', 'q', 'role', 'disabled', 'user_id', 'action'), hostileStrings, { maxKeys: 4 }), async (params) => {
-        const query = new URLSearchParams(params as Record<string, string>).toString()
-        for (const path of ['/admin/users', '/admin/audit']) {
-          const response = await call(`${path}?${query}`, { token: admin.token })
-          await expectDeliberateAnswer(response, path)
-          expect([200, 400]).toContain(response.status)
-        }
-      }),
+      fc.asyncProperty(
+        fc.dictionary(fc.constantFrom('limit', 'cursor', 'q', 'role', 'disabled', 'user_id', 'action'), hostileStrings, { maxKeys: 4 }),
+        async (params) => {
+          const query = new URLSearchParams(params as Record<string, string>).toString()
+          for (const path of ['/admin/users', '/admin/audit']) {
+            const response = await call(`${path}?${query}`, { token: admin.token })
+            await expectDeliberateAnswer(response, path)
+            expect([200, 400]).toContain(response.status)
+          }
+        },
+      ),
       { numRuns: RUNS },
     )
   })

@@ -48,11 +48,22 @@ describe('the audit log', () => {
     await refresh(first.refresh_token, { headers: client }) // reuse: ends that session
     const third = await login(account, { headers: client })
     const fourth = await login(account, { headers: client })
-    secrets.push(first.access_token, first.refresh_token, second.access_token, second.refresh_token, third.refresh_token, fourth.refresh_token)
+    secrets.push(
+      first.access_token,
+      first.refresh_token,
+      second.access_token,
+      second.refresh_token,
+      third.refresh_token,
+      fourth.refresh_token,
+    )
 
     await call('/users/me', { method: 'PATCH', token: third.access_token, json: { username: `${account.username}_2` }, headers: client })
     const newPassword = 'an-entirely-new-secret-77'
-    await call('/users/me/password', { token: third.access_token, json: { current_password: account.password, new_password: newPassword }, headers: client })
+    await call('/users/me/password', {
+      token: third.access_token,
+      json: { current_password: account.password, new_password: newPassword },
+      headers: client,
+    })
     secrets.push(newPassword, String((await storedUser(`${account.username}_2`))?.password_hash))
     const fifth = await login({ username: account.username + '_2', password: newPassword }, { headers: client })
     await call(`/users/me/sessions/${claimsOf(fifth.access_token).sid}`, { method: 'DELETE', token: third.access_token, headers: client })
@@ -95,7 +106,10 @@ describe('the audit log', () => {
     expect(signupEvent).toMatchObject({ actor_id: userId, target_id: userId, ip: '203.0.113.7', user_agent: 'audit-test/1.0' })
     const roleChange = events.find((event) => event.action === 'admin.role_changed')!
     expect(roleChange).toMatchObject({ actor_id: admin.user.id, target_id: userId, details: { from: 'user', to: 'moderator' } })
-    expect(events.find((event) => event.action === 'user.login_failed')).toMatchObject({ actor_id: null, details: { reason: 'wrong_password' } })
+    expect(events.find((event) => event.action === 'user.login_failed')).toMatchObject({
+      actor_id: null,
+      details: { reason: 'wrong_password' },
+    })
     expect(new Date(signupEvent.at).toISOString()).toBe(signupEvent.at)
   })
 

@@ -30,7 +30,9 @@ describe('enumeration resistance', () => {
     const env = { LOGIN_FREE_FAILURES: '99', RATE_LIMIT_PER_IP_PER_MINUTE: '100000' }
     for (let i = 0; i < SAMPLES; i++) {
       const wrong = await timed(() => call('/users/login', { json: { username: account.username, password: `wrong-${i}-password` }, env }))
-      const ghost = await timed(() => call('/users/login', { json: { username: `ghost_${i}_${account.username}`, password: `wrong-${i}-password` }, env }))
+      const ghost = await timed(() =>
+        call('/users/login', { json: { username: `ghost_${i}_${account.username}`, password: `wrong-${i}-password` }, env }),
+      )
       expect([wrong.status, ghost.status]).toEqual([401, 401])
       known.push(wrong.ms)
       unknown.push(ghost.ms)

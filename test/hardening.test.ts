@@ -13,7 +13,9 @@ describe('security headers', () => {
       expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff')
       expect(response.headers.get('Strict-Transport-Security')).toMatch(/^max-age=\d{8,}; includeSubDomains$/)
       expect(response.headers.get('X-Frame-Options')).toBe('DENY')
-      expect(response.headers.get('Content-Security-Policy')).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+      expect(response.headers.get('Content-Security-Policy')).toBe(
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      )
       expect(response.headers.get('Referrer-Policy')).toBe('no-referrer')
     }
   })
@@ -60,7 +62,11 @@ describe('CORS', () => {
     const response = await call('/users/login', {
       method: 'OPTIONS',
       env: CORS,
-      headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      headers: {
+        Origin: 'https://app.example.com',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type',
+      },
     })
     expect(response.status).toBe(204)
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com')
@@ -87,10 +93,22 @@ describe('logs', () => {
     const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.event === 'request')
     expect(requests.length).toBeGreaterThanOrEqual(6)
     for (const entry of requests) {
-      expect(entry).toMatchObject({ level: expect.any(String), request_id: expect.any(String), method: expect.any(String), status: expect.any(Number) })
+      expect(entry).toMatchObject({
+        level: expect.any(String),
+        request_id: expect.any(String),
+        method: expect.any(String),
+        status: expect.any(Number),
+      })
     }
     const everything = lines.join('\n')
-    for (const secret of [account.password, 'the-wrong-password-1', tokens.access_token, tokens.refresh_token, again.access_token, again.refresh_token]) {
+    for (const secret of [
+      account.password,
+      'the-wrong-password-1',
+      tokens.access_token,
+      tokens.refresh_token,
+      again.access_token,
+      again.refresh_token,
+    ]) {
       expect(everything).not.toContain(secret)
     }
     expect(everything).toContain('session.reuse_detected')

@@ -19,7 +19,11 @@ describe('the last enabled admin', () => {
     await expectProblem(await adminCall(solo.token, self, { method: 'PATCH', json: { role: 'moderator' } }), 409, 'last_admin')
     await expectProblem(await adminCall(solo.token, self, { method: 'PATCH', json: { disabled: true } }), 409, 'last_admin')
     await expectProblem(await adminCall(solo.token, self, { method: 'DELETE' }), 409, 'last_admin')
-    await expectProblem(await call('/users/me', { method: 'DELETE', token: solo.token, json: { password: solo.account.password } }), 409, 'last_admin')
+    await expectProblem(
+      await call('/users/me', { method: 'DELETE', token: solo.token, json: { password: solo.account.password } }),
+      409,
+      'last_admin',
+    )
     expect(await enabledAdmins()).toBe(1)
     expect((await adminCall(solo.token, '/users')).status).toBe(200)
   })
@@ -36,7 +40,11 @@ describe('the last enabled admin', () => {
     const active = await asAdmin()
     const other = await asAdmin()
     expect((await adminCall(active.token, `/users/${other.user.id}`, { method: 'PATCH', json: { disabled: true } })).status).toBe(200)
-    await expectProblem(await adminCall(active.token, `/users/${active.user.id}`, { method: 'PATCH', json: { role: 'user' } }), 409, 'last_admin')
+    await expectProblem(
+      await adminCall(active.token, `/users/${active.user.id}`, { method: 'PATCH', json: { role: 'user' } }),
+      409,
+      'last_admin',
+    )
   })
 
   it('may still change other things about the last admin', async () => {

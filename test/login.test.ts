@@ -80,7 +80,12 @@ describe('login', () => {
 
   it('follows the configured issuer, audience and lifetimes', async () => {
     const { account } = await signup()
-    const overrides = { JWT_ISSUER: 'acme-auth', JWT_AUDIENCE: 'acme-api', ACCESS_TOKEN_TTL_SECONDS: '60', REFRESH_TOKEN_TTL_SECONDS: '3600' }
+    const overrides = {
+      JWT_ISSUER: 'acme-auth',
+      JWT_AUDIENCE: 'acme-api',
+      ACCESS_TOKEN_TTL_SECONDS: '60',
+      REFRESH_TOKEN_TTL_SECONDS: '3600',
+    }
     const response = await call('/users/login', { json: account, env: overrides })
     const pair = (await response.json()) as TokenPair
     expect(pair).toMatchObject({ expires_in: 60, refresh_expires_in: 3600 })
@@ -163,7 +168,11 @@ describe('login', () => {
 
   it('answers malformed JSON and non-JSON bodies with the contract errors', async () => {
     await expectProblem(await call('/users/login', { rawBody: '{', headers: { 'Content-Type': 'application/json' } }), 400, 'invalid_json')
-    await expectProblem(await call('/users/login', { rawBody: 'a=b', headers: { 'Content-Type': 'text/plain' } }), 415, 'unsupported_media_type')
+    await expectProblem(
+      await call('/users/login', { rawBody: 'a=b', headers: { 'Content-Type': 'text/plain' } }),
+      415,
+      'unsupported_media_type',
+    )
   })
 })
 

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { call, expectProblem, failingFields, login, me, newAccount, refresh, signedIn, signup, type PublicUser } from './helpers'
+import { call, expectProblem, failingFields, login, me, newAccount, type PublicUser, refresh, signedIn, signup } from './helpers'
 
 function patchMe(token: string, json: unknown) {
   return call('/users/me', { method: 'PATCH', token, json })
@@ -112,7 +112,10 @@ describe('POST /users/me/password', () => {
 
   it('answers a wrong current password with 403 invalid_password and changes nothing', async () => {
     const { account, tokens } = await signedIn()
-    const response = await changePassword(tokens.access_token, { current_password: 'not-my-password-at-all', new_password: 'another-fine-passphrase' })
+    const response = await changePassword(tokens.access_token, {
+      current_password: 'not-my-password-at-all',
+      new_password: 'another-fine-passphrase',
+    })
     await expectProblem(response, 403, 'invalid_password')
     await login(account)
   })

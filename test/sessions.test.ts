@@ -188,14 +188,21 @@ describe('my sessions', () => {
   it('answers 404 for another user’s session and leaves it alone', async () => {
     const { tokens } = await signedIn()
     const victim = await signedIn()
-    const response = await call(`/users/me/sessions/${claimsOf(victim.tokens.access_token).sid}`, { method: 'DELETE', token: tokens.access_token })
+    const response = await call(`/users/me/sessions/${claimsOf(victim.tokens.access_token).sid}`, {
+      method: 'DELETE',
+      token: tokens.access_token,
+    })
     await expectProblem(response, 404, 'not_found')
     expect((await me(victim.tokens.access_token)).status).toBe(200)
   })
 
   it('answers 404 for a session that does not exist', async () => {
     const { tokens } = await signedIn()
-    await expectProblem(await call(`/users/me/sessions/${crypto.randomUUID()}`, { method: 'DELETE', token: tokens.access_token }), 404, 'not_found')
+    await expectProblem(
+      await call(`/users/me/sessions/${crypto.randomUUID()}`, { method: 'DELETE', token: tokens.access_token }),
+      404,
+      'not_found',
+    )
     await expectProblem(await call('/users/me/sessions/not-a-uuid', { method: 'DELETE', token: tokens.access_token }), 404, 'not_found')
   })
 })

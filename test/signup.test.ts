@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { call, expectProblem, failingFields, newAccount, signup, storedUser, type PublicUser } from './helpers'
+import { call, expectProblem, failingFields, newAccount, type PublicUser, signup, storedUser } from './helpers'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
@@ -99,9 +99,7 @@ describe('signup', () => {
     })
 
     it('follows a configured PASSWORD_MIN_LENGTH', async () => {
-      expect(await passwordRejection('twenty-minus-one-ch', {}, { PASSWORD_MIN_LENGTH: '20' })).toBe(
-        'must be at least 20 characters long',
-      )
+      expect(await passwordRejection('twenty-minus-one-ch', {}, { PASSWORD_MIN_LENGTH: '20' })).toBe('must be at least 20 characters long')
       const response = await call('/users/signup', { json: newAccount({ password: 'short-but-ok' }), env: { PASSWORD_MIN_LENGTH: '12' } })
       expect(response.status).toBe(201)
     })
@@ -193,7 +191,11 @@ describe('signup', () => {
 
   it('answers a body over 16 KiB with 413 payload_too_large, with or without Content-Length', async () => {
     const big = JSON.stringify({ ...newAccount(), padding: 'x'.repeat(16 * 1024) })
-    await expectProblem(await call('/users/signup', { rawBody: big, headers: { 'Content-Type': 'application/json' } }), 413, 'payload_too_large')
+    await expectProblem(
+      await call('/users/signup', { rawBody: big, headers: { 'Content-Type': 'application/json' } }),
+      413,
+      'payload_too_large',
+    )
     const chunked = new Blob([big]).stream()
     const response = await call('/users/signup', { rawBody: chunked, headers: { 'Content-Type': 'application/json' } })
     await expectProblem(response, 413, 'payload_too_large')

@@ -36,7 +36,9 @@ describe('per-IP budget for unauthenticated POSTs', () => {
     const ip = freshIp()
     const headers = { 'CF-Connecting-IP': ip }
     expect((await call('/users/signup', { json: newAccount(), env: LOW, headers })).status).toBe(201)
-    expect((await call('/users/login', { json: { username: 'someone', password: 'something-long-enough' }, env: LOW, headers })).status).toBe(401)
+    expect(
+      (await call('/users/login', { json: { username: 'someone', password: 'something-long-enough' }, env: LOW, headers })).status,
+    ).toBe(401)
     expect((await call('/users/refresh', { json: { refresh_token: 'nope' }, env: LOW, headers })).status).toBe(401)
     const retryAfter = await expectThrottled(await call('/users/signup', { json: newAccount(), env: LOW, headers }))
     expect(retryAfter).toBe(20) // one request back every 60/3 seconds

@@ -3,7 +3,7 @@
  * through the real D1 binding), its own signing key, and `wrangler dev` serving the worker with
  * throttling raised so the run measures the work, not the limiter.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -244,11 +244,16 @@ export async function deploy(count: number): Promise<Deployment> {
   const served = await serve(
     scratch,
     [
-      '--persist-to', persistTo,
-      '--env-file', envFile,
-      '--var', 'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
-      '--var', 'LOGIN_FREE_FAILURES:99',
-      '--var', `PBKDF2_ITERATIONS:${ITERATIONS}`,
+      '--persist-to',
+      persistTo,
+      '--env-file',
+      envFile,
+      '--var',
+      'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
+      '--var',
+      'LOGIN_FREE_FAILURES:99',
+      '--var',
+      `PBKDF2_ITERATIONS:${ITERATIONS}`,
     ],
     '/api/v1/health',
   )

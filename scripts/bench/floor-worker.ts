@@ -17,7 +17,9 @@ export default {
     if (url.pathname !== '/pbkdf2') return new Response('ok')
     const times = Math.min(Math.max(Number(url.searchParams.get('n') ?? 1), 1), 50)
     for (let i = 0; i < times; i++) {
-      const material = await crypto.subtle.importKey('raw', new TextEncoder().encode('a-benchmark-password-1'), 'PBKDF2', false, ['deriveBits'])
+      const material = await crypto.subtle.importKey('raw', new TextEncoder().encode('a-benchmark-password-1'), 'PBKDF2', false, [
+        'deriveBits',
+      ])
       const salt = crypto.getRandomValues(new Uint8Array(16))
       await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations: Number(env.ITERATIONS) }, material, 256)
     }

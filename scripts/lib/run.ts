@@ -1,4 +1,4 @@
-import { spawn, type SpawnOptions } from 'node:child_process'
+import { type SpawnOptions, spawn } from 'node:child_process'
 
 /** Wrangler phones home for telemetry by default; these scripts never should. */
 export const quietEnv = { ...process.env, WRANGLER_SEND_METRICS: 'false' }

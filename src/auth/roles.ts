@@ -1,12 +1,7 @@
 export const ROLES = ['user', 'moderator', 'admin'] as const
 export type Role = (typeof ROLES)[number]
 
-export const PERMISSIONS = [
-  'users:read',
-  'users:disable',
-  'users:manage',
-  'audit:read',
-] as const
+export const PERMISSIONS = ['users:read', 'users:disable', 'users:manage', 'audit:read'] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
 /**

@@ -1,7 +1,7 @@
-import type { Config } from '../env'
-import type { UserRow } from '../db/schema'
-import { publicUser, type tokenPairSchema } from '../schemas'
 import type { z } from '@hono/zod-openapi'
+import type { UserRow } from '../db/schema'
+import type { Config } from '../env'
+import { publicUser, type tokenPairSchema } from '../schemas'
 import { signAccessToken } from './tokens'
 
 /** The body login and refresh answer with: a fresh access token beside the session's refresh token. */

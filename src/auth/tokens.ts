@@ -1,5 +1,5 @@
-import type { Config } from '../env'
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../encoding'
+import type { Config } from '../env'
 import type { Role } from './roles'
 
 export type AccessClaims = {

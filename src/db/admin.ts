@@ -1,9 +1,9 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm'
+import { and, eq, type SQL, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import type { Role } from '../auth/roles'
 import type { Database } from '../env'
-import { auditStatementWhen, type AuditEvent, type Client } from './audit'
-import { sessions, users, type UserRow } from './schema'
+import { type AuditEvent, auditStatementWhen, type Client } from './audit'
+import { sessions, type UserRow, users } from './schema'
 
 export type AccountChange = { role?: Role; disabled?: boolean }
 
@@ -56,7 +56,11 @@ export async function changeAccount(
     before.push(db.delete(sessions).where(and(eq(sessions.userId, target.id), existsAllowed(allowed))))
   }
   // Last, so the statements above see the row as it was and share this statement's verdict.
-  const update = db.update(users).set({ ...change, updatedAt: now }).where(allowed).returning()
+  const update = db
+    .update(users)
+    .set({ ...change, updatedAt: now })
+    .where(allowed)
+    .returning()
   const statements: BatchItem<'sqlite'>[] = [...before, update]
   const results = await db.batch(statements as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
   const [updated] = results[results.length - 1] as UserRow[]

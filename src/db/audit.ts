@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, lt, or, type SQL, sql } from 'drizzle-orm'
 import type { Database } from '../env'
 import { uuidv7 } from '../ids'
 import { auditEvents } from './schema'
@@ -72,10 +72,7 @@ export function auditStatementWhen(db: Database, event: AuditEvent, client: Clie
 }
 
 /** Newest first, keyset-paged on the time-ordered id. */
-export async function listAuditEvents(
-  db: Database,
-  filter: { limit: number; before?: string; userId?: string; action?: AuditAction },
-) {
+export async function listAuditEvents(db: Database, filter: { limit: number; before?: string; userId?: string; action?: AuditAction }) {
   return db
     .select()
     .from(auditEvents)

@@ -2,7 +2,7 @@ import { and, desc, eq, getTableColumns, gt, ne, or, sql } from 'drizzle-orm'
 import type { Database } from '../env'
 import { auditStatementWhen, type Client } from './audit'
 import { preparedQuery } from './prepared'
-import { sessions, spentRefreshTokens, users, type SessionRow, type UserRow } from './schema'
+import { type SessionRow, sessions, spentRefreshTokens, type UserRow, users } from './schema'
 
 export type AuthenticatedUser = UserRow
 export type AuthenticatedSession = SessionRow

@@ -3,7 +3,7 @@ import type { Role } from '../auth/roles'
 import type { Database } from '../env'
 import { violatedUniqueColumn } from './errors'
 import { preparedQuery } from './prepared'
-import { users, type UserRow } from './schema'
+import { type UserRow, users } from './schema'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
 export const normaliseEmail = (email: string) => email.trim().toLowerCase()
@@ -41,10 +41,7 @@ export function takenFieldOf(error: unknown): UniqueField | undefined {
   return undefined
 }
 
-export function insertUserStatement(
-  db: Database,
-  input: { id: string; username: string; email: string; passwordHash: string; now: Date },
-) {
+export function insertUserStatement(db: Database, input: { id: string; username: string; email: string; passwordHash: string; now: Date }) {
   return db
     .insert(users)
     .values({
@@ -67,14 +64,22 @@ export type LoginIdentifier = { kind: 'email' | 'username'; value: string }
  */
 export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
   const trimmed = identifier.trim()
-  return trimmed.includes('@')
-    ? { kind: 'email', value: normaliseEmail(trimmed) }
-    : { kind: 'username', value: normaliseUsername(trimmed) }
+  return trimmed.includes('@') ? { kind: 'email', value: normaliseEmail(trimmed) } : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
-const userByEmail = preparedQuery((db) => db.select().from(users).where(eq(users.email, sql.placeholder('value'))).prepare())
+const userByEmail = preparedQuery((db) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.email, sql.placeholder('value')))
+    .prepare(),
+)
 const userByUsername = preparedQuery((db) =>
-  db.select().from(users).where(eq(users.usernameNormalized, sql.placeholder('value'))).prepare(),
+  db
+    .select()
+    .from(users)
+    .where(eq(users.usernameNormalized, sql.placeholder('value')))
+    .prepare(),
 )
 
 export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<UserRow | undefined> {
@@ -94,17 +99,11 @@ export async function findUserById(db: Database, userId: string): Promise<UserRo
 }
 
 /** Changes a username and/or email; a changed email is unverified again. */
-export function updateProfileStatement(
-  db: Database,
-  userId: string,
-  changes: { username?: string; email?: string; now: Date },
-) {
+export function updateProfileStatement(db: Database, userId: string, changes: { username?: string; email?: string; now: Date }) {
   return db
     .update(users)
     .set({
-      ...(changes.username !== undefined
-        ? { username: changes.username, usernameNormalized: normaliseUsername(changes.username) }
-        : {}),
+      ...(changes.username !== undefined ? { username: changes.username, usernameNormalized: normaliseUsername(changes.username) } : {}),
       ...(changes.email !== undefined ? { email: normaliseEmail(changes.email), emailVerified: false } : {}),
       updatedAt: changes.now,
     })
@@ -115,7 +114,6 @@ export function updateProfileStatement(
 export function updatePasswordStatement(db: Database, userId: string, passwordHash: string, now: Date) {
   return db.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId))
 }
-
 
 // Larger than any character that can follow a prefix, so [q, q + this) is "starts with q" as a
 // range the unique indexes on username_normalized and email can serve.

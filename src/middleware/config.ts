@@ -1,7 +1,7 @@
 import { drizzle } from 'drizzle-orm/d1'
 import { createMiddleware } from 'hono/factory'
 import * as schema from '../db/schema'
-import { readConfig, type AppEnv, type Database } from '../env'
+import { type AppEnv, type Database, readConfig } from '../env'
 import { internalError } from '../errors'
 import { log } from '../log'
 

@@ -1,7 +1,7 @@
+import type { MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
-import type { MiddlewareHandler } from 'hono'
-import { readConfig, type AppEnv } from '../env'
+import { type AppEnv, readConfig } from '../env'
 
 /** One CORS handler per origin list; the parsed configuration (and so the list) is cached per isolate. */
 const handlers = new WeakMap<string[], MiddlewareHandler>()

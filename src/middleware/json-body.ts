@@ -44,8 +44,7 @@ function decodeJson(bytes: Uint8Array, contentType: string | undefined): string 
   }
 }
 
-const tooLarge = (maxBytes: number) =>
-  new ApiError(413, 'payload_too_large', `The request body must be at most ${maxBytes / 1024} KiB.`)
+const tooLarge = (maxBytes: number) => new ApiError(413, 'payload_too_large', `The request body must be at most ${maxBytes / 1024} KiB.`)
 
 // Counts as it reads, so a body without Content-Length (chunked) is cut off at the limit too.
 async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {

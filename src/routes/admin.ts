@@ -23,9 +23,7 @@ admin.use(requireAuth())
 const bearer = [{ bearer: [] }]
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
 
-const adminUserSchema = userSchema
-  .extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() })
-  .openapi('AdminUser')
+const adminUserSchema = userSchema.extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() }).openapi('AdminUser')
 
 function adminUser(row: UserRow): z.infer<typeof adminUserSchema> {
   return { ...publicUser(row), disabled: row.disabled, last_login_at: row.lastLoginAt?.toISOString() ?? null }
@@ -48,13 +46,7 @@ async function findTarget(c: Context<AppEnv>, id: string): Promise<UserRow> {
 const listUsersParams = z.object({
   limit: limitParam(50),
   cursor: cursorParam.optional(),
-  q: z
-    .string()
-    .trim()
-    .min(1)
-    .max(254)
-    .optional()
-    .openapi({ description: 'Case-insensitive prefix of a username or an email' }),
+  q: z.string().trim().min(1).max(254).optional().openapi({ description: 'Case-insensitive prefix of a username or an email' }),
   role: z.enum(ROLES).optional(),
   disabled: z
     .enum(['true', 'false'], { error: 'must be true or false' })

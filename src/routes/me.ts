@@ -69,7 +69,12 @@ me.openapi(
     try {
       ;[[updated]] = await db.batch([
         updateProfileStatement(db, user.id, { ...changes, now }),
-        auditStatement(db, { action: 'user.updated', actorId: user.id, targetId: user.id, details: { fields: fields.join(',') } }, c.var.client, now),
+        auditStatement(
+          db,
+          { action: 'user.updated', actorId: user.id, targetId: user.id, details: { fields: fields.join(',') } },
+          c.var.client,
+          now,
+        ),
       ])
     } catch (error) {
       const field = takenFieldOf(error)

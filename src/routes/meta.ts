@@ -36,10 +36,7 @@ meta.openapi(
     const [config, dbOk] = await Promise.all([readConfig(c.env), databaseAnswers(c.env.DB)])
     if (!config.ok || !dbOk) {
       const invalid = config.ok ? [] : config.problems
-      const reasons = [
-        ...invalid.map((problem) => `${problem.name} ${problem.message}`),
-        ...(dbOk ? [] : ['the database did not answer']),
-      ]
+      const reasons = [...invalid.map((problem) => `${problem.name} ${problem.message}`), ...(dbOk ? [] : ['the database did not answer'])]
       throw new ApiError(503, 'unavailable', `Not ready: ${reasons.join('; ')}.`, {
         headers: { 'Cache-Control': 'no-store' },
         extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },

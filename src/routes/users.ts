@@ -27,7 +27,7 @@ import { accountLoginKey, admitLogin, ipBudget, rateLimited } from '../middlewar
 import { requireAuth } from '../middleware/require-auth'
 import { LOCK_AFTER_FAILURES } from '../rate-limiter'
 import { createRouter } from '../router'
-import { jsonBody, jsonContent, problems, tokenPairSchema, userEnvelope, publicUser } from '../schemas'
+import { jsonBody, jsonContent, problems, publicUser, tokenPairSchema, userEnvelope } from '../schemas'
 import { withPasswordPolicy } from '../validation'
 
 export const users = createRouter()
@@ -56,9 +56,7 @@ export function takenError(field: UniqueField): ApiError {
     : new ApiError(409, 'email_taken', 'That email address is already in use.')
 }
 
-const signupBody = z
-  .object({ username: usernameField, email: emailField, password: newPasswordField })
-  .openapi('SignupRequest')
+const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
 
 users.openapi(
   createRoute({
@@ -71,7 +69,13 @@ users.openapi(
     request: { body: jsonBody(signupBody) },
     responses: {
       201: jsonContent(userEnvelope, 'The new account'),
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 409: ['username_taken', 'email_taken'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 429: ['rate_limited'] }),
+      ...problems({
+        400: ['invalid_json', 'validation_failed'],
+        409: ['username_taken', 'email_taken'],
+        413: ['payload_too_large'],
+        415: ['unsupported_media_type'],
+        429: ['rate_limited'],
+      }),
     },
   }),
   async (c) => {
@@ -107,7 +111,10 @@ const loginBody = z
   .object({
     username: z.string().min(1).max(254).optional().openapi({ description: 'A username or an email address' }),
     email: z.string().min(1).max(254).optional().openapi({ description: 'Accepted instead of username' }),
-    password: z.string().min(1, 'is required').max(4 * PASSWORD_MAX_CODE_POINTS),
+    password: z
+      .string()
+      .min(1, 'is required')
+      .max(4 * PASSWORD_MAX_CODE_POINTS),
   })
   .refine((body) => body.username !== undefined || body.email !== undefined, {
     path: ['username'],
@@ -117,8 +124,7 @@ const loginBody = z
   })
   .openapi('LoginRequest')
 
-const invalidCredentials = () =>
-  new ApiError(401, 'invalid_credentials', 'The username or password is incorrect.')
+const invalidCredentials = () => new ApiError(401, 'invalid_credentials', 'The username or password is incorrect.')
 
 users.openapi(
   createRoute({
@@ -131,7 +137,12 @@ users.openapi(
     request: { body: jsonBody(loginBody) },
     responses: {
       200: jsonContent(tokenPairSchema, 'A token pair; sent with Cache-Control: no-store'),
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['invalid_credentials'], 403: ['account_disabled'], 429: ['rate_limited'] }),
+      ...problems({
+        400: ['invalid_json', 'validation_failed'],
+        401: ['invalid_credentials'],
+        403: ['account_disabled'],
+        429: ['rate_limited'],
+      }),
     },
   }),
   async (c) => {
@@ -146,9 +157,7 @@ users.openapi(
     // Refused before any hash work, and alike whether or not the account exists.
     if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 
-    const check = user
-      ? await verifyPassword(body.password, user.passwordHash, config)
-      : await verifyAgainstNobody(body.password, config)
+    const check = user ? await verifyPassword(body.password, user.passwordHash, config) : await verifyAgainstNobody(body.password, config)
     // Never before the attempt's place among the account's attempts: see last_login_at below.
     const now = new Date(Math.max(Date.now(), admission.at))
     if (!user || !check.valid || user.disabled) {
@@ -181,7 +190,12 @@ users.openapi(
         }),
         // last_login_at also ends the failure streak, at the account's next admission.
         recordLoginStatement(db, user.id, now, newHash),
-        auditStatement(db, { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, now),
+        auditStatement(
+          db,
+          { action: 'user.login', actorId: user.id, targetId: user.id, details: { session_id: session.id } },
+          c.var.client,
+          now,
+        ),
       ]),
       tokenPair(config, user, { ...session, refreshToken }, now),
     ])
@@ -191,9 +205,7 @@ users.openapi(
   },
 )
 
-const refreshBody = z
-  .object({ refresh_token: z.string().min(1, 'is required').max(512) })
-  .openapi('RefreshRequest')
+const refreshBody = z.object({ refresh_token: z.string().min(1, 'is required').max(512) }).openapi('RefreshRequest')
 
 const invalidRefreshToken = () =>
   new ApiError(401, 'invalid_refresh_token', 'The refresh token is unknown, expired, revoked or already used.')
@@ -276,7 +288,12 @@ users.openapi(
     const refreshTokenHash = refresh_token ? await hashRefreshToken(refresh_token) : undefined
     await db.batch([
       deleteSessionsForLogout(db, { sessionId: session.id, userId: user.id, refreshTokenHash }),
-      auditStatement(db, { action: 'user.logout', actorId: user.id, targetId: user.id, details: { session_id: session.id } }, c.var.client, new Date()),
+      auditStatement(
+        db,
+        { action: 'user.logout', actorId: user.id, targetId: user.id, details: { session_id: session.id } },
+        c.var.client,
+        new Date(),
+      ),
     ])
     return c.body(null, 204)
   },
