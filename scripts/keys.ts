@@ -83,7 +83,8 @@ switch (command) {
     break
   }
   case 'put':
-    process.exit(await put(await readKeySet(path), rest))
+    process.exitCode = await put(await readKeySet(path), rest)
+    break
   default:
     fail(usage)
 }

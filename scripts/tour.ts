@@ -123,7 +123,7 @@ try {
   }
   if (run.status !== 0 || failures > 0) {
     failures ||= 1
-    console.log('\nWhat the tour printed:\n' + run.stdout + run.stderr)
+    console.log(`\nWhat the tour printed:\n${run.stdout}${run.stderr}`)
   }
 
   const reset = spawnSync('npm', ['run', '-s', 'db:reset'], { cwd: dir, encoding: 'utf8', env: quietEnv })

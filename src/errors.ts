@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { AppEnv } from './env'
+import type { AppEnv } from './app-env'
+import type { UniqueField } from './db/users'
 
 export type FieldError = { path: string; message: string }
 
@@ -83,3 +84,10 @@ export const notFound = () => new ApiError(404, 'not_found', 'No such resource.'
 
 export const internalError = () =>
   new ApiError(500, 'internal_error', 'Something went wrong on our side; the request id identifies it in the logs.')
+
+/** A username or email that belongs to another account: 409, naming which. */
+export function takenError(field: UniqueField): ApiError {
+  return field === 'username'
+    ? new ApiError(409, 'username_taken', 'That username is already in use.')
+    : new ApiError(409, 'email_taken', 'That email address is already in use.')
+}

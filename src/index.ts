@@ -1,85 +1,10 @@
-import { OpenAPIHono } from '@hono/zod-openapi'
-import { HTTPException } from 'hono/http-exception'
-import { requestId } from 'hono/request-id'
-import type { AppEnv } from './env'
-import { ApiError, type ErrorCode, internalError, notFound, problemResponse } from './errors'
-import { log } from './log'
-import { requireConfig } from './middleware/config'
-import { corsForConfiguredOrigins } from './middleware/cors'
-import { jsonBody } from './middleware/json-body'
-import { requestLog } from './middleware/request-log'
-import { securityHeaders } from './middleware/security-headers'
-import { admin } from './routes/admin'
-import { docsPage, docsPolicy } from './routes/docs'
-import { me } from './routes/me'
-import { meta } from './routes/meta'
-import { users } from './routes/users'
-import { wellKnown } from './routes/well-known'
-import { rejectInvalid } from './validation'
+import app from './app'
+import type { Bindings } from './app-env'
 
-const API = '/api/v1'
-const MAX_BODY_BYTES = 16 * 1024
+/** The worker: HTTP requests go to the Hono app. */
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Bindings>
 
-const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid })
-
-app.use(requestId())
-app.use(requestLog())
-app.use(securityHeaders())
-app.use(corsForConfiguredOrigins())
-app.use(jsonBody({ maxBytes: MAX_BODY_BYTES }))
-
-// Health is mounted ahead of the configuration gate so it can report a broken configuration
-// (naming the variable) instead of failing on it like every other route.
-app.route(API, meta)
-app.doc31(`${API}/openapi.json`, {
-  openapi: '3.1.0',
-  info: {
-    title: 'edge-users',
-    version: '1.0.0',
-    description: 'Users and roles at the edge. Errors are RFC 9457 problem details with a stable `code`.',
-  },
-  servers: [{ url: '/' }],
-})
-app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-  type: 'http',
-  scheme: 'bearer',
-  bearerFormat: 'JWT (EdDSA, typ at+jwt)',
-})
-app.get(`${API}/docs`, (c) => {
-  const nonce = crypto.randomUUID().replace(/-/g, '')
-  c.header('Content-Security-Policy', docsPolicy(nonce))
-  return c.html(docsPage(`${API}/openapi.json`, nonce))
-})
-
-app.use(requireConfig())
-app.route('/.well-known', wellKnown)
-app.route(`${API}/users/me`, me)
-app.route(`${API}/users`, users)
-app.route(`${API}/admin`, admin)
-
-app.notFound((c) => problemResponse(c, notFound()))
-
-// Hono's own exceptions (a malformed body the validator saw first, an unsupported media type)
-// keep their status but speak the contract's codes.
-const codeForHttpStatus: Partial<Record<number, ErrorCode>> = {
-  400: 'invalid_json',
-  401: 'unauthorized',
-  404: 'not_found',
-  413: 'payload_too_large',
-  415: 'unsupported_media_type',
-}
-
-app.onError((error, c) => {
-  if (error instanceof ApiError) return problemResponse(c, error)
-  const code = error instanceof HTTPException ? codeForHttpStatus[error.status] : undefined
-  if (error instanceof HTTPException && code) {
-    return problemResponse(c, new ApiError(error.status as 400, code, error.message))
-  }
-  // The error's name only: a database error's message embeds bound values.
-  log('error', 'request.failed', { request_id: c.var.requestId, error: error.name, path: c.req.path })
-  return problemResponse(c, internalError())
-})
-
-export default app
 // The Durable Object class must be exported by the worker's main module.
-export { RateLimiter } from './rate-limiter'
+export { RateLimiter } from './rate-limit/durable-object'

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers'
 import { drizzle } from 'drizzle-orm/d1'
 import { beforeAll, describe, expect, it } from 'vitest'
 import * as schema from '../src/db/schema'
-import { listUsersQuery } from '../src/db/users'
+import { listUsers } from '../src/db/users'
 import {
   adminCall,
   asAdmin,
@@ -188,11 +188,11 @@ describe('listing users', () => {
         .all<{ detail: string }>()
       return results.map((row) => row.detail).join('\n')
     }
-    const search = await plan(listUsersQuery(db, { limit: 51, prefix: 'ada' }))
+    const search = await plan(listUsers(db, { limit: 51, prefix: 'ada' }))
     expect(search).toContain('users_username_normalized_unique')
     expect(search).toContain('users_email_unique')
     expect(search).not.toMatch(/SCAN users(?! USING)/)
-    const deep = await plan(listUsersQuery(db, { limit: 51, after: '01a209da-c6fd-7000-9c07-e28d81ebb572' }))
+    const deep = await plan(listUsers(db, { limit: 51, after: '01a209da-c6fd-7000-9c07-e28d81ebb572' }))
     expect(deep).toMatch(/SEARCH users USING INDEX sqlite_autoindex_users_1 \(id>\?\)/)
   })
 })

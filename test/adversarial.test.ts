@@ -42,6 +42,7 @@ const hostileStrings = fc.oneof(
     "' OR '1'='1' --",
     'admin"; DROP TABLE users; --',
     '<script>alert(1)</script>',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Log4Shell probe string, meant literally
     '${jndi:ldap://x/a}',
     '../../../../etc/passwd',
     'a'.repeat(15_000),

@@ -65,7 +65,7 @@ describe('the audit log', () => {
       headers: client,
     })
     secrets.push(newPassword, String((await storedUser(`${account.username}_2`))?.password_hash))
-    const fifth = await login({ username: account.username + '_2', password: newPassword }, { headers: client })
+    const fifth = await login({ username: `${account.username}_2`, password: newPassword }, { headers: client })
     await call(`/users/me/sessions/${claimsOf(fifth.access_token).sid}`, { method: 'DELETE', token: third.access_token, headers: client })
     await call('/users/logout', { method: 'POST', token: third.access_token, headers: client })
 

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
-import app from '../src/index'
+import worker from '../src/index'
 
 export const ORIGIN = 'https://edge-users.test'
 export const API = `${ORIGIN}/api/v1`
@@ -38,7 +38,7 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
   // defers with waitUntil (the login record, a failed login's audit event) is done before the
   // test looks at what is stored.
   const ctx = createExecutionContext()
-  const response = await app.fetch(request, options.env ? { ...env, ...options.env } : env, ctx)
+  const response = await worker.fetch(request, options.env ? { ...env, ...options.env } : env, ctx)
   await waitOnExecutionContext(ctx)
   return response
 }
@@ -196,7 +196,7 @@ export async function promoteToAdmin(identifier: string) {
 
 /** A signed-in admin, bootstrapped the way the README says: sign up, promote, log in. */
 export async function asAdmin() {
-  const { account, user } = await signup()
+  const { account } = await signup()
   await promoteToAdmin(account.username)
   const tokens = await login(account)
   return { account, user: tokens.user, tokens, token: tokens.access_token }

@@ -113,14 +113,14 @@ describe('signup', () => {
 
     it('normalises to NFC before counting, so combining marks do not pad the length', async () => {
       // "é" written as e + U+0301 is two code points, one after NFC: 27 before, 14 after.
-      const decomposed = '\u0065\u0301'.repeat(13) + 'x'
+      const decomposed = `${'\u0065\u0301'.repeat(13)}x`
       expect([...decomposed]).toHaveLength(27)
       expect(await passwordRejection(decomposed)).toBe('must be at least 15 characters long')
     })
 
     it('allows at most 256 code points', async () => {
       expect(await passwordRejection('correct-horse-'.repeat(19))).toBe('must be at most 256 characters long')
-      await signup({ password: 'correct-horse-'.repeat(18) + 'abcd' })
+      await signup({ password: `${'correct-horse-'.repeat(18)}abcd` })
     })
 
     it('rejects one repeated character', async () => {

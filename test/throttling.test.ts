@@ -1,7 +1,7 @@
 import { evictDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { LIMITER_NAME } from '../src/middleware/rate-limit'
+import { LIMITER_NAME } from '../src/rate-limit/client'
 import { adminCall, asAdmin, call, expectProblem, freshIp, newAccount, signup } from './helpers'
 
 // Low limits through configuration, as an operator would set them with --var.
@@ -9,7 +9,10 @@ const LOW = { RATE_LIMIT_PER_IP_PER_MINUTE: '3', LOGIN_FREE_FAILURES: '2' }
 const GENEROUS = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '2' }
 
 let now = Date.parse('2027-01-01T00:00:00Z')
-const advance = (seconds: number) => vi.setSystemTime((now += seconds * 1000))
+function advance(seconds: number) {
+  now += seconds * 1000
+  vi.setSystemTime(now)
+}
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { sha256, toBase64Url } from '../encoding.ts'
+import { sha256, toBase64Url } from '../lib/encoding.ts'
 
 export type PublicJwk = { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' }
 

@@ -1,6 +1,6 @@
-import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../encoding'
-import type { Config } from '../env'
-import { PBKDF2_MAX_ITERATIONS } from '../env'
+import type { Config } from '../config'
+import { PBKDF2_MAX_ITERATIONS } from '../config'
+import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../lib/encoding'
 
 /*
  * Stored form, PHC-style and self-describing so the parameters can change later:

@@ -1,4 +1,4 @@
-import { randomBytes, sha256, toBase64Url } from '../encoding'
+import { randomBytes, sha256, toBase64Url } from '../lib/encoding'
 
 /** 256 bits from the CSPRNG; the contract asks for at least 128. */
 const REFRESH_TOKEN_BYTES = 32

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt, or, type SQL, sql } from 'drizzle-orm'
-import type { Database } from '../env'
-import { uuidv7 } from '../ids'
+import { uuidv7 } from '../lib/ids'
+import type { Database } from './client'
 import { auditEvents } from './schema'
 
 export const AUDIT_ACTIONS = [
@@ -46,6 +46,11 @@ export function auditStatement(db: Database, event: AuditEvent, client: Client, 
     userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
     details: event.details ?? null,
   })
+}
+
+/** An event that is the whole write (a failed login, for one). */
+export async function recordEvent(db: Database, event: AuditEvent, client: Client, now: Date): Promise<void> {
+  await auditStatement(db, event, client, now)
 }
 
 /**

@@ -1,9 +1,9 @@
-import { uuidv7 } from '../ids'
+import { uuidv7 } from '../lib/ids'
 import { normaliseLoginIdentifier } from './users'
 
 /** A SQL string literal; wrangler's --command takes no bound parameters. */
 function quote(value: string): string {
-  if (/[\u0000-\u001f]/.test(value)) throw new Error('the identifier holds a control character')
+  if ([...value].some((char) => char.charCodeAt(0) < 0x20)) throw new Error('the identifier holds a control character')
   return `'${value.replace(/'/g, "''")}'`
 }
 

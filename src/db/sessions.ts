@@ -1,31 +1,48 @@
-import { and, desc, eq, getTableColumns, gt, ne, or, sql } from 'drizzle-orm'
-import type { Database } from '../env'
-import { auditStatementWhen, type Client } from './audit'
-import { preparedQuery } from './prepared'
-import { type SessionRow, sessions, spentRefreshTokens, type UserRow, users } from './schema'
-
-export type AuthenticatedUser = UserRow
-export type AuthenticatedSession = SessionRow
+import { and, desc, eq, getTableColumns, gt, or, sql } from 'drizzle-orm'
+import { memoize } from '../lib/memo'
+import { auditStatement, auditStatementWhen, type Client } from './audit'
+import type { Database } from './client'
+import { sessions, spentRefreshTokens, users } from './schema'
+import { recordLoginStatement } from './users'
 
 /** User agents are stored to help people recognise their sessions, cut to a sane length. */
 const MAX_USER_AGENT = 256
 
-export function insertSessionStatement(
+/**
+ * A successful login: the new session, the account's last_login_at (which also ends its failure
+ * streak at the limiter's next admission) with a re-hashed password when one is due, and the
+ * `user.login` event, in one batch.
+ */
+export async function startSession(
   db: Database,
-  input: { id: string; userId: string; refreshTokenHash: string; userAgent: string | undefined; now: Date; expiresAt: Date },
-) {
-  return db.insert(sessions).values({
-    id: input.id,
-    userId: input.userId,
-    refreshTokenHash: input.refreshTokenHash,
-    userAgent: input.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-    createdAt: input.now,
-    lastUsedAt: input.now,
-    expiresAt: input.expiresAt,
-  })
+  input: {
+    id: string
+    userId: string
+    refreshTokenHash: string
+    userAgent: string | undefined
+    expiresAt: Date
+    newPasswordHash: string | undefined
+    client: Client
+    now: Date
+  },
+): Promise<void> {
+  const { id, userId, now } = input
+  await db.batch([
+    db.insert(sessions).values({
+      id,
+      userId,
+      refreshTokenHash: input.refreshTokenHash,
+      userAgent: input.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: input.expiresAt,
+    }),
+    recordLoginStatement(db, userId, now, input.newPasswordHash),
+    auditStatement(db, { action: 'user.login', actorId: userId, targetId: userId, details: { session_id: id } }, input.client, now),
+  ])
 }
 
-const authenticatedSession = preparedQuery((db) =>
+const authenticatedSession = memoize((db: Database) =>
   db
     .select({ session: sessions, user: users })
     .from(sessions)
@@ -96,20 +113,49 @@ export async function findSessionOfSpentToken(db: Database, tokenHash: string) {
     .get()
 }
 
-export function deleteSessionStatement(db: Database, sessionId: string) {
-  return db.delete(sessions).where(eq(sessions.id, sessionId))
+/** Ends a session whose refresh token was presented after its rotation: a copy is in other hands. */
+export async function revokeReusedSession(
+  db: Database,
+  input: { sessionId: string; userId: string; client: Client; now: Date },
+): Promise<void> {
+  await db.batch([
+    db.delete(sessions).where(eq(sessions.id, input.sessionId)),
+    auditStatement(
+      db,
+      { action: 'session.reuse_detected', targetId: input.userId, details: { session_id: input.sessionId } },
+      input.client,
+      input.now,
+    ),
+  ])
 }
 
-/** Ends the caller's session, and the session of a refresh token they hold, if it is theirs too. */
-export function deleteSessionsForLogout(db: Database, input: { sessionId: string; userId: string; refreshTokenHash?: string }) {
+/** Ends one session without an event: for a session whose account was disabled as it refreshed. */
+export async function endSession(db: Database, sessionId: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.id, sessionId))
+}
+
+/** Logout: the caller's session, and the session of a refresh token they hold if it is theirs too, with the event. */
+export async function logout(
+  db: Database,
+  input: { sessionId: string; userId: string; refreshTokenHash: string | undefined; client: Client; now: Date },
+): Promise<void> {
+  const { sessionId, userId } = input
   const byToken = input.refreshTokenHash
-    ? and(eq(sessions.refreshTokenHash, input.refreshTokenHash), eq(sessions.userId, input.userId))
+    ? and(eq(sessions.refreshTokenHash, input.refreshTokenHash), eq(sessions.userId, userId))
     : undefined
-  return db.delete(sessions).where(byToken ? or(eq(sessions.id, input.sessionId), byToken) : eq(sessions.id, input.sessionId))
+  await db.batch([
+    db.delete(sessions).where(byToken ? or(eq(sessions.id, sessionId), byToken) : eq(sessions.id, sessionId)),
+    auditStatement(
+      db,
+      { action: 'user.logout', actorId: userId, targetId: userId, details: { session_id: sessionId } },
+      input.client,
+      input.now,
+    ),
+  ])
 }
 
 /** Deletes one session of a user, audited in the same batch; false when the user has no such session. */
-export async function deleteUserSession(
+export async function endUserSession(
   db: Database,
   input: { userId: string; sessionId: string; client: Client; now: Date },
 ): Promise<boolean> {
@@ -127,12 +173,12 @@ export async function deleteUserSession(
   return deleted.length > 0
 }
 
-export function deleteOtherSessionsStatement(db: Database, userId: string, keepSessionId: string) {
-  return db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId)))
-}
-
-export function deleteAllSessionsStatement(db: Database, userId: string) {
-  return db.delete(sessions).where(eq(sessions.userId, userId))
+/** An admin or moderator signs a user out everywhere, with the event. */
+export async function endAllSessions(db: Database, input: { userId: string; actorId: string; client: Client; now: Date }): Promise<void> {
+  await db.batch([
+    auditStatement(db, { action: 'admin.sessions_revoked', actorId: input.actorId, targetId: input.userId }, input.client, input.now),
+    db.delete(sessions).where(eq(sessions.userId, input.userId)),
+  ])
 }
 
 /** A user's live sessions, newest first. */

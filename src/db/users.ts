@@ -1,9 +1,10 @@
-import { and, asc, eq, gt, gte, lt, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, lt, ne, or, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
-import type { Database } from '../env'
+import { memoize } from '../lib/memo'
+import { auditStatement, type Client } from './audit'
+import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
-import { preparedQuery } from './prepared'
-import { type UserRow, users } from './schema'
+import { sessions, type UserRow, users } from './schema'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
 export const normaliseEmail = (email: string) => email.trim().toLowerCase()
@@ -41,19 +42,44 @@ export function takenFieldOf(error: unknown): UniqueField | undefined {
   return undefined
 }
 
-export function insertUserStatement(db: Database, input: { id: string; username: string; email: string; passwordHash: string; now: Date }) {
-  return db
-    .insert(users)
-    .values({
-      id: input.id,
-      username: input.username,
-      usernameNormalized: normaliseUsername(input.username),
-      email: normaliseEmail(input.email),
-      passwordHash: input.passwordHash,
-      createdAt: input.now,
-      updatedAt: input.now,
-    })
-    .returning()
+/** What a write that may collide with an existing username or email comes back with: the row, or which field was taken (neither: no such user). */
+export type UniqueWrite = { user?: UserRow; taken?: UniqueField }
+
+/** Turns a unique-index collision into `taken`; any other failure is rethrown. */
+async function guardUnique(write: () => Promise<UserRow | undefined>): Promise<UniqueWrite> {
+  try {
+    return { user: await write() }
+  } catch (error) {
+    const taken = takenFieldOf(error)
+    if (taken) return { taken }
+    throw error
+  }
+}
+
+/** A new account and its `user.signup` event, in one batch. */
+export function createUser(
+  db: Database,
+  input: { id: string; username: string; email: string; passwordHash: string; client: Client; now: Date },
+): Promise<UniqueWrite> {
+  const { id, now } = input
+  return guardUnique(async () => {
+    const [[user]] = await db.batch([
+      db
+        .insert(users)
+        .values({
+          id,
+          username: input.username,
+          usernameNormalized: normaliseUsername(input.username),
+          email: normaliseEmail(input.email),
+          passwordHash: input.passwordHash,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning(),
+      auditStatement(db, { action: 'user.signup', actorId: id, targetId: id }, input.client, now),
+    ])
+    return user
+  })
 }
 
 export type LoginIdentifier = { kind: 'email' | 'username'; value: string }
@@ -67,14 +93,14 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
   return trimmed.includes('@') ? { kind: 'email', value: normaliseEmail(trimmed) } : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
-const userByEmail = preparedQuery((db) =>
+const userByEmail = memoize((db: Database) =>
   db
     .select()
     .from(users)
     .where(eq(users.email, sql.placeholder('value')))
     .prepare(),
 )
-const userByUsername = preparedQuery((db) =>
+const userByUsername = memoize((db: Database) =>
   db
     .select()
     .from(users)
@@ -98,21 +124,41 @@ export async function findUserById(db: Database, userId: string): Promise<UserRo
   return db.select().from(users).where(eq(users.id, userId)).get()
 }
 
-/** Changes a username and/or email; a changed email is unverified again. */
-export function updateProfileStatement(db: Database, userId: string, changes: { username?: string; email?: string; now: Date }) {
-  return db
-    .update(users)
-    .set({
-      ...(changes.username !== undefined ? { username: changes.username, usernameNormalized: normaliseUsername(changes.username) } : {}),
-      ...(changes.email !== undefined ? { email: normaliseEmail(changes.email), emailVerified: false } : {}),
-      updatedAt: changes.now,
-    })
-    .where(eq(users.id, userId))
-    .returning()
+/** Changes a username and/or email, with its `user.updated` event; a changed email is unverified again. */
+export function updateProfile(
+  db: Database,
+  input: { userId: string; username?: string; email?: string; client: Client; now: Date },
+): Promise<UniqueWrite> {
+  const { userId, username, email, now } = input
+  const fields = [username !== undefined && 'username', email !== undefined && 'email'].filter(Boolean).join(',')
+  return guardUnique(async () => {
+    const [[user]] = await db.batch([
+      db
+        .update(users)
+        .set({
+          ...(username !== undefined ? { username, usernameNormalized: normaliseUsername(username) } : {}),
+          ...(email !== undefined ? { email: normaliseEmail(email), emailVerified: false } : {}),
+          updatedAt: now,
+        })
+        .where(eq(users.id, userId))
+        .returning(),
+      auditStatement(db, { action: 'user.updated', actorId: userId, targetId: userId, details: { fields } }, input.client, now),
+    ])
+    return user
+  })
 }
 
-export function updatePasswordStatement(db: Database, userId: string, passwordHash: string, now: Date) {
-  return db.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId))
+/** Sets a new password hash and ends every session but the one making the change, with its event. */
+export async function changePassword(
+  db: Database,
+  input: { userId: string; keepSessionId: string; passwordHash: string; client: Client; now: Date },
+): Promise<void> {
+  const { userId, now } = input
+  await db.batch([
+    db.update(users).set({ passwordHash: input.passwordHash, updatedAt: now }).where(eq(users.id, userId)),
+    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId))),
+    auditStatement(db, { action: 'user.password_changed', actorId: userId, targetId: userId }, input.client, now),
+  ])
 }
 
 // Larger than any character that can follow a prefix, so [q, q + this) is "starts with q" as a
@@ -129,7 +175,7 @@ export type UserListFilter = {
 }
 
 /** Oldest first, keyset-paged on the time-ordered id: no OFFSET, so a deep page costs what the first does. */
-export function listUsersQuery(db: Database, filter: UserListFilter) {
+export function listUsers(db: Database, filter: UserListFilter) {
   const prefix = filter.prefix
   return db
     .select()

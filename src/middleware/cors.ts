@@ -1,25 +1,20 @@
 import type { MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
-import { type AppEnv, readConfig } from '../env'
+import type { AppEnv } from '../app-env'
+import { readConfig } from '../config'
+import { memoize } from '../lib/memo'
 
-/** One CORS handler per origin list; the parsed configuration (and so the list) is cached per isolate. */
-const handlers = new WeakMap<string[], MiddlewareHandler>()
-
-function handlerFor(origins: string[]): MiddlewareHandler {
-  let handler = handlers.get(origins)
-  if (!handler) {
-    handler = cors({
-      origin: (origin) => (origins.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
-      maxAge: 600,
-    })
-    handlers.set(origins, handler)
-  }
-  return handler
-}
+/** One CORS handler per origin list; the list belongs to the parsed configuration, made once per isolate. */
+const handlerFor: (origins: string[]) => MiddlewareHandler = memoize((origins) =>
+  cors({
+    origin: (origin) => (origins.includes(origin) ? origin : null),
+    allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    maxAge: 600,
+  }),
+)
 
 /**
  * CORS for the origins in CORS_ORIGINS only; with none configured (or a configuration that does

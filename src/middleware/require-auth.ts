@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../app-env'
 import { verifyAccessToken } from '../auth/tokens'
 import { findAuthenticatedSession } from '../db/sessions'
-import type { AppEnv } from '../env'
 import { ApiError } from '../errors'
 
 // RFC 6750 §2.1: the scheme is case-insensitive, the credential is token68. Only the header

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../app-env'
 import { can, PERMISSIONS, type Permission } from '../auth/roles'
-import type { AppEnv } from '../env'
 import { ApiError } from '../errors'
 
 /**

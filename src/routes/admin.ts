@@ -1,26 +1,27 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
-import { changeAccount, deleteAccount } from '../db/admin'
-import { AUDIT_ACTIONS, auditStatement, listAuditEvents } from '../db/audit'
+import { changeAccount, deleteAccount } from '../db/accounts'
+import { AUDIT_ACTIONS, listAuditEvents } from '../db/audit'
 import type { UserRow } from '../db/schema'
-import { deleteAllSessionsStatement } from '../db/sessions'
-import { findUserById, listUsersQuery } from '../db/users'
-import type { AppEnv } from '../env'
+import { endAllSessions } from '../db/sessions'
+import { findUserById, listUsers } from '../db/users'
 import { ApiError, notFound } from '../errors'
-import { accountLoginKey, resetLoginFailures } from '../middleware/rate-limit'
+import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
-import { cursorParam, limitParam, page } from '../pagination'
-import { createRouter } from '../router'
-import { jsonBody, jsonContent, problems, publicUser, userSchema } from '../schemas'
+import { accountLoginKey, resetLoginFailures } from '../rate-limit/client'
+import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
+import { cursorParam, limitParam, page } from '../schemas/pagination'
+import { problems } from '../schemas/problem'
+import { publicUser, userSchema } from '../schemas/user'
 
 /** Operators' view of users and the audit log. Mounted at /api/v1/admin. */
 export const admin = createRouter()
 
 admin.use(requireAuth())
 
-const bearer = [{ bearer: [] }]
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
 
 const adminUserSchema = userSchema.extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() }).openapi('AdminUser')
@@ -62,17 +63,17 @@ admin.openapi(
     tags: ['admin'],
     summary: 'List users, oldest first',
     description: 'Keyset-paginated: pass `next_cursor` back as `cursor` until it is null. Moderators and admins.',
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('users:read')] as const,
     request: { query: listUsersParams },
     responses: {
-      200: jsonContent(z.object({ users: z.array(adminUserSchema), next_cursor: z.string().nullable() }), 'A page of users'),
+      200: jsonResponse(z.object({ users: z.array(adminUserSchema), next_cursor: z.string().nullable() }), 'A page of users'),
       ...problems({ 400: ['validation_failed'], ...denied }),
     },
   }),
   async (c) => {
     const { limit, cursor, q, role, disabled } = c.req.valid('query')
-    const rows = await listUsersQuery(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
+    const rows = await listUsers(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
     const { items, nextCursor } = page(rows, limit)
     return c.json({ users: items.map(adminUser), next_cursor: nextCursor }, 200)
   },
@@ -84,10 +85,10 @@ admin.openapi(
     path: '/users/{id}',
     tags: ['admin'],
     summary: 'One user',
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('users:read')] as const,
     request: { params: userIdParam },
-    responses: { 200: jsonContent(z.object({ user: adminUserSchema }), 'The user'), ...problems({ ...denied, 404: ['not_found'] }) },
+    responses: { 200: jsonResponse(z.object({ user: adminUserSchema }), 'The user'), ...problems({ ...denied, 404: ['not_found'] }) },
   }),
   async (c) => {
     const user = await findUserById(c.var.db, c.req.valid('param').id)
@@ -111,11 +112,11 @@ admin.openapi(
     summary: 'Change a role, or disable or enable an account',
     description:
       'Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).',
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('users:disable')] as const,
-    request: { params: userIdParam, body: jsonBody(updateUserBody) },
+    request: { params: userIdParam, body: jsonRequest(updateUserBody) },
     responses: {
-      200: jsonContent(z.object({ user: adminUserSchema }), 'The updated user'),
+      200: jsonResponse(z.object({ user: adminUserSchema }), 'The updated user'),
       ...problems({ 400: ['invalid_json', 'validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
     },
   }),
@@ -150,7 +151,7 @@ admin.openapi(
     path: '/users/{id}',
     tags: ['admin'],
     summary: 'Delete a user and every session',
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('users:manage')] as const,
     request: { params: userIdParam },
     responses: { 204: { description: 'Deleted' }, ...problems({ ...denied, 404: ['not_found'], 409: ['last_admin'] }) },
@@ -179,7 +180,7 @@ admin.openapi(
     path: '/users/{id}/sessions',
     tags: ['admin'],
     summary: "End every one of a user's sessions",
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('users:disable')] as const,
     request: { params: userIdParam },
     responses: { 204: { description: 'Revoked' }, ...problems({ ...denied, 404: ['not_found'] }) },
@@ -187,10 +188,7 @@ admin.openapi(
   async (c) => {
     const target = await findTarget(c, c.req.valid('param').id)
     const { db, user, client } = c.var
-    await db.batch([
-      auditStatement(db, { action: 'admin.sessions_revoked', actorId: user.id, targetId: target.id }, client, new Date()),
-      deleteAllSessionsStatement(db, target.id),
-    ])
+    await endAllSessions(db, { userId: target.id, actorId: user.id, client, now: new Date() })
     return c.body(null, 204)
   },
 )
@@ -222,11 +220,11 @@ admin.openapi(
     tags: ['admin'],
     summary: 'The audit log, newest first',
     description: 'Keyset-paginated like the user list. Admins only.',
-    security: bearer,
+    security: bearerAuth,
     middleware: [requirePermission('audit:read')] as const,
     request: { query: listAuditParams },
     responses: {
-      200: jsonContent(z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() }), 'A page of events'),
+      200: jsonResponse(z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() }), 'A page of events'),
       ...problems({ 400: ['validation_failed'], ...denied }),
     },
   }),

@@ -1,22 +1,22 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { hashPassword, verifyPassword } from '../auth/password'
-import { deleteAccount } from '../db/admin'
-import { auditStatement } from '../db/audit'
-import { deleteOtherSessionsStatement, deleteUserSession, listActiveSessions } from '../db/sessions'
-import { findTakenFields, normaliseEmail, takenFieldOf, updatePasswordStatement, updateProfileStatement } from '../db/users'
-import { ApiError, notFound, validationFailed } from '../errors'
+import { deleteAccount } from '../db/accounts'
+import { endUserSession, listActiveSessions } from '../db/sessions'
+import { changePassword, findTakenFields, normaliseEmail, updateProfile } from '../db/users'
+import { ApiError, notFound, takenError, validationFailed } from '../errors'
+import { createRouter } from '../http/router'
+import { withPasswordPolicy } from '../http/validation'
 import { requireAuth } from '../middleware/require-auth'
-import { createRouter } from '../router'
-import { jsonBody, jsonContent, problems, publicUser, userEnvelope } from '../schemas'
-import { withPasswordPolicy } from '../validation'
-import { emailField, newPasswordField, takenError, usernameField } from './users'
+import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
+import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
+import { problems } from '../schemas/problem'
+import { publicUser, userEnvelope } from '../schemas/user'
 
 /** The signed-in user's own account: profile, password, sessions. Mounted at /api/v1/users/me. */
 export const me = createRouter()
 
 me.use(requireAuth())
 
-const bearer = [{ bearer: [] }]
 const unauthorized = problems({ 401: ['unauthorized'] })
 
 const wrongPassword = () => new ApiError(403, 'invalid_password', 'The current password is incorrect.')
@@ -27,8 +27,8 @@ me.openapi(
     path: '/',
     tags: ['me'],
     summary: 'The signed-in user',
-    security: bearer,
-    responses: { 200: jsonContent(userEnvelope, 'The user'), ...unauthorized },
+    security: bearerAuth,
+    responses: { 200: jsonResponse(userEnvelope, 'The user'), ...unauthorized },
   }),
   (c) => c.json({ user: publicUser(c.var.user) }, 200),
 )
@@ -44,10 +44,10 @@ me.openapi(
     tags: ['me'],
     summary: 'Change your username or email',
     description: 'Uniqueness is checked as at signup. A new email address is unverified.',
-    security: bearer,
-    request: { body: jsonBody(updateMeBody) },
+    security: bearerAuth,
+    request: { body: jsonRequest(updateMeBody) },
     responses: {
-      200: jsonContent(userEnvelope, 'The updated user'),
+      200: jsonResponse(userEnvelope, 'The updated user'),
       ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
     },
   }),
@@ -63,31 +63,15 @@ me.openapi(
 
     const [taken] = await findTakenFields(db, changes, user.id)
     if (taken) throw takenError(taken)
-    const now = new Date()
-    const fields = Object.keys(changes).filter((field) => changes[field as keyof typeof changes] !== undefined)
-    let updated
-    try {
-      ;[[updated]] = await db.batch([
-        updateProfileStatement(db, user.id, { ...changes, now }),
-        auditStatement(
-          db,
-          { action: 'user.updated', actorId: user.id, targetId: user.id, details: { fields: fields.join(',') } },
-          c.var.client,
-          now,
-        ),
-      ])
-    } catch (error) {
-      const field = takenFieldOf(error)
-      if (field) throw takenError(field)
-      throw error
-    }
-    if (!updated) throw notFound()
-    return c.json({ user: publicUser(updated) }, 200)
+    const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
+    if (updated.taken) throw takenError(updated.taken)
+    if (!updated.user) throw notFound()
+    return c.json({ user: publicUser(updated.user) }, 200)
   },
 )
 
 const changePasswordBody = z
-  .object({ current_password: z.string().min(1, 'is required').max(1024), new_password: newPasswordField })
+  .object({ current_password: currentPasswordField, new_password: newPasswordField })
   .openapi('ChangePasswordRequest')
 
 me.openapi(
@@ -97,8 +81,8 @@ me.openapi(
     tags: ['me'],
     summary: 'Change your password',
     description: 'Every other session is ended; the one making this request stays signed in.',
-    security: bearer,
-    request: { body: jsonBody(changePasswordBody) },
+    security: bearerAuth,
+    request: { body: jsonRequest(changePasswordBody) },
     responses: {
       204: { description: 'Changed' },
       ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'] }),
@@ -111,12 +95,8 @@ me.openapi(
     if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
       throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
     }
-    const now = new Date()
-    await db.batch([
-      updatePasswordStatement(db, user.id, await hashPassword(new_password, config), now),
-      deleteOtherSessionsStatement(db, user.id, session.id),
-      auditStatement(db, { action: 'user.password_changed', actorId: user.id, targetId: user.id }, c.var.client, now),
-    ])
+    const passwordHash = await hashPassword(new_password, config)
+    await changePassword(db, { userId: user.id, keepSessionId: session.id, passwordHash, client: c.var.client, now: new Date() })
     return c.body(null, 204)
   },
   withPasswordPolicy('new_password', (body, c) => ({
@@ -126,7 +106,7 @@ me.openapi(
   })),
 )
 
-const deleteMeBody = z.object({ password: z.string().min(1, 'is required').max(1024) }).openapi('DeleteMeRequest')
+const deleteMeBody = z.object({ password: currentPasswordField }).openapi('DeleteMeRequest')
 
 me.openapi(
   createRoute({
@@ -135,8 +115,8 @@ me.openapi(
     tags: ['me'],
     summary: 'Delete your account',
     description: 'The user and every session go; the username and email become free.',
-    security: bearer,
-    request: { body: jsonBody(deleteMeBody) },
+    security: bearerAuth,
+    request: { body: jsonRequest(deleteMeBody) },
     responses: {
       204: { description: 'Deleted' },
       ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 409: ['last_admin'] }),
@@ -175,8 +155,8 @@ me.openapi(
     path: '/sessions',
     tags: ['me'],
     summary: 'Your active sessions, newest first',
-    security: bearer,
-    responses: { 200: jsonContent(z.object({ sessions: z.array(sessionSchema) }), 'Sessions'), ...unauthorized },
+    security: bearerAuth,
+    responses: { 200: jsonResponse(z.object({ sessions: z.array(sessionSchema) }), 'Sessions'), ...unauthorized },
   }),
   async (c) => {
     const { db, user, session: current } = c.var
@@ -204,14 +184,14 @@ me.openapi(
     tags: ['me'],
     summary: 'End one of your sessions',
     description: "Another user's session, or one that does not exist, is a 404.",
-    security: bearer,
+    security: bearerAuth,
     request: { params: z.object({ id: z.string().max(64) }) },
     responses: { 204: { description: 'Ended' }, ...problems({ 401: ['unauthorized'], 404: ['not_found'] }) },
   }),
   async (c) => {
     const { id } = c.req.valid('param')
     const { db, user, client } = c.var
-    if (!(await deleteUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
+    if (!(await endUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
     return c.body(null, 204)
   },
 )

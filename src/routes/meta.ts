@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { readConfig } from '../config'
 import { databaseAnswers } from '../db/health'
-import { readConfig } from '../env'
 import { ApiError } from '../errors'
-import { createRouter } from '../router'
-import { jsonContent, problems } from '../schemas'
+import { createRouter } from '../http/router'
+import { jsonResponse } from '../schemas/openapi'
+import { problems } from '../schemas/problem'
 
 export const meta = createRouter()
 
@@ -15,7 +16,7 @@ meta.openapi(
     path: '/hello',
     tags: ['meta'],
     summary: 'A greeting, to check the API answers',
-    responses: { 200: jsonContent(helloResponse, 'Hello') },
+    responses: { 200: jsonResponse(helloResponse, 'Hello') },
   }),
   (c) => c.json({ msg: 'hello world' as const }, 200),
 )
@@ -29,7 +30,7 @@ meta.openapi(
     tags: ['meta'],
     summary: 'Whether the configuration parses and the database answers',
     description: 'A 503 names every configuration variable that is invalid (never its value).',
-    responses: { 200: jsonContent(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
+    responses: { 200: jsonResponse(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
   }),
   async (c) => {
     c.header('Cache-Control', 'no-store')

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { createRouter } from '../router'
-import { jsonContent } from '../schemas'
+import { createRouter } from '../http/router'
+import { jsonResponse } from '../schemas/openapi'
 
 export const wellKnown = createRouter()
 
@@ -26,7 +26,7 @@ wellKnown.openapi(
     tags: ['tokens'],
     summary: 'Public keys that verify access tokens',
     description: 'Every configured key, so tokens signed by a key being rotated out still verify.',
-    responses: { 200: jsonContent(jwksResponse, 'JSON Web Key Set') },
+    responses: { 200: jsonResponse(jwksResponse, 'JSON Web Key Set') },
   }),
   (c) => {
     // Short enough that a rotation reaches verifiers quickly, long enough to spare this route.

@@ -1,9 +1,8 @@
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
-import { sha256, toBase64Url } from '../encoding'
-import type { AppEnv } from '../env'
+import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
-import type { Admission } from '../rate-limiter'
+import { sha256, toBase64Url } from '../lib/encoding'
+import type { Admission } from './durable-object'
 
 /** Every worker isolate talks to the same limiter instance: the counters are global. */
 export const LIMITER_NAME = 'global'
@@ -32,7 +31,7 @@ async function ask(c: Context<AppEnv>, login?: { key: string; lastSuccessAt: num
 }
 
 /** Spends from the client address's budget: one round trip to the limiter. */
-export const admit = (c: Context<AppEnv>) => ask(c)
+export const admitRequest = (c: Context<AppEnv>) => ask(c)
 
 /**
  * A login attempt: the client address's budget and the account's failure streak, asked together
@@ -50,12 +49,3 @@ export async function resetLoginFailures(c: Context<AppEnv>, account: string): P
 
 /** The account a login counts against: one key for its username and email alike. */
 export const accountLoginKey = (userId: string) => `user:${userId}`
-
-/** For unauthenticated POSTs other than login: spend from the client address's budget or 429. */
-export function ipBudget() {
-  return createMiddleware<AppEnv>(async function spendIpBudget(c, next) {
-    const admission = await admit(c)
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    await next()
-  })
-}

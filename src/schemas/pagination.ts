@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from './encoding'
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../lib/encoding'
 
 /*
  * Keyset pagination: a cursor is the opaque form of the last id a page showed. Ids are UUIDv7,

@@ -1,34 +1,6 @@
-import type { DrizzleD1Database } from 'drizzle-orm/d1'
 import { z } from 'zod'
 import { importSigningKeys, type KeySet } from './auth/keys'
-import type { Client } from './db/audit'
-import type * as schema from './db/schema'
-import type { AuthenticatedSession, AuthenticatedUser } from './db/sessions'
-import type { RateLimiter } from './rate-limiter'
-
-/**
- * The generated `Env`, with the limiter's RPC type (wrangler types cannot see the class) and the
- * secrets that are optional and so are not in `wrangler.toml`'s required list.
- */
-export type Bindings = Omit<Env, 'RATE_LIMITER'> & {
-  RATE_LIMITER: DurableObjectNamespace<RateLimiter>
-  PASSWORD_PEPPER?: string
-}
-
-export type Database = DrizzleD1Database<typeof schema>
-
-export type AppEnv = {
-  Bindings: Bindings
-  Variables: {
-    requestId: string
-    /** The caller's address (CF-Connecting-IP) and user agent, for audit records and throttling. */
-    client: Client
-    config: Config
-    db: Database
-    user: AuthenticatedUser
-    session: AuthenticatedSession
-  }
-}
+import { memoize } from './lib/memo'
 
 /** Cloudflare's production runtime refuses PBKDF2 above this; local workerd does not, so we do. */
 export const PBKDF2_MAX_ITERATIONS = 100_000
@@ -107,20 +79,13 @@ export type Pepper = { id: string; key: CryptoKey }
 export type ConfigProblem = { name: string; message: string }
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] }
 
-// Keyed by the bindings object, which the runtime reuses across requests in an isolate, so the
-// keys are imported once rather than on every request.
-const cache = new WeakMap<object, Promise<ConfigResult>>()
+/** What the configuration is read from: the worker's bindings (vars and secrets). */
+export type ConfigSource = { readonly JWT_PRIVATE_KEYS?: string }
 
-export function readConfig(bindings: Bindings): Promise<ConfigResult> {
-  let result = cache.get(bindings)
-  if (!result) {
-    result = parseConfig(bindings)
-    cache.set(bindings, result)
-  }
-  return result
-}
+/** The configuration, parsed (and its keys imported) once per bindings object, so once per isolate. */
+export const readConfig: (bindings: ConfigSource) => Promise<ConfigResult> = memoize(parseConfig)
 
-async function parseConfig(bindings: Bindings): Promise<ConfigResult> {
+async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
   const problems: ConfigProblem[] = []
   const vars = varsSchema.safeParse(bindings)
   if (!vars.success) {

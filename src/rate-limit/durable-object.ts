@@ -36,10 +36,21 @@ export type Admission =
 
 /**
  * `lastAt` is when the latest counted attempt was admitted (the backoff runs from it); `order`
- * is that attempt's `at`, kept after a success so later attempts still order after it. Streaks
- * stored before `order` existed use `lastAt`.
+ * is that attempt's `at`, kept after a success so later attempts still order after it.
+ *
+ * Why `order` and not just the clock: a success is never reported here; the worker writes it as
+ * the account's last_login_at, no earlier than the attempt's `at`, and the next admission compares
+ * the two. Attempts in one millisecond (or under a frozen test clock) would tie, so every admitted
+ * attempt gets an `at` strictly after the previous one's:
+ *
+ *   attempt A admitted    order = t          (counted as a failure when admitted)
+ *   A succeeds            last_login_at = t  (written by the worker with the session)
+ *   attempt B admitted    last_login_at ≥ order: A was no failure, the streak restarts at 0;
+ *                         B gets order t + 1 even if the clock still says t
+ *   B fails               nothing to report: B was already counted as a failure
+ *   attempt C admitted    last_login_at (t) < order (t + 1): B's failure stands, streak = 1
  */
-type Streak = { failures: number; lastAt: number; order?: number }
+type Streak = { failures: number; lastAt: number; order: number }
 
 /**
  * Counters that must hold across isolates: one instance, single-threaded, and `admit` never
@@ -137,7 +148,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 }
 
-const orderOf = (streak: Streak | undefined) => (streak ? (streak.order ?? streak.lastAt) : -Infinity)
+const orderOf = (streak: Streak | undefined) => (streak ? streak.order : -Infinity)
 
 /** Streaks are stored from their second counted attempt: see the class comment. */
 const isStored = (streak: Streak | null | undefined): streak is Streak => !!streak && streak.failures >= 2

@@ -1,8 +1,8 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import type { Role } from '../auth/roles'
-import type { Database } from '../env'
 import { type AuditEvent, auditStatementWhen, type Client } from './audit'
+import type { Database } from './client'
 import { sessions, type UserRow, users } from './schema'
 
 export type AccountChange = { role?: Role; disabled?: boolean }

@@ -1,8 +1,8 @@
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
-import { passwordProblem } from './auth/password-policy'
-import type { AppEnv } from './env'
-import { type FieldError, validationFailed } from './errors'
+import type { AppEnv } from '../app-env'
+import { passwordProblem } from '../auth/password-policy'
+import { type FieldError, validationFailed } from '../errors'
 
 // Messages written for the person reading the error, not zod's internal phrasing.
 z.config({
@@ -36,12 +36,12 @@ type PolicyFields = { password: unknown; username?: unknown; email?: unknown }
  */
 export function withPasswordPolicy<T, P extends string, R = undefined>(
   field: string,
-  accountOf: (body: Record<string, unknown>, c: Parameters<Hook<T, AppEnv, P, R | undefined>>[1]) => PolicyFields,
+  accountOf: (body: Record<string, unknown>, c: Parameters<Hook<T, AppEnv, P, R>>[1]) => PolicyFields,
 ): Hook<T, AppEnv, P, R | undefined> {
   return (result, c) => {
     const errors = result.success ? [] : fieldErrors(result.error)
-    // On failure the validator still passes the raw input as `data`, though its type omits it.
-    const data: unknown = (result as { data?: unknown }).data
+    // A failed result carries no data: the body as parsed by jsonOnly() still names the fields.
+    const data: unknown = result.success ? result.data : c.var.requestJson
     const body = isRecord(data) ? data : {}
     const { password, username, email } = accountOf(body, c)
     if (typeof password === 'string' && !errors.some((error) => error.path === field)) {

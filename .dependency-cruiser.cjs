@@ -1,0 +1,58 @@
+/**
+ * The layers of src/, checked in CI (`npm run lint`). From the bottom up:
+ *   lib/                small primitives (encoding, ids, memoisation): import nothing of ours
+ *   db/                 tables, queries and write units: lib/ and the role names only
+ *   auth/               hashing, tokens, keys, roles: no HTTP schemas, routes or middleware
+ *   schemas/            request and response shapes shared by routes
+ *   http/ middleware/ rate-limit/ routes/ app.ts index.ts   the HTTP side
+ * and routes never import one another.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'A cycle means two modules are one module split in two, or a layer points the wrong way.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'lib-is-a-leaf',
+      severity: 'error',
+      from: { path: '^src/lib/' },
+      to: { path: '^src/', pathNot: '^src/lib/' },
+    },
+    {
+      name: 'db-knows-no-app',
+      severity: 'error',
+      comment: 'db/ is reused by the Node scripts (admin promote, bench, import): it must not need the app, its env or HTTP.',
+      from: { path: '^src/db/' },
+      to: { path: '^src/', pathNot: ['^src/db/', '^src/lib/', '^src/auth/roles\\.ts$'] },
+    },
+    {
+      name: 'auth-knows-no-http',
+      severity: 'error',
+      from: { path: '^src/auth/' },
+      to: { path: '^src/(schemas|routes|middleware|http|rate-limit|app|app-env|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'schemas-know-no-handlers',
+      severity: 'error',
+      from: { path: '^src/schemas/' },
+      to: { path: '^src/(routes|middleware|http|rate-limit|app|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'routes-are-independent',
+      severity: 'error',
+      comment: 'What two routers share belongs in schemas/, db/ or middleware/.',
+      from: { path: '^src/routes/([^/]+)\\.ts$' },
+      to: { path: '^src/routes/', pathNot: '^src/routes/$1\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^src/auth/common-passwords\\.ts$' },
+  },
+}

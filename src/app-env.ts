@@ -1,0 +1,24 @@
+import type { Config } from './config'
+import type { Client } from './db/audit'
+import type { Database } from './db/client'
+import type { SessionRow, UserRow } from './db/schema'
+
+/** The generated `Env`, with the secret that is optional and so is not in `wrangler.toml`'s required list. */
+export type Bindings = Env & { PASSWORD_PEPPER?: string }
+
+/** What every handler's context carries: the bindings, and what the middleware put on the request. */
+export type AppEnv = {
+  Bindings: Bindings
+  Variables: {
+    requestId: string
+    /** The parsed JSON body, when the request had one (set by jsonOnly()). */
+    requestJson?: unknown
+    /** The caller's address (CF-Connecting-IP) and user agent, for audit records and throttling. */
+    client: Client
+    config: Config
+    db: Database
+    /** Set by requireAuth(): the signed-in user and session, as read back from the database. */
+    user: UserRow
+    session: SessionRow
+  }
+}

@@ -1,0 +1,43 @@
+import { bodyLimit } from 'hono/body-limit'
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../app-env'
+import { ApiError } from '../errors'
+
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;.*)?$/i
+
+/** Bodies over `maxBytes` are 413, whether declared by Content-Length or found while reading a chunked one. */
+export function limitBody(maxBytes: number) {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new Error('limitBody: maxBytes must be positive')
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', `The request body must be at most ${maxBytes / 1024} KiB.`)
+    },
+  })
+}
+
+/**
+ * Every body is JSON (415 otherwise) that parses (400 invalid_json otherwise), checked before
+ * routing so each route only states its schema. A request with no body and no Content-Type is
+ * let through: the route's validator reads it as `{}` and names the missing fields. The text is
+ * read with `c.req.text()`, which Hono keeps, so the validator parses it without a second read; the
+ * parsed value is also left in `c.var.requestJson` for hooks that see a failed validation.
+ */
+export function jsonOnly() {
+  return createMiddleware<AppEnv>(async function requireJson(c, next) {
+    if (!METHODS_WITH_BODY.has(c.req.method) || c.req.raw.body === null) return next()
+    const contentType = c.req.header('Content-Type')
+    const text = await c.req.text()
+    if (text.length === 0 && contentType === undefined) return next()
+    if (contentType === undefined || !JSON_MEDIA_TYPE.test(contentType)) {
+      throw new ApiError(415, 'unsupported_media_type', 'Send the body as JSON with Content-Type: application/json.')
+    }
+    try {
+      c.set('requestJson', JSON.parse(text))
+    } catch {
+      throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON.')
+    }
+    return next()
+  })
+}

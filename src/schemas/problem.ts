@@ -1,0 +1,27 @@
+import { z } from '@hono/zod-openapi'
+import type { ErrorCode } from '../errors'
+
+export const problemSchema = z
+  .object({
+    type: z.string().openapi({ example: '/problems/username_taken' }),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: 'username_taken' }),
+    request_id: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem')
+
+/** OpenAPI response entries for the problem codes a route can answer with. */
+export function problems(entries: Partial<Record<number, ErrorCode[]>>) {
+  return Object.fromEntries(
+    Object.entries(entries).map(([status, codes]) => [
+      status,
+      {
+        description: `Problem: ${(codes ?? []).join(', ')}`,
+        content: { 'application/problem+json': { schema: problemSchema } },
+      },
+    ]),
+  )
+}

@@ -1,0 +1,27 @@
+import { z } from '@hono/zod-openapi'
+import { ROLES } from '../auth/roles'
+import type { UserRow } from '../db/schema'
+
+export const userSchema = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    email: z.email(),
+    role: z.enum(ROLES),
+    email_verified: z.boolean(),
+    created_at: z.iso.datetime(),
+  })
+  .openapi('User')
+
+export const userEnvelope = z.object({ user: userSchema }).openapi('UserEnvelope')
+
+export function publicUser(row: UserRow): z.infer<typeof userSchema> {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    role: row.role,
+    email_verified: row.emailVerified,
+    created_at: row.createdAt.toISOString(),
+  }
+}
