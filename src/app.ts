@@ -14,6 +14,7 @@ import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
+import { recovery } from './routes/recovery'
 import { users } from './routes/users'
 import { wellKnown } from './routes/well-known'
 
@@ -56,6 +57,7 @@ app.use(requireConfig())
 app.route('/.well-known', wellKnown)
 app.route(`${API}/users/me`, me)
 app.route(`${API}/users`, users)
+app.route(`${API}/users`, recovery)
 app.route(`${API}/admin`, admin)
 
 app.notFound((c) => problemResponse(c, notFound()))

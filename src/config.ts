@@ -47,6 +47,38 @@ const origins = z
     return list
   })
 
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const normalised = value?.trim().toLowerCase()
+      if (normalised === undefined || normalised === '') return fallback
+      if (normalised === 'true' || normalised === 'false') return normalised === 'true'
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' })
+      return z.NEVER
+    })
+
+const origin = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const trimmed = value?.trim() || fallback
+      if (!URL.canParse(trimmed) || new URL(trimmed).origin !== trimmed.replace(/\/$/, '')) {
+        ctx.addIssue({ code: 'custom', message: 'must be an origin such as https://app.example.com' })
+        return z.NEVER
+      }
+      return new URL(trimmed).origin
+    })
+
+const mailbox = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => value?.trim() || fallback)
+    .pipe(z.email('must be an email address'))
+
 const varsSchema = z.object({
   JWT_ISSUER: text('edge-users'),
   JWT_AUDIENCE: text('edge-users-api'),
@@ -57,6 +89,12 @@ const varsSchema = z.object({
   RATE_LIMIT_PER_IP_PER_MINUTE: integer(1, 1_000_000, 30),
   LOGIN_FREE_FAILURES: integer(1, 99, 5),
   CORS_ORIGINS: origins,
+  APP_URL: origin('http://localhost:5173'),
+  MAIL_FROM: mailbox('edge-users@example.com'),
+  EMAIL_VERIFICATION_REQUIRED: flag(false),
+  RESET_TOKEN_TTL_SECONDS: integer(60, 86_400, 1800),
+  VERIFY_TOKEN_TTL_SECONDS: integer(300, 604_800, 86_400),
+  MAIL_PER_ADDRESS_PER_HOUR: integer(1, 100, 3),
   PASSWORD_PEPPER: z.string().optional(),
 })
 
@@ -70,6 +108,13 @@ export type Config = {
   rateLimitPerIpPerMinute: number
   loginFreeFailures: number
   corsOrigins: string[]
+  /** The client application's origin, for links in mails. */
+  appUrl: string
+  mailFrom: string
+  emailVerificationRequired: boolean
+  resetTokenTtlSeconds: number
+  verifyTokenTtlSeconds: number
+  mailPerAddressPerHour: number
   pepper: Pepper | undefined
   keys: KeySet
 }
@@ -117,6 +162,12 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
       rateLimitPerIpPerMinute: v.RATE_LIMIT_PER_IP_PER_MINUTE,
       loginFreeFailures: v.LOGIN_FREE_FAILURES,
       corsOrigins: v.CORS_ORIGINS,
+      appUrl: v.APP_URL,
+      mailFrom: v.MAIL_FROM,
+      emailVerificationRequired: v.EMAIL_VERIFICATION_REQUIRED,
+      resetTokenTtlSeconds: v.RESET_TOKEN_TTL_SECONDS,
+      verifyTokenTtlSeconds: v.VERIFY_TOKEN_TTL_SECONDS,
+      mailPerAddressPerHour: v.MAIL_PER_ADDRESS_PER_HOUR,
       pepper,
       keys: keys.keys,
     },

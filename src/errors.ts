@@ -15,6 +15,8 @@ const titles = {
   forbidden: 'Forbidden',
   account_disabled: 'Account disabled',
   invalid_password: 'Invalid password',
+  invalid_token: 'Invalid token',
+  email_not_verified: 'Email not verified',
   not_found: 'Not found',
   username_taken: 'Username taken',
   email_taken: 'Email taken',

@@ -1,9 +1,17 @@
 import app from './app'
 import type { Bindings } from './app-env'
+import { consumeDeadMail, consumeMail } from './mail/consumer'
 
-/** The worker: HTTP requests go to the Hono app. */
+/** Queue names as wrangler.toml declares them. */
+export const DEAD_MAIL_QUEUE = 'edge-users-mail-dead'
+
+/** The worker: HTTP requests go to the Hono app; mail jobs to the mail consumer. */
 export default {
   fetch: app.fetch,
+  async queue(batch, env, _ctx) {
+    if (batch.queue === DEAD_MAIL_QUEUE) await consumeDeadMail(batch, env)
+    else await consumeMail(batch, env)
+  },
 } satisfies ExportedHandler<Bindings>
 
 // The Durable Object class must be exported by the worker's main module.

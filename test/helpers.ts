@@ -1,4 +1,4 @@
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
 import worker from '../src/index'
@@ -214,4 +214,68 @@ export async function asModerator(by?: { token: string }) {
 
 export function adminCall(token: string, path: string, options: Omit<CallOptions, 'token'> = {}) {
   return call(`/admin${path}`, { ...options, token })
+}
+
+/** A mail as the Email Service binding received it. */
+export type SentMail = { from: string; to: string; subject: string; text: string; html: string }
+
+/**
+ * Stand-ins for the two platform bindings mail passes through, so a test sees exactly what a
+ * request queued and what the consumer sent: routes get `queue.binding` as MAIL_QUEUE, and
+ * `deliver()` hands the queued jobs to the worker's own queue() handler.
+ */
+export function mailRig(options: { failSends?: number } = {}) {
+  const jobs: unknown[] = []
+  const sent: SentMail[] = []
+  let failures = options.failSends ?? 0
+  const queue = {
+    async send(body: unknown) {
+      jobs.push(body)
+    },
+    async sendBatch(messages: { body: unknown }[]) {
+      for (const message of messages) jobs.push(message.body)
+    },
+  }
+  const email = {
+    async send(message: SentMail) {
+      if (failures > 0) {
+        failures--
+        throw new Error('the provider is down')
+      }
+      sent.push(message)
+      return { messageId: `m-${sent.length}` }
+    },
+  }
+  return { jobs, sent, env: { MAIL_QUEUE: queue }, email, failNextSends: (n: number) => (failures = n) }
+}
+
+/** Delivers message bodies to the worker's queue() handler as the platform would; returns what it acked and retried. */
+export async function deliver(
+  bodies: unknown[],
+  rig: ReturnType<typeof mailRig>,
+  options: { attempts?: number; queue?: string; env?: Record<string, unknown> } = {},
+) {
+  const batch = createMessageBatch(
+    options.queue ?? 'edge-users-mail',
+    bodies.map((body, i) => ({ id: `msg-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: options.attempts ?? 1, body })),
+  )
+  // The pool reports which messages were retried but not the delay asked for; keep it here.
+  const retryDelays: (number | undefined)[] = []
+  for (const message of batch.messages) {
+    const retry = message.retry.bind(message)
+    message.retry = (retryOptions) => {
+      retryDelays.push(retryOptions?.delaySeconds)
+      retry(retryOptions)
+    }
+  }
+  const ctx = createExecutionContext()
+  await worker.queue(batch, { ...env, EMAIL: rig.email, ...options.env } as unknown as typeof env, ctx)
+  return { ...(await getQueueResult(batch, ctx)), retryDelays }
+}
+
+/** The token in a mail's link, and the link itself. */
+export function linkIn(mail: SentMail | undefined): { link: string; token: string } {
+  const match = /(https?:\/\/\S+#token=([A-Za-z0-9_-]+))/.exec(mail?.text ?? '')
+  if (!match) throw new Error('the mail has no link')
+  return { link: match[1]!, token: match[2]! }
 }

@@ -18,6 +18,9 @@ export const AUDIT_ACTIONS = [
   'admin.user_enabled',
   'admin.user_deleted',
   'admin.sessions_revoked',
+  'user.password_reset_requested',
+  'user.password_reset',
+  'user.email_verified',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

@@ -86,5 +86,53 @@ export const auditEvents = sqliteTable(
   ],
 )
 
+export const MAIL_TOKEN_PURPOSES = ['password_reset', 'email_verification'] as const
+export type MailTokenPurpose = (typeof MAIL_TOKEN_PURPOSES)[number]
+
+/**
+ * Single-use tokens sent in mails, stored only as SHA-256. `boundTo` is what the token may change:
+ * for a reset, a fingerprint of the password hash it replaces; for a verification, the address it
+ * was sent to. A token whose binding no longer matches the account is dead.
+ */
+export const mailTokens = sqliteTable(
+  'mail_tokens',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').$type<MailTokenPurpose>().notNull(),
+    tokenHash: text('token_hash').notNull(),
+    boundTo: text('bound_to').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+    usedAt: timestamp('used_at'),
+  },
+  (t) => [uniqueIndex('mail_tokens_token_hash_unique').on(t.tokenHash), index('mail_tokens_user_purpose_idx').on(t.userId, t.purpose)],
+)
+
+export const MAIL_JOB_STATUSES = ['pending', 'sent', 'skipped', 'dead'] as const
+export type MailJobStatus = (typeof MAIL_JOB_STATUSES)[number]
+
+/**
+ * One row per queued mail job, keyed by the id the request gave it, so a message delivered twice
+ * sends one mail. `addressKey` (a hash of the recipient, never the address) counts the mails an
+ * address got in the last hour.
+ */
+export const mailJobs = sqliteTable(
+  'mail_jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    status: text('status').$type<MailJobStatus>().notNull(),
+    addressKey: text('address_key'),
+    claimedUntil: timestamp('claimed_until'),
+    createdAt: timestamp('created_at').notNull(),
+    sentAt: timestamp('sent_at'),
+  },
+  (t) => [index('mail_jobs_address_sent_idx').on(t.addressKey, t.sentAt)],
+)
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
+export type MailTokenRow = typeof mailTokens.$inferSelect

@@ -6,7 +6,10 @@ import { changePassword, findTakenFields, normaliseEmail, updateProfile } from '
 import { ApiError, notFound, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
+import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
+import { ipBudget } from '../rate-limit/ip-budget'
+import { acceptedSchema } from '../schemas/accepted'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
@@ -66,6 +69,14 @@ me.openapi(
     const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
     if (updated.taken) throw takenError(updated.taken)
     if (!updated.user) throw notFound()
+    if (changes.email !== undefined) {
+      // The new address must prove itself; the old one hears of the change, with no link to follow.
+      await enqueueAfterWrite(
+        c.env.MAIL_QUEUE,
+        [verificationJob(updated.user), { kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: updated.user.email }],
+        c.var.requestId,
+      )
+    }
     return c.json({ user: publicUser(updated.user) }, 200)
   },
 )
@@ -135,6 +146,24 @@ me.openapi(
     })
     if (!deleted) throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
     return c.body(null, 204)
+  },
+)
+
+me.openapi(
+  createRoute({
+    method: 'post',
+    path: '/email/verification',
+    tags: ['me'],
+    summary: 'Mail a verification link to your current address',
+    description: 'Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.',
+    security: bearerAuth,
+    middleware: [ipBudget()] as const,
+    responses: { 202: jsonResponse(acceptedSchema, 'Accepted'), ...problems({ 401: ['unauthorized'], 429: ['rate_limited'] }) },
+  }),
+  async (c) => {
+    const { user } = c.var
+    if (!user.emailVerified) await enqueueMail(c.env.MAIL_QUEUE, [verificationJob(user)])
+    return c.json({ status: 'accepted' as const }, 202)
   },
 )
 

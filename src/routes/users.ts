@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/password'
-import { hashRefreshToken, newRefreshToken } from '../auth/refresh-tokens'
 import { signAccessToken } from '../auth/tokens'
 import type { Config } from '../config'
 import { recordEvent } from '../db/audit'
@@ -12,6 +12,7 @@ import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
+import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
 import { accountLoginKey, admitLogin, rateLimited } from '../rate-limit/client'
 import { LOCK_AFTER_FAILURES } from '../rate-limit/durable-object'
@@ -61,6 +62,7 @@ users.openapi(
     const created = await createUser(db, { id: uuidv7(now.getTime()), username, email, passwordHash, client, now })
     if (created.taken) throw takenError(created.taken)
     if (!created.user) throw new Error('the insert returned no row')
+    await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(created.user)], c.var.requestId)
     return c.json({ user: publicUser(created.user) }, 201)
   },
   withPasswordPolicy('password', (body) => ({ password: body.password, username: body.username, email: body.email })),
@@ -96,7 +98,7 @@ users.openapi(
       ...problems({
         400: ['invalid_json', 'validation_failed'],
         401: ['invalid_credentials'],
-        403: ['account_disabled'],
+        403: ['account_disabled', 'email_not_verified'],
         429: ['rate_limited'],
       }),
     },
@@ -116,18 +118,22 @@ users.openapi(
     const check = user ? await verifyPassword(body.password, user.passwordHash, config) : await verifyAgainstNobody(body.password, config)
     // Never before the attempt's place among the account's attempts (see the limiter's Streak).
     const now = new Date(Math.max(Date.now(), admission.at))
-    if (!user || !check.valid || user.disabled) {
-      const reason = !user ? 'unknown_account' : !check.valid ? 'wrong_password' : 'account_disabled'
+    const unverified = config.emailVerificationRequired && !!user && !user.emailVerified
+    if (!user || !check.valid || user.disabled || unverified) {
+      const reason = !user ? 'unknown_account' : !check.valid ? 'wrong_password' : user.disabled ? 'account_disabled' : 'email_not_verified'
       const locked = admission.failuresSoFar + 1 === LOCK_AFTER_FAILURES
       // Recorded for unknown accounts too, so both failures do the same work.
       const details = { reason, ...(locked ? { locked: true } : {}) }
       await recordEvent(db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, client, now)
       // Only with the right password may the answer reveal that the account exists.
       if (reason === 'account_disabled') throw new ApiError(403, 'account_disabled', 'This account has been disabled.')
+      if (reason === 'email_not_verified') {
+        throw new ApiError(403, 'email_not_verified', 'Confirm your email address first: follow the link in the verification mail.')
+      }
       throw invalidCredentials()
     }
 
-    const refreshToken = newRefreshToken()
+    const refreshToken = newOpaqueToken()
     const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000), refreshToken }
     const newPasswordHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
     // Signing needs nothing from the write, so the two overlap; the answer waits for both, so the
@@ -136,7 +142,7 @@ users.openapi(
       startSession(db, {
         ...session,
         userId: user.id,
-        refreshTokenHash: await hashRefreshToken(refreshToken),
+        refreshTokenHash: await hashOpaqueToken(refreshToken),
         userAgent: c.req.header('User-Agent'),
         newPasswordHash,
         client,
@@ -173,10 +179,10 @@ users.openapi(
     const { refresh_token } = c.req.valid('json')
     const { db, config, client } = c.var
     const now = new Date()
-    const presentedHash = await hashRefreshToken(refresh_token)
-    const refreshToken = newRefreshToken()
+    const presentedHash = await hashOpaqueToken(refresh_token)
+    const refreshToken = newOpaqueToken()
 
-    const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash: await hashRefreshToken(refreshToken), now })
+    const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash: await hashOpaqueToken(refreshToken), now })
     if (!rotated) {
       const reused = await findSessionOfSpentToken(db, presentedHash)
       if (reused) {
@@ -219,7 +225,7 @@ users.openapi(
   async (c) => {
     const { refresh_token } = c.req.valid('json')
     const { db, user, session, client } = c.var
-    const refreshTokenHash = refresh_token ? await hashRefreshToken(refresh_token) : undefined
+    const refreshTokenHash = refresh_token ? await hashOpaqueToken(refresh_token) : undefined
     await logout(db, { sessionId: session.id, userId: user.id, refreshTokenHash, client, now: new Date() })
     return c.body(null, 204)
   },

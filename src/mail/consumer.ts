@@ -1,0 +1,149 @@
+import type { Bindings } from '../app-env'
+import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
+import { type Config, readConfig } from '../config'
+import { type Database, databaseFor } from '../db/client'
+import { addressKey, claimJob, finishJob, issueMailToken, mailsSentWithinHour, markJobDead, passwordBinding, releaseJob } from '../db/mail'
+import { findUserById, findUserByLogin } from '../db/users'
+import { log } from '../log'
+import { type MailJob, mailJobSchema } from './jobs'
+import { emailServiceMailer, type Mail, type Mailer } from './mailer'
+import { emailChangedMail, passwordResetMail, verificationMail } from './templates'
+
+/** How long one delivery holds its job before another delivery of it may take over. */
+const CLAIM_MS = 60_000
+const MAX_RETRY_DELAY_SECONDS = 3600
+
+/** 30 s, 60 s, 120 s, … up to an hour: a provider's hiccup passes, a long outage is not hammered. */
+export const retryDelaySeconds = (attempts: number) => Math.min(30 * 2 ** Math.max(0, attempts - 1), MAX_RETRY_DELAY_SECONDS)
+
+type Outcome = { status: 'sent' | 'skipped'; reason?: string }
+
+/**
+ * The mail queue's consumer. Each message is settled on its own (ack or retry), so one that keeps
+ * failing, or cannot be read at all, never holds back the others; after the queue's max_retries
+ * the platform moves it to the dead-letter queue.
+ */
+export async function consumeMail(batch: MessageBatch<unknown>, env: Bindings, mailer?: Mailer): Promise<void> {
+  const result = await readConfig(env)
+  if (!result.ok) {
+    log('error', 'mail.config_invalid', { variables: result.problems.map((p) => p.name) })
+    batch.retryAll({ delaySeconds: retryDelaySeconds(1) })
+    return
+  }
+  const config = result.config
+  const db = databaseFor(env.DB)
+  const out = mailer ?? emailServiceMailer(env.EMAIL, config.mailFrom)
+  for (const message of batch.messages) {
+    const parsed = mailJobSchema.safeParse(message.body)
+    if (!parsed.success) {
+      // No code can send it; retried to the dead-letter queue, where an operator can read it.
+      log('error', 'mail.unreadable_job', { message_id: message.id })
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) })
+      continue
+    }
+    const job = parsed.data
+    try {
+      const now = new Date()
+      const claim = await claimJob(db, { id: job.id, kind: job.kind, now, holdMs: CLAIM_MS })
+      if (claim === 'done') {
+        message.ack() // a duplicate delivery of a job that already ended
+        continue
+      }
+      if (claim === 'busy') {
+        message.retry({ delaySeconds: Math.ceil(CLAIM_MS / 1000) })
+        continue
+      }
+      const outcome = await runJob(db, config, out, job, now)
+      log('info', `mail.${outcome.status}`, { job_id: job.id, kind: job.kind, ...(outcome.reason ? { reason: outcome.reason } : {}) })
+      message.ack()
+    } catch (error) {
+      // The error's name only: a provider's message may quote the address.
+      log('warn', 'mail.retry', { job_id: job.id, kind: job.kind, attempts: message.attempts, error: (error as Error).name })
+      await releaseJob(db, job.id).catch(() => undefined)
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) })
+    }
+  }
+}
+
+/** Jobs that used up their retries: recorded, and an error logged for an operator. */
+export async function consumeDeadMail(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
+  const db = databaseFor(env.DB)
+  for (const message of batch.messages) {
+    const job = mailJobSchema.safeParse(message.body)
+    log('error', 'mail.dead_lettered', { message_id: message.id, ...(job.success ? { job_id: job.data.id, kind: job.data.kind } : {}) })
+    if (job.success) await markJobDead(db, { id: job.data.id, kind: job.data.kind, now: new Date() })
+    message.ack()
+  }
+}
+
+async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob, now: Date): Promise<Outcome> {
+  switch (job.kind) {
+    case 'password_reset': {
+      const user = await findUserByLogin(db, { kind: 'email', value: job.email })
+      if (!user || user.disabled) return finish(db, job, now, { status: 'skipped', reason: user ? 'disabled' : 'no_account' })
+      return sendWithToken(db, config, mailer, job, now, {
+        userId: user.id,
+        to: user.email,
+        purpose: 'password_reset',
+        boundTo: await passwordBinding(user.passwordHash),
+        ttlSeconds: config.resetTokenTtlSeconds,
+        render: (link) => passwordResetMail({ to: user.email, link, ttlSeconds: config.resetTokenTtlSeconds }),
+        path: 'reset-password',
+      })
+    }
+    case 'email_verification': {
+      const user = await findUserById(db, job.userId)
+      // Bound to the address it was asked for: a changed address, or one already verified, gets nothing.
+      if (!user || user.email !== job.email || user.emailVerified) return finish(db, job, now, { status: 'skipped', reason: 'not_needed' })
+      return sendWithToken(db, config, mailer, job, now, {
+        userId: user.id,
+        to: user.email,
+        purpose: 'email_verification',
+        boundTo: user.email,
+        ttlSeconds: config.verifyTokenTtlSeconds,
+        render: (link) => verificationMail({ to: user.email, link, ttlSeconds: config.verifyTokenTtlSeconds }),
+        path: 'verify-email',
+      })
+    }
+    case 'email_changed':
+      // A security notice: never capped, so an attacker cannot silence it by repeating changes.
+      await mailer.send(emailChangedMail({ to: job.oldEmail, newEmail: job.newEmail }))
+      return finish(db, job, now, { status: 'sent' })
+  }
+}
+
+type TokenMail = {
+  userId: string
+  to: string
+  purpose: 'password_reset' | 'email_verification'
+  boundTo: string
+  ttlSeconds: number
+  render: (link: string) => Mail
+  path: string
+}
+
+/** Recovery and verification mails: within the address's hourly cap, a new token, then the mail. */
+async function sendWithToken(db: Database, config: Config, mailer: Mailer, job: MailJob, now: Date, mail: TokenMail): Promise<Outcome> {
+  const key = await addressKey(mail.to)
+  if ((await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour) {
+    return finish(db, job, now, { status: 'skipped', reason: 'address_cap' })
+  }
+  const token = newOpaqueToken()
+  await issueMailToken(db, {
+    userId: mail.userId,
+    purpose: mail.purpose,
+    tokenHash: await hashOpaqueToken(token),
+    boundTo: mail.boundTo,
+    ttlSeconds: mail.ttlSeconds,
+    now,
+  })
+  // In the fragment: browsers send neither it to the server nor in a Referer.
+  await mailer.send(mail.render(`${config.appUrl}/${mail.path}#token=${token}`))
+  await finishJob(db, { id: job.id, status: 'sent', addressKey: key, now })
+  return { status: 'sent' }
+}
+
+async function finish(db: Database, job: MailJob, now: Date, outcome: Outcome): Promise<Outcome> {
+  await finishJob(db, { id: job.id, status: outcome.status, now })
+  return outcome
+}

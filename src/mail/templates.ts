@@ -1,0 +1,66 @@
+import type { Mail } from './mailer'
+
+const PRODUCT = 'edge-users'
+
+const escapeHtml = (value: string) =>
+  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+
+function lifetime(seconds: number): string {
+  if (seconds % 86_400 === 0) return seconds === 86_400 ? '24 hours' : `${seconds / 86_400} days`
+  if (seconds % 3600 === 0) return seconds === 3600 ? '1 hour' : `${seconds / 3600} hours`
+  const minutes = Math.ceil(seconds / 60)
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`
+}
+
+type Paragraphs = { lead: string; action?: { label: string; link: string }; after: string[] }
+
+/** One layout for every mail: the same words in the text part and, escaped, in the HTML part. */
+function compose(to: string, subject: string, body: Paragraphs): Mail {
+  const text = [body.lead, ...(body.action ? [`${body.action.label}:\n${body.action.link}`] : []), ...body.after, `— ${PRODUCT}`].join(
+    '\n\n',
+  )
+  const action = body.action
+    ? `<p><a href="${escapeHtml(body.action.link)}">${escapeHtml(body.action.label)}</a></p>\n<p style="word-break:break-all">${escapeHtml(body.action.link)}</p>\n`
+    : ''
+  const html =
+    `<!doctype html>\n<html><body style="font-family:sans-serif;line-height:1.5">\n<p>${escapeHtml(body.lead)}</p>\n${action}` +
+    body.after.map((line) => `<p>${escapeHtml(line)}</p>\n`).join('') +
+    `<p>— ${escapeHtml(PRODUCT)}</p>\n</body></html>\n`
+  return { to, subject, text, html }
+}
+
+export function passwordResetMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
+  return compose(input.to, `Reset your ${PRODUCT} password`, {
+    lead: `Someone asked to reset the password of the ${PRODUCT} account for ${input.to}.`,
+    action: { label: 'Choose a new password', link: input.link },
+    after: [
+      `The link works once, for ${lifetime(input.ttlSeconds)}. Setting a new password signs you out everywhere.`,
+      'If you did not ask for this, ignore this mail: your password stays as it is.',
+    ],
+  })
+}
+
+export function verificationMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
+  return compose(input.to, `Confirm your email address for ${PRODUCT}`, {
+    lead: `Confirm that ${input.to} is the address of your ${PRODUCT} account.`,
+    action: { label: 'Confirm this address', link: input.link },
+    after: [
+      `The link works once, for ${lifetime(input.ttlSeconds)}.`,
+      `If you did not sign up for ${PRODUCT} or change your address, ignore this mail: nothing changes without the link.`,
+    ],
+  })
+}
+
+/** The new address with its local part hidden: enough for the owner to recognise, little for anyone else. */
+const masked = (email: string) => email.replace(/^(.)[^@]*@/, '$1***@')
+
+/** To the old address, with no link: only a warning the owner can act on. */
+export function emailChangedMail(input: { to: string; newEmail: string }): Mail {
+  return compose(input.to, `Your ${PRODUCT} email address was changed`, {
+    lead: `The email address of your ${PRODUCT} account was changed from ${input.to} to ${masked(input.newEmail)}.`,
+    after: [
+      'If you made this change, there is nothing to do.',
+      'If you did not, someone else may be signed in to your account: contact the people who run this service.',
+    ],
+  })
+}
