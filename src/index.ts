@@ -1,9 +1,9 @@
 import app from './app'
 import type { Bindings } from './app-env'
 import { consumeDeadMail, consumeMail } from './mail/consumer'
+import { DEAD_MAIL_QUEUE } from './mail/jobs'
 
-/** Queue names as wrangler.toml declares them. */
-export const DEAD_MAIL_QUEUE = 'edge-users-mail-dead'
+// Only handlers and Durable Object classes may be exported from here: workerd refuses anything else.
 
 /** The worker: HTTP requests go to the Hono app; mail jobs to the mail consumer. */
 export default {

@@ -2,6 +2,9 @@ import { z } from 'zod'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
 
+/** The dead-letter queue's name, as wrangler.toml declares it. */
+export const DEAD_MAIL_QUEUE = 'edge-users-mail-dead'
+
 /**
  * What the request path puts on the mail queue. A job names what to send, never a token: the
  * consumer looks the account up and makes the token, so the request does the same work whether
