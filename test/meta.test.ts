@@ -93,7 +93,17 @@ describe('OpenAPI', () => {
       components: { schemas: Record<string, { properties?: Record<string, { pattern?: string }> }> }
     }
     expect(doc.openapi).toMatch(/^3\./)
-    for (const path of ['/api/v1/hello', '/api/v1/health', '/api/v1/users/signup', '/api/v1/users/login', '/.well-known/jwks.json']) {
+    for (const path of [
+      '/api/v1/hello',
+      '/api/v1/health',
+      '/api/v1/users/signup',
+      '/api/v1/users/login',
+      '/api/v1/users/password/forgot',
+      '/api/v1/users/password/reset',
+      '/api/v1/users/email/verify',
+      '/api/v1/users/me/email/verification',
+      '/.well-known/jwks.json',
+    ]) {
       expect(doc.paths, path).toHaveProperty([path])
     }
     expect(doc.paths['/api/v1/users/signup']!.post!.responses).toHaveProperty(['409'])
