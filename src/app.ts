@@ -1,6 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { HTTPException } from 'hono/http-exception'
-import { requestId } from 'hono/request-id'
 import type { AppEnv } from './app-env'
 import { ApiError, type ErrorCode, internalError, notFound, problemResponse } from './errors'
 import { rejectInvalid } from './http/validation'
@@ -8,6 +7,7 @@ import { log } from './log'
 import { requireConfig } from './middleware/config'
 import { corsForConfiguredOrigins } from './middleware/cors'
 import { jsonOnly, limitBody } from './middleware/json-only'
+import { requestIdentity } from './middleware/request-id'
 import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
 import { admin } from './routes/admin'
@@ -23,7 +23,7 @@ const MAX_BODY_BYTES = 16 * 1024
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid })
 
-app.use(requestId())
+app.use(requestIdentity())
 app.use(requestLog())
 app.use(securityHeaders())
 app.use(corsForConfiguredOrigins())

@@ -26,6 +26,17 @@ describe('hello and health', () => {
     const response = await call('/hello', { headers: { 'X-Request-Id': 'client-trace-42' } })
     expect(response.headers.get('X-Request-Id')).toBe('client-trace-42')
   })
+
+  it('replaces a client X-Request-Id longer than 64 characters or holding anything but A-Z a-z 0-9 - _ .', async () => {
+    const fine = 'a.B-c_9x'.repeat(8)
+    expect((await call('/hello', { headers: { 'X-Request-Id': fine } })).headers.get('X-Request-Id')).toBe(fine)
+    for (const sent of [`${fine}x`, 'has space', 'quote"inside', 'eq=ual', 'x'.repeat(255), '<script>']) {
+      const response = await call('/nope', { headers: { 'X-Request-Id': sent } })
+      const replaced = response.headers.get('X-Request-Id')
+      expect(replaced, sent).toMatch(/^[0-9a-f-]{36}$/)
+      expect(((await response.json()) as { request_id: string }).request_id).toBe(replaced)
+    }
+  })
 })
 
 describe('configuration', () => {
