@@ -2,6 +2,25 @@ import { z } from 'zod'
 import { importSigningKeys, type KeySet } from './auth/keys'
 import { memoize } from './lib/memo'
 
+/** A pepper is a secret key: as much randomness as the HMAC-SHA-256 it keys. */
+const PEPPER_MIN_BYTES = 32
+
+function decodedLength(value: string): number {
+  const trimmed = value.trim()
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) return 0
+  try {
+    return atob(
+      trimmed
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .replace(/=+$/, '')
+        .padEnd(Math.ceil(trimmed.replace(/=+$/, '').length / 4) * 4, '='),
+    ).length
+  } catch {
+    return 0
+  }
+}
+
 /** Cloudflare's production runtime refuses PBKDF2 above this; local workerd does not, so we do. */
 export const PBKDF2_MAX_ITERATIONS = 100_000
 
@@ -95,7 +114,19 @@ const varsSchema = z.object({
   RESET_TOKEN_TTL_SECONDS: integer(60, 86_400, 1800),
   VERIFY_TOKEN_TTL_SECONDS: integer(300, 604_800, 86_400),
   MAIL_PER_ADDRESS_PER_HOUR: integer(1, 100, 3),
-  PASSWORD_PEPPER: z.string().optional(),
+  PASSWORD_PEPPER: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || decodedLength(value) >= PEPPER_MIN_BYTES, {
+      message: `must be base64 of at least ${PEPPER_MIN_BYTES} random bytes (openssl rand -base64 32)`,
+    }),
+  PASSWORD_PEPPER_ID: z
+    .string()
+    .optional()
+    .transform((value) => value?.trim() || '1')
+    .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -')),
+  REFRESH_REUSE_GRACE_SECONDS: integer(0, 60, 10),
+  AUDIT_RETENTION_DAYS: integer(1, 3650, 365),
 })
 
 export type Config = {
@@ -115,11 +146,20 @@ export type Config = {
   resetTokenTtlSeconds: number
   verifyTokenTtlSeconds: number
   mailPerAddressPerHour: number
+  refreshReuseGraceSeconds: number
+  auditRetentionDays: number
   pepper: Pepper | undefined
   keys: KeySet
+  /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
+  throttleKey: CryptoKey
 }
 
-export type Pepper = { id: string; key: CryptoKey }
+/**
+ * `id` is the operator's label for the pepper, stored with each hash. `legacyId` is the fingerprint
+ * earlier versions stored instead (an HMAC of a constant under the pepper): still recognised when
+ * checking a password, never written again.
+ */
+export type Pepper = { id: string; legacyId: string; key: CryptoKey }
 
 export type ConfigProblem = { name: string; message: string }
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] }
@@ -143,13 +183,9 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
   const keys = await importSigningKeys(bindings.JWT_PRIVATE_KEYS)
   if (!keys.ok) problems.push({ name: 'JWT_PRIVATE_KEYS', message: keys.message })
 
-  const pepper = vars.success && vars.data.PASSWORD_PEPPER ? await importPepper(vars.data.PASSWORD_PEPPER) : undefined
-  if (vars.success && vars.data.PASSWORD_PEPPER !== undefined && vars.data.PASSWORD_PEPPER.length < 16) {
-    problems.push({ name: 'PASSWORD_PEPPER', message: 'must be at least 16 characters when set' })
-  }
-
   if (problems.length > 0 || !vars.success || !keys.ok) return { ok: false, problems }
   const v = vars.data
+  const pepper = v.PASSWORD_PEPPER ? await importPepper(v.PASSWORD_PEPPER, v.PASSWORD_PEPPER_ID) : undefined
   return {
     ok: true,
     config: {
@@ -168,19 +204,32 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
       resetTokenTtlSeconds: v.RESET_TOKEN_TTL_SECONDS,
       verifyTokenTtlSeconds: v.VERIFY_TOKEN_TTL_SECONDS,
       mailPerAddressPerHour: v.MAIL_PER_ADDRESS_PER_HOUR,
+      refreshReuseGraceSeconds: v.REFRESH_REUSE_GRACE_SECONDS,
+      auditRetentionDays: v.AUDIT_RETENTION_DAYS,
       pepper,
       keys: keys.keys,
+      // The pepper is kept apart from the database and rarely changes; without one, the signing key.
+      throttleKey: await deriveThrottleKey(v.PASSWORD_PEPPER || keys.keys.seed),
     },
   }
 }
 
 const encoder = new TextEncoder()
 
-async function importPepper(secret: string): Promise<Pepper> {
+async function importPepper(secret: string, id: string): Promise<Pepper> {
   const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
-  // A short public fingerprint stored with each hash, so a changed pepper is recognised
-  // instead of silently failing every login.
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode('edge-users pepper id')))
-  const id = Array.from(mac.subarray(0, 4), (byte) => byte.toString(16).padStart(2, '0')).join('')
-  return { id, key }
+  const legacyId = Array.from(mac.subarray(0, 4), (byte) => byte.toString(16).padStart(2, '0')).join('')
+  return { id, legacyId, key }
+}
+
+async function deriveThrottleKey(secret: string): Promise<CryptoKey> {
+  const base = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
+  return crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode('edge-users throttle keys') },
+    base,
+    { name: 'HMAC', hash: 'SHA-256', length: 256 },
+    false,
+    ['sign'],
+  )
 }

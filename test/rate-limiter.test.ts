@@ -88,3 +88,27 @@ describe('the RateLimiter Durable Object', () => {
     expect(await stored()).toBeNull()
   })
 })
+
+describe("the limiter's daily forgetting", () => {
+  it('forgets a name with no account a day after its last attempt, even locked, but keeps a locked account', async () => {
+    const limiter = freshLimiter()
+    let now = T0
+    for (let i = 0; i < LOCK_AFTER_FAILURES; i++) {
+      await ask(limiter, { loginKey: 'name:someone', now })
+      await ask(limiter, { loginKey: 'account:ada', now })
+      now += MAX_BACKOFF_SECONDS * 1000
+    }
+    expect(await ask(limiter, { loginKey: 'name:someone', now })).toMatchObject({ reason: 'locked' })
+    expect(await limiter.forgetStaleStreaks(now + 23 * 3600_000)).toBe(0)
+    expect(await limiter.forgetStaleStreaks(now + 25 * 3600_000)).toBe(1)
+    expect(await ask(limiter, { loginKey: 'name:someone', now: now + 25 * 3600_000 })).toMatchObject({ allowed: true, failuresSoFar: 0 })
+    expect(await ask(limiter, { loginKey: 'account:ada', now: now + 25 * 3600_000 })).toMatchObject({ reason: 'locked' })
+  })
+
+  it('forgets an account streak below the lock a day after its last attempt', async () => {
+    const limiter = freshLimiter()
+    await ask(limiter, { loginKey: 'account:bob', now: T0 })
+    await ask(limiter, { loginKey: 'account:bob', now: T0 + 1 })
+    expect(await limiter.forgetStaleStreaks(T0 + 25 * 3600_000)).toBe(1)
+  })
+})

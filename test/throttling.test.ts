@@ -1,8 +1,8 @@
-import { evictDurableObject } from 'cloudflare:test'
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LIMITER_NAME } from '../src/rate-limit/client'
-import { adminCall, asAdmin, call, expectProblem, freshIp, newAccount, signup } from './helpers'
+import { adminCall, asAdmin, call, expectProblem, freshIp, login, newAccount, signup } from './helpers'
 
 // Low limits through configuration, as an operator would set them with --var.
 const LOW = { RATE_LIMIT_PER_IP_PER_MINUTE: '3', LOGIN_FREE_FAILURES: '2' }
@@ -171,7 +171,7 @@ describe('login backoff per account', () => {
     expect(last).toBe(900)
   })
 
-  it('locks the login after 100 consecutive failures until an admin enables the account', async () => {
+  it('locks the login after 100 consecutive failures until an admin unlocks it; enabling does not, and says nothing', async () => {
     const { account, user } = await signup()
     const manyFree = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '99' }
     for (let i = 0; i < 99; i++) expect((await attempt(account.username, 'wrong-password-here', manyFree)).status).toBe(401)
@@ -181,8 +181,28 @@ describe('login backoff per account', () => {
     await expectThrottled(await attempt(account.username, account.password, manyFree), 900)
 
     const admin = await asAdmin()
+    const auditOf = async () =>
+      ((await (await adminCall(admin.token, `/audit?user_id=${user.id}`)).json()) as { events: { action: string }[] }).events.map(
+        (e) => e.action,
+      )
+    const before = await auditOf()
     expect((await adminCall(admin.token, `/users/${user.id}`, { method: 'PATCH', json: { disabled: false } })).status).toBe(200)
+    await expectThrottled(await attempt(account.username, account.password, manyFree), 900)
+    expect(await auditOf()).toEqual(before)
+
+    expect((await adminCall(admin.token, `/users/${user.id}/unlock`, { method: 'POST' })).status).toBe(204)
+    expect((await auditOf())[0]).toBe('admin.login_unlocked')
     expect((await attempt(account.username, account.password, manyFree)).status).toBe(200)
+  })
+
+  it('lets a moderator unlock a user account but not an admin one', async () => {
+    const admin = await asAdmin()
+    const moderator = await signup()
+    await adminCall(admin.token, `/users/${moderator.user.id}`, { method: 'PATCH', json: { role: 'moderator' } })
+    const { access_token } = await login(moderator.account)
+    const { user } = await signup()
+    expect((await adminCall(access_token, `/users/${user.id}/unlock`, { method: 'POST' })).status).toBe(204)
+    await expectProblem(await adminCall(access_token, `/users/${admin.user.id}/unlock`, { method: 'POST' }), 403, 'forbidden')
   })
 
   it('does no hash work for a throttled attempt: no failed login is recorded for it', async () => {
@@ -194,5 +214,79 @@ describe('login backoff per account', () => {
     const { events } = (await response.json()) as { events: unknown[] }
     // Two checked passwords, two records; the three throttled attempts never reached the check.
     expect(events).toHaveLength(2)
+  })
+})
+
+describe('re-authentication', () => {
+  const changePassword = (token: string, current: string, env: Record<string, string> = GENEROUS) =>
+    call('/users/me/password', { token, json: { current_password: current, new_password: 'a-brand-new-passphrase-9' }, env })
+
+  it('shares the login backoff: wrong current passwords are audited, then answered 429 without a check', async () => {
+    const { account, user } = await signup()
+    const { access_token } = await login(account)
+    await expectProblem(await changePassword(access_token, 'not-my-password-1'), 403, 'invalid_password')
+    await expectProblem(
+      await call('/users/me', { method: 'DELETE', token: access_token, json: { password: 'not-my-password-2' }, env: GENEROUS }),
+      403,
+      'invalid_password',
+    )
+    await expectThrottled(await changePassword(access_token, account.password), 1)
+    // The same streak as login: the account's login is backing off too.
+    await expectThrottled(await attempt(account.username, account.password))
+
+    const admin = await asAdmin()
+    const { events } = (await (await adminCall(admin.token, `/audit?action=user.reauth_failed&user_id=${user.id}`)).json()) as {
+      events: { details: { purpose: string } }[]
+    }
+    expect(events.map((e) => e.details.purpose)).toEqual(['account_deletion', 'password_change'])
+    advance(2)
+    expect((await changePassword(access_token, account.password)).status).toBe(204)
+  })
+
+  it('ends the streak when the current password is right, as a login does', async () => {
+    const { account } = await signup()
+    const { access_token } = await login(account)
+    await expectProblem(await changePassword(access_token, 'not-my-password-1'), 403, 'invalid_password')
+    expect((await changePassword(access_token, account.password)).status).toBe(204)
+    // Two failures in a row would back off; the success in between ended the streak.
+    await expectProblem(await attempt(account.username, 'still-not-it-at-all'), 401, 'invalid_credentials')
+    await expectProblem(await attempt(account.username, 'still-not-it-either'), 401, 'invalid_credentials')
+  })
+})
+
+describe('IP budgets by network', () => {
+  it('budgets an IPv6 client by its /64, and an IPv4 one by its address', async () => {
+    const spend = (ip: string) =>
+      call('/users/refresh', { json: { refresh_token: 'nothing' }, env: LOW, headers: { 'CF-Connecting-IP': ip } })
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`
+    for (const host of ['::1', '::2', ':0:0:0:ffff']) expect((await spend(`${prefix}${host}`)).status).toBe(401)
+    await expectThrottled(await spend(`${prefix}:abcd::99`))
+    // Written out in full, or in capitals, it is the same network.
+    await expectThrottled(await spend(`${prefix.toUpperCase()}:0000:0000:0000:0007`))
+    expect((await spend(`${prefix.replace(/:1$/, ':2')}::1`)).status).toBe(401)
+    const v4 = `203.0.113.${Math.floor(Math.random() * 250)}`
+    for (let i = 0; i < 3; i++) expect((await spend(v4)).status).toBe(401)
+    await expectThrottled(await spend(`::ffff:${v4}`))
+  })
+})
+
+describe("the limiter's names for accounts and addresses", () => {
+  it('are HMACs under a key derived from a configured secret, not hashes anyone could recompute', async () => {
+    const { account, user } = await signup()
+    const streakKeys = () =>
+      runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)), (_instance, state) =>
+        [...state.storage.kv.list({ prefix: 'streak:account:' })].map(([key]) => key),
+      )
+    const before = new Set(await streakKeys())
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    const added = (await streakKeys()).filter((key) => !before.has(key))
+    expect(added).toHaveLength(1)
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`account:${user.id}`)))
+    const unsalted = btoa(String.fromCharCode(...digest.subarray(0, 16)))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '')
+    expect(added[0]).not.toContain(unsalted)
+    expect(added[0]).toMatch(/^streak:account:[A-Za-z0-9_-]{22}$/)
   })
 })

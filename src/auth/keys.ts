@@ -9,6 +9,8 @@ export type KeySet = {
   /** Every configured key verifies, so a rotated-out key keeps its tokens valid until they expire. */
   verifying: ReadonlyMap<string, CryptoKey>
   jwks: PublicJwk[]
+  /** The signing key's private part, as secret material to derive other keys from. */
+  seed: string
 }
 
 const ED25519 = { name: 'Ed25519' } as const
@@ -57,7 +59,7 @@ export async function importSigningKeys(raw: string | undefined): Promise<Import
     const first = parsed.data[0]!
     const signingKey = await crypto.subtle.importKey('jwk', { ...first, key_ops: undefined }, ED25519, false, ['sign'])
     await assertPairMatches(signingKey, verifying.get(first.kid)!)
-    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, jwks } }
+    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, jwks, seed: first.d } }
   } catch {
     return { ok: false, message: 'holds a key that is not a valid Ed25519 key pair' }
   }

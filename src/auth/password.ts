@@ -6,7 +6,7 @@ import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../lib/encoding'
  * Stored form, PHC-style and self-describing so the parameters can change later:
  *
  *   $pbkdf2-sha256$v=1$i=100000$<salt>$<hash>            no pepper
- *   $pbkdf2-sha256$v=1$i=100000,k=1a2b3c4d$<salt>$<hash> peppered with the pepper whose id is k
+ *   $pbkdf2-sha256$v=1$i=100000,k=2026a$<salt>$<hash>    peppered with the pepper labelled k (PASSWORD_PEPPER_ID)
  *
  * salt (16 bytes) and hash (32 bytes) are unpadded base64url.
  */
@@ -31,10 +31,9 @@ export async function hashPassword(password: string, config: Config): Promise<st
  */
 export async function verifyPassword(password: string, stored: string, config: Config): Promise<Verification> {
   const parsed = parse(stored)
-  const usable =
-    parsed !== undefined &&
-    parsed.iterations <= PBKDF2_MAX_ITERATIONS &&
-    (parsed.pepperId === undefined || parsed.pepperId === config.pepper?.id)
+  const knownPepper =
+    parsed?.pepperId !== undefined && (parsed.pepperId === config.pepper?.id || parsed.pepperId === config.pepper?.legacyId)
+  const usable = parsed !== undefined && parsed.iterations <= PBKDF2_MAX_ITERATIONS && (parsed.pepperId === undefined || knownPepper)
   if (!usable) {
     // Same work as a real check, so an unusable record does not answer faster than a wrong password.
     await derive(password, randomBytes(SALT_BYTES), config.pbkdf2Iterations, config)
@@ -70,7 +69,7 @@ function format({ iterations, pepperId, salt, hash }: Parsed): string {
   return `$${SCHEME}$${VERSION}$${params}$${toBase64Url(salt)}$${toBase64Url(hash)}`
 }
 
-const storedPattern = /^\$pbkdf2-sha256\$v=1\$i=([1-9]\d{0,9})(?:,k=([0-9a-f]{8}))?\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/
+const storedPattern = /^\$pbkdf2-sha256\$v=1\$i=([1-9]\d{0,9})(?:,k=([A-Za-z0-9_-]{1,32}))?\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/
 
 function parse(stored: string): Parsed | undefined {
   const match = storedPattern.exec(stored)

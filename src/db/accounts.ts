@@ -70,9 +70,11 @@ export async function changeAccount(
 /** Deletes an account with the last-admin guard, auditing it in the same batch; false if refused. */
 export async function deleteAccount(
   db: Database,
-  input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date },
+  input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date; checkedPasswordHash?: string },
 ): Promise<boolean> {
-  const allowed = changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts)
+  // A deletion the owner confirmed with their password holds only while that password stands.
+  const confirmed = input.checkedPasswordHash === undefined ? undefined : eq(users.passwordHash, input.checkedPasswordHash)
+  const allowed = and(changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts), confirmed)!
   const [, deleted] = await db.batch([
     auditStatementWhen(db, input.event, input.client, input.now, existsAllowed(allowed)),
     // Sessions and spent refresh tokens go with the user (ON DELETE CASCADE).

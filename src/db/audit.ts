@@ -21,6 +21,8 @@ export const AUDIT_ACTIONS = [
   'user.password_reset_requested',
   'user.password_reset',
   'user.email_verified',
+  'user.reauth_failed',
+  'admin.login_unlocked',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

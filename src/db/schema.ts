@@ -21,6 +21,11 @@ export const users = sqliteTable(
     createdAt: timestamp('created_at').notNull(),
     updatedAt: timestamp('updated_at').notNull(),
     lastLoginAt: timestamp('last_login_at'),
+    /**
+     * The last time someone proved the password (a login, a re-authentication), no earlier than
+     * that attempt's place among the account's attempts: how the limiter learns that a streak ended.
+     */
+    lastAuthAt: timestamp('last_auth_at'),
   },
   (t) => [
     uniqueIndex('users_username_normalized_unique').on(t.usernameNormalized),

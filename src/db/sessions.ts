@@ -9,9 +9,11 @@ import { recordLoginStatement } from './users'
 const MAX_USER_AGENT = 256
 
 /**
- * A successful login: the new session, the account's last_login_at (which also ends its failure
- * streak at the limiter's next admission) with a re-hashed password when one is due, and the
- * `user.login` event, in one batch.
+ * A successful login: the new session, the account's last_login_at and last_auth_at (which ends
+ * its failure streak at the limiter's next admission) with a re-hashed password when one is due,
+ * and the `user.login` event, in one batch. Every statement holds only while the account still has
+ * the password hash the login checked, so a password changed meanwhile wins: no session, no
+ * re-hash over the new password. Returns whether the session was started.
  */
 export async function startSession(
   db: Database,
@@ -21,25 +23,43 @@ export async function startSession(
     refreshTokenHash: string
     userAgent: string | undefined
     expiresAt: Date
+    checkedPasswordHash: string
     newPasswordHash: string | undefined
     client: Client
     now: Date
   },
-): Promise<void> {
+): Promise<boolean> {
   const { id, userId, now } = input
-  await db.batch([
-    db.insert(sessions).values({
-      id,
-      userId,
-      refreshTokenHash: input.refreshTokenHash,
-      userAgent: input.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: input.expiresAt,
-    }),
-    recordLoginStatement(db, userId, now, input.newPasswordHash),
-    auditStatement(db, { action: 'user.login', actorId: userId, targetId: userId, details: { session_id: id } }, input.client, now),
+  const stillTheSamePassword = and(eq(users.id, userId), eq(users.passwordHash, input.checkedPasswordHash))
+  const [started] = await db.batch([
+    db
+      .insert(sessions)
+      .select(
+        db
+          .select({
+            id: sql<string>`${id}`.as('id'),
+            userId: users.id,
+            refreshTokenHash: sql<string>`${input.refreshTokenHash}`.as('refresh_token_hash'),
+            userAgent: sql<string | null>`${input.userAgent?.slice(0, MAX_USER_AGENT) ?? null}`.as('user_agent'),
+            createdAt: sql<number>`${now.getTime()}`.as('created_at'),
+            lastUsedAt: sql<number>`${now.getTime()}`.as('last_used_at'),
+            expiresAt: sql<number>`${input.expiresAt.getTime()}`.as('expires_at'),
+          })
+          .from(users)
+          .where(stillTheSamePassword),
+      )
+      .returning({ id: sessions.id }),
+    auditStatementWhen(
+      db,
+      { action: 'user.login', actorId: userId, targetId: userId, details: { session_id: id } },
+      input.client,
+      now,
+      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${id})`,
+    ),
+    // Last: it may replace the hash the statements above compare with.
+    recordLoginStatement(db, { userId, checkedPasswordHash: input.checkedPasswordHash, newPasswordHash: input.newPasswordHash, now }),
   ])
+  return started.length > 0
 }
 
 const authenticatedSession = memoize((db: Database) =>

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, gte, lt, ne, or, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
 import { memoize } from '../lib/memo'
-import { auditStatement, type Client } from './audit'
+import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { sessions, type UserRow, users } from './schema'
@@ -113,11 +113,25 @@ export async function findUserByLogin(db: Database, identifier: LoginIdentifier)
   return query.get({ value: identifier.value })
 }
 
-export function recordLoginStatement(db: Database, userId: string, now: Date, newPasswordHash?: string) {
+/** A login's mark on the account, and its re-hash when one is due; only over the hash the login checked. */
+export function recordLoginStatement(
+  db: Database,
+  input: { userId: string; checkedPasswordHash: string; newPasswordHash: string | undefined; now: Date },
+) {
+  const { now, newPasswordHash } = input
   return db
     .update(users)
-    .set(newPasswordHash ? { lastLoginAt: now, passwordHash: newPasswordHash, updatedAt: now } : { lastLoginAt: now })
-    .where(eq(users.id, userId))
+    .set(
+      newPasswordHash
+        ? { lastLoginAt: now, lastAuthAt: now, passwordHash: newPasswordHash, updatedAt: now }
+        : { lastLoginAt: now, lastAuthAt: now },
+    )
+    .where(and(eq(users.id, input.userId), eq(users.passwordHash, input.checkedPasswordHash)))
+}
+
+/** A re-authentication that proved the password without changing anything: it ends the failure streak. */
+export async function recordAuthentication(db: Database, userId: string, at: Date): Promise<void> {
+  await db.update(users).set({ lastAuthAt: at }).where(eq(users.id, userId))
 }
 
 export async function findUserById(db: Database, userId: string): Promise<UserRow | undefined> {
@@ -148,17 +162,35 @@ export function updateProfile(
   })
 }
 
-/** Sets a new password hash and ends every session but the one making the change, with its event. */
+/**
+ * Sets a new password hash, only over the hash the current password was checked against, and then
+ * ends every session but the one making the change, with its event. `authAt` is when the current
+ * password was proved (see last_auth_at). Returns false when the password changed meanwhile.
+ */
 export async function changePassword(
   db: Database,
-  input: { userId: string; keepSessionId: string; passwordHash: string; client: Client; now: Date },
-): Promise<void> {
+  input: {
+    userId: string
+    keepSessionId: string
+    checkedPasswordHash: string
+    passwordHash: string
+    authAt: Date
+    client: Client
+    now: Date
+  },
+): Promise<boolean> {
   const { userId, now } = input
-  await db.batch([
-    db.update(users).set({ passwordHash: input.passwordHash, updatedAt: now }).where(eq(users.id, userId)),
-    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId))),
-    auditStatement(db, { action: 'user.password_changed', actorId: userId, targetId: userId }, input.client, now),
+  const changed = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash = ${input.passwordHash})`
+  const [updated] = await db.batch([
+    db
+      .update(users)
+      .set({ passwordHash: input.passwordHash, lastAuthAt: input.authAt, updatedAt: now })
+      .where(and(eq(users.id, userId), eq(users.passwordHash, input.checkedPasswordHash)))
+      .returning({ id: users.id }),
+    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId), changed)),
+    auditStatementWhen(db, { action: 'user.password_changed', actorId: userId, targetId: userId }, input.client, now, changed),
   ])
+  return updated.length > 0
 }
 
 // Larger than any character that can follow a prefix, so [q, q + this) is "starts with q" as a

@@ -1,14 +1,33 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
-import { sha256, toBase64Url } from '../lib/encoding'
+import { toBase64Url, utf8 } from '../lib/encoding'
+import { clientNetwork } from '../lib/network'
 import type { Admission } from './durable-object'
 
 /** Every worker isolate talks to the same limiter instance: the counters are global. */
 export const LIMITER_NAME = 'global'
 
-// Hashed, so the limiter's storage holds no address or login name in clear.
-const keyOf = async (kind: string, value: string) => `${kind}:${toBase64Url((await sha256(`${kind}:${value}`)).subarray(0, 16))}`
+/**
+ * What a login attempt counts against: an account (its username and email share one streak), or
+ * a name that has no account. The limiter forgets a name's streak a day after its last attempt,
+ * locked or not; an account's lock stays until an admin unlocks it.
+ */
+export type LoginSubject = { kind: 'account'; userId: string } | { kind: 'name'; name: string }
+
+export const accountSubject = (userId: string): LoginSubject => ({ kind: 'account', userId })
+
+/**
+ * The limiter's name for an address or a subject: an HMAC under the configuration's throttle key,
+ * so its storage holds nothing a dictionary of addresses or usernames could reverse.
+ */
+async function keyOf(c: Context<AppEnv>, kind: string, value: string): Promise<string> {
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', c.var.config.throttleKey, utf8.encode(`${kind}:${value}`)))
+  return `${kind}:${toBase64Url(mac.subarray(0, 16))}`
+}
+
+const subjectKey = (c: Context<AppEnv>, subject: LoginSubject) =>
+  subject.kind === 'account' ? keyOf(c, 'account', subject.userId) : keyOf(c, 'name', subject.name)
 
 export const rateLimited = (retryAfterSeconds: number) =>
   new ApiError(429, 'rate_limited', 'Too many attempts; wait before trying again.', {
@@ -17,9 +36,12 @@ export const rateLimited = (retryAfterSeconds: number) =>
 
 const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
 
-async function ask(c: Context<AppEnv>, login?: { key: string; lastSuccessAt: number | undefined }): Promise<Admission> {
+async function ask(c: Context<AppEnv>, login?: { subject: LoginSubject; lastSuccessAt: number | undefined }): Promise<Admission> {
   const { config, client } = c.var
-  const [ipKey, loginKey] = await Promise.all([keyOf('ip', client.ip ?? 'unknown'), login && keyOf('login', login.key)])
+  const [ipKey, loginKey] = await Promise.all([
+    keyOf(c, 'ip', clientNetwork(client.ip ?? 'unknown')),
+    login && subjectKey(c, login.subject),
+  ])
   return limiterOf(c).admit({
     ipKey,
     loginKey,
@@ -30,22 +52,24 @@ async function ask(c: Context<AppEnv>, login?: { key: string; lastSuccessAt: num
   })
 }
 
-/** Spends from the client address's budget: one round trip to the limiter. */
+/** Spends from the client network's budget: one round trip to the limiter. */
 export const admitRequest = (c: Context<AppEnv>) => ask(c)
 
 /**
- * A login attempt: the client address's budget and the account's failure streak, asked together
- * in one round trip. `lastSuccessAt` is the account's last_login_at: a success is told to the
- * limiter this way, at the next attempt, so a successful login needs no second round trip.
+ * A password attempt (a login, or a re-authentication): the client network's budget and the
+ * subject's failure streak, asked together in one round trip. `lastSuccessAt` is the account's
+ * last_auth_at: a success is told to the limiter this way, at the next attempt, so a success needs
+ * no second round trip.
  */
-export function admitLogin(c: Context<AppEnv>, account: string, lastSuccessAt: Date | null | undefined): Promise<Admission> {
-  return ask(c, { key: account, lastSuccessAt: lastSuccessAt?.getTime() })
+export function admitPasswordAttempt(
+  c: Context<AppEnv>,
+  subject: LoginSubject,
+  lastSuccessAt: Date | null | undefined,
+): Promise<Admission> {
+  return ask(c, { subject, lastSuccessAt: lastSuccessAt?.getTime() })
 }
 
-/** An admin enabled the account: forgets its failure streak, which lifts a lock. */
-export async function resetLoginFailures(c: Context<AppEnv>, account: string): Promise<void> {
-  await limiterOf(c).resetLogin(await keyOf('login', account))
+/** An admin unlocked the account: forgets its failure streak, which lifts a lock. */
+export async function resetLoginFailures(c: Context<AppEnv>, subject: LoginSubject): Promise<void> {
+  await limiterOf(c).resetLogin(await subjectKey(c, subject))
 }
-
-/** The account a login counts against: one key for its username and email alike. */
-export const accountLoginKey = (userId: string) => `user:${userId}`

@@ -116,13 +116,29 @@ export class RateLimiter extends DurableObject<Env> {
     this.saveStreak(loginKey, undefined)
   }
 
-  /** Daily: forgets streaks that stopped a day ago and never reached the lock. */
+  /**
+   * Daily: forgets every streak whose last attempt was a day ago, except an account's lock, which
+   * only an admin lifts. A name with no account keeps nothing past a day, locked or not: there is
+   * no one to protect, and no one who could unlock it.
+   */
   override async alarm(): Promise<void> {
-    const cutoff = Date.now() - FORGET_AFTER_MS
-    for (const [key, streak] of this.ctx.storage.kv.list<Streak>({ prefix: STREAK_PREFIX })) {
-      if (streak.lastAt < cutoff && streak.failures < LOCK_AFTER_FAILURES) this.saveStreak(key.slice(STREAK_PREFIX.length), undefined)
-    }
+    this.forgetStaleStreaks(Date.now())
     await this.ctx.storage.setAlarm(Date.now() + FORGET_AFTER_MS)
+  }
+
+  /** What the alarm does, for a given time (the tests hold the clock). Returns how many it forgot. */
+  forgetStaleStreaks(now: number): number {
+    const cutoff = now - FORGET_AFTER_MS
+    let forgotten = 0
+    for (const [key, streak] of this.ctx.storage.kv.list<Streak>({ prefix: STREAK_PREFIX })) {
+      const loginKey = key.slice(STREAK_PREFIX.length)
+      const lockedAccount = streak.failures >= LOCK_AFTER_FAILURES && loginKey.startsWith('account:')
+      if (streak.lastAt < cutoff && !lockedAccount) {
+        this.saveStreak(loginKey, undefined)
+        forgotten++
+      }
+    }
+    return forgotten
   }
 
   private streakOf(loginKey: string): Streak | undefined {

@@ -3,7 +3,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
 import { changeAccount, deleteAccount } from '../db/accounts'
-import { AUDIT_ACTIONS, listAuditEvents } from '../db/audit'
+import { AUDIT_ACTIONS, listAuditEvents, recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
 import { endAllSessions } from '../db/sessions'
 import { findUserById, listUsers } from '../db/users'
@@ -11,7 +11,7 @@ import { ApiError, notFound } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
-import { accountLoginKey, resetLoginFailures } from '../rate-limit/client'
+import { accountSubject, resetLoginFailures } from '../rate-limit/client'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
 import { problems } from '../schemas/problem'
@@ -139,8 +139,6 @@ admin.openapi(
       await findTarget(c, id)
       throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
     }
-    // Enabling is also how an admin lifts a login lock (100 consecutive failures).
-    if (change.disabled === false) await resetLoginFailures(c, accountLoginKey(updated.id))
     return c.json({ user: adminUser(updated) }, 200)
   },
 )
@@ -189,6 +187,29 @@ admin.openapi(
     const target = await findTarget(c, c.req.valid('param').id)
     const { db, user, client } = c.var
     await endAllSessions(db, { userId: target.id, actorId: user.id, client, now: new Date() })
+    return c.body(null, 204)
+  },
+)
+
+admin.openapi(
+  createRoute({
+    method: 'post',
+    path: '/users/{id}/unlock',
+    tags: ['admin'],
+    summary: "Clear an account's login backoff and lock",
+    description:
+      'The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only.',
+    security: bearerAuth,
+    middleware: [requirePermission('users:disable')] as const,
+    request: { params: userIdParam },
+    responses: { 204: { description: 'Unlocked' }, ...problems({ ...denied, 404: ['not_found'] }) },
+  }),
+  async (c) => {
+    const target = await findTarget(c, c.req.valid('param').id)
+    const { db, user, client } = c.var
+    // Recorded first: an unlock that happened is never missing from the log.
+    await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())
+    await resetLoginFailures(c, accountSubject(target.id))
     return c.body(null, 204)
   },
 )

@@ -1,13 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
 import { hashPassword, verifyPassword } from '../auth/password'
 import { deleteAccount } from '../db/accounts'
+import { recordEvent } from '../db/audit'
 import { endUserSession, listActiveSessions } from '../db/sessions'
-import { changePassword, findTakenFields, normaliseEmail, updateProfile } from '../db/users'
+import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
 import { ApiError, notFound, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
 import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
+import { accountSubject, admitPasswordAttempt, rateLimited } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
@@ -23,6 +27,23 @@ me.use(requireAuth())
 const unauthorized = problems({ 401: ['unauthorized'] })
 
 const wrongPassword = () => new ApiError(403, 'invalid_password', 'The current password is incorrect.')
+
+/**
+ * Re-authentication before a change that needs the current password: it shares the account's
+ * login backoff (429 while backing off, before any hash work), and each wrong password is audited.
+ * Returns when the password was proved, for the write to record as last_auth_at.
+ */
+async function confirmPassword(c: Context<AppEnv>, password: string, purpose: 'password_change' | 'account_deletion'): Promise<Date> {
+  const { db, config, user, client } = c.var
+  const admission = await admitPasswordAttempt(c, accountSubject(user.id), user.lastAuthAt)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  const at = new Date(Math.max(Date.now(), admission.at))
+  if (!(await verifyPassword(password, user.passwordHash, config)).valid) {
+    await recordEvent(db, { action: 'user.reauth_failed', actorId: user.id, targetId: user.id, details: { purpose } }, client, at)
+    throw wrongPassword()
+  }
+  return at
+}
 
 me.openapi(
   createRoute({
@@ -96,18 +117,29 @@ me.openapi(
     request: { body: jsonRequest(changePasswordBody) },
     responses: {
       204: { description: 'Changed' },
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'] }),
+      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
     },
   }),
   async (c) => {
     const { current_password, new_password } = c.req.valid('json')
-    const { db, config, user, session } = c.var
-    if (!(await verifyPassword(current_password, user.passwordHash, config)).valid) throw wrongPassword()
+    const { db, config, user, session, client } = c.var
+    // Before the password is checked, so a request that cannot succeed costs no attempt.
     if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
       throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
     }
+    const authAt = await confirmPassword(c, current_password, 'password_change')
     const passwordHash = await hashPassword(new_password, config)
-    await changePassword(db, { userId: user.id, keepSessionId: session.id, passwordHash, client: c.var.client, now: new Date() })
+    const changed = await changePassword(db, {
+      userId: user.id,
+      keepSessionId: session.id,
+      checkedPasswordHash: user.passwordHash,
+      passwordHash,
+      authAt,
+      client,
+      now: new Date(),
+    })
+    // Another change of the password landed first: the one checked here is no longer current.
+    if (!changed) throw wrongPassword()
     return c.body(null, 204)
   },
   withPasswordPolicy('new_password', (body, c) => ({
@@ -130,21 +162,34 @@ me.openapi(
     request: { body: jsonRequest(deleteMeBody) },
     responses: {
       204: { description: 'Deleted' },
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 409: ['last_admin'] }),
+      ...problems({
+        400: ['invalid_json', 'validation_failed'],
+        401: ['unauthorized'],
+        403: ['invalid_password'],
+        409: ['last_admin'],
+        429: ['rate_limited'],
+      }),
     },
   }),
   async (c) => {
     const { password } = c.req.valid('json')
-    const { db, config, user } = c.var
-    if (!(await verifyPassword(password, user.passwordHash, config)).valid) throw wrongPassword()
+    const { db, user, client } = c.var
+    const authAt = await confirmPassword(c, password, 'account_deletion')
     const deleted = await deleteAccount(db, {
       targetId: user.id,
       event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
       actor: { id: user.id, onlyUserAccounts: false },
-      client: c.var.client,
+      checkedPasswordHash: user.passwordHash,
+      client,
       now: new Date(),
     })
-    if (!deleted) throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
+    if (!deleted) {
+      const now = await findUserById(db, user.id)
+      if (now?.passwordHash !== user.passwordHash) throw wrongPassword()
+      // The password was right: that ends the account's failure streak, as a login would.
+      await recordAuthentication(db, user.id, authAt)
+      throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
+    }
     return c.body(null, 204)
   },
 )

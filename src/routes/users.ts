@@ -14,7 +14,7 @@ import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
 import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
-import { accountLoginKey, admitLogin, rateLimited } from '../rate-limit/client'
+import { accountSubject, admitPasswordAttempt, type LoginSubject, rateLimited } from '../rate-limit/client'
 import { LOCK_AFTER_FAILURES } from '../rate-limit/durable-object'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
@@ -110,8 +110,8 @@ users.openapi(
 
     const user = await findUserByLogin(db, identifier)
     // An account's username and email share one failure streak; a name with no account has its own.
-    const loginKey = user ? accountLoginKey(user.id) : `${identifier.kind}:${identifier.value}`
-    const admission = await admitLogin(c, loginKey, user?.lastLoginAt)
+    const subject: LoginSubject = user ? accountSubject(user.id) : { kind: 'name', name: `${identifier.kind}:${identifier.value}` }
+    const admission = await admitPasswordAttempt(c, subject, user?.lastAuthAt)
     // Refused before any hash work, and alike whether or not the account exists.
     if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 
@@ -138,18 +138,21 @@ users.openapi(
     const newPasswordHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
     // Signing needs nothing from the write, so the two overlap; the answer waits for both, so the
     // session exists before the client can use its tokens.
-    const [, pair] = await Promise.all([
+    const [started, pair] = await Promise.all([
       startSession(db, {
         ...session,
         userId: user.id,
         refreshTokenHash: await hashOpaqueToken(refreshToken),
         userAgent: c.req.header('User-Agent'),
+        checkedPasswordHash: user.passwordHash,
         newPasswordHash,
         client,
         now,
       }),
       tokenPair(config, user, session, now),
     ])
+    // The password changed while this login checked the old one: the change wins.
+    if (!started) throw invalidCredentials()
     c.header('Cache-Control', 'no-store')
     return c.json(pair, 200)
   },
