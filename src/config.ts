@@ -152,6 +152,8 @@ export type Config = {
   keys: KeySet
   /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
   throttleKey: CryptoKey
+  /** Derives a rotated refresh token from the one presented, so a retried refresh gets the same one back. */
+  refreshKey: CryptoKey
 }
 
 /**
@@ -209,7 +211,8 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
       pepper,
       keys: keys.keys,
       // The pepper is kept apart from the database and rarely changes; without one, the signing key.
-      throttleKey: await deriveThrottleKey(v.PASSWORD_PEPPER || keys.keys.seed),
+      throttleKey: await deriveHmacKey(v.PASSWORD_PEPPER || keys.keys.seed, 'edge-users throttle keys'),
+      refreshKey: await deriveHmacKey(v.PASSWORD_PEPPER || keys.keys.seed, 'edge-users refresh tokens'),
     },
   }
 }
@@ -223,10 +226,11 @@ async function importPepper(secret: string, id: string): Promise<Pepper> {
   return { id, legacyId, key }
 }
 
-async function deriveThrottleKey(secret: string): Promise<CryptoKey> {
+/** A key for one purpose, from a configured secret: HKDF-SHA-256 with the purpose as its info. */
+async function deriveHmacKey(secret: string, purpose: string): Promise<CryptoKey> {
   const base = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
   return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode('edge-users throttle keys') },
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode(purpose) },
     base,
     { name: 'HMAC', hash: 'SHA-256', length: 256 },
     false,

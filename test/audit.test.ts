@@ -45,7 +45,7 @@ describe('the audit log', () => {
     secrets.push('a-wrong-guess-at-it')
     const first = await login(account, { headers: client })
     const second = (await (await refresh(first.refresh_token, { headers: client })).json()) as TokenPair
-    await refresh(first.refresh_token, { headers: client }) // reuse: ends that session
+    await refresh(first.refresh_token, { headers: client, env: { REFRESH_REUSE_GRACE_SECONDS: '0' } }) // reuse with no grace window: ends that session
     const third = await login(account, { headers: client })
     const fourth = await login(account, { headers: client })
     secrets.push(

@@ -88,7 +88,8 @@ describe('logs', () => {
     const again = await login(account)
     await call(`/users/me?access_token=${again.access_token}`)
     await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
-    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
+    // Presented again with no grace window: theft, not a retry.
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env: { REFRESH_REUSE_GRACE_SECONDS: '0' } })
 
     const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.event === 'request')
     expect(requests.length).toBeGreaterThanOrEqual(6)

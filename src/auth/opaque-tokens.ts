@@ -1,4 +1,4 @@
-import { randomBytes, sha256, toBase64Url } from '../lib/encoding'
+import { randomBytes, sha256, toBase64Url, utf8 } from '../lib/encoding'
 
 /** 256 bits from the CSPRNG; the contract asks for at least 128. */
 const TOKEN_BYTES = 32
@@ -14,4 +14,13 @@ export function newOpaqueToken(): string {
  */
 export async function hashOpaqueToken(token: string): Promise<string> {
   return toBase64Url(await sha256(token))
+}
+
+/**
+ * The refresh token that replaces `presented` at a rotation: 256 bits of HMAC under a server key,
+ * so nobody without the key can predict it, and a retry of the same refresh (a lost response)
+ * gets the very same token back instead of a second one.
+ */
+export async function rotatedRefreshToken(key: CryptoKey, presented: string): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.sign('HMAC', key, utf8.encode(`refresh:${presented}`))))
 }

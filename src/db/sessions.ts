@@ -101,16 +101,20 @@ export async function rotateRefreshToken(db: Database, input: { oldHash: string;
       .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now })
       .where(and(eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now)))
       .returning({ id: sessions.id, expiresAt: sessions.expiresAt }),
-    db.insert(spentRefreshTokens).select(
-      db
-        .select({
-          tokenHash: sql<string>`${input.oldHash}`.as('token_hash'),
-          sessionId: sessions.id,
-          spentAt: sql<number>`${input.now.getTime()}`.as('spent_at'),
-        })
-        .from(sessions)
-        .where(eq(sessions.refreshTokenHash, input.newHash)),
-    ),
+    db
+      .insert(spentRefreshTokens)
+      .select(
+        db
+          .select({
+            tokenHash: sql<string>`${input.oldHash}`.as('token_hash'),
+            sessionId: sessions.id,
+            spentAt: sql<number>`${input.now.getTime()}`.as('spent_at'),
+          })
+          .from(sessions)
+          .where(eq(sessions.refreshTokenHash, input.newHash)),
+      )
+      // A retried rotation finds its replacement already in place and the old token already spent.
+      .onConflictDoNothing(),
     // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
     db
       .select(getTableColumns(users))
@@ -126,10 +130,26 @@ export async function rotateRefreshToken(db: Database, input: { oldHash: string;
 /** The session a rotated-away refresh token belonged to, if it still exists. */
 export async function findSessionOfSpentToken(db: Database, tokenHash: string) {
   return db
-    .select({ sessionId: spentRefreshTokens.sessionId, userId: sessions.userId })
+    .select({
+      sessionId: spentRefreshTokens.sessionId,
+      userId: sessions.userId,
+      spentAt: spentRefreshTokens.spentAt,
+      currentHash: sessions.refreshTokenHash,
+      expiresAt: sessions.expiresAt,
+    })
     .from(spentRefreshTokens)
     .innerJoin(sessions, eq(sessions.id, spentRefreshTokens.sessionId))
     .where(eq(spentRefreshTokens.tokenHash, tokenHash))
+    .get()
+}
+
+/** A live session with its user, for answering a retried refresh. */
+export async function findLiveSession(db: Database, sessionId: string, now: Date) {
+  return db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, now)))
     .get()
 }
 

@@ -1,11 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
+import { hashOpaqueToken, newOpaqueToken, rotatedRefreshToken } from '../auth/opaque-tokens'
 import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/password'
 import { signAccessToken } from '../auth/tokens'
 import type { Config } from '../config'
 import { recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
-import { endSession, findSessionOfSpentToken, logout, revokeReusedSession, rotateRefreshToken, startSession } from '../db/sessions'
+import {
+  endSession,
+  findLiveSession,
+  findSessionOfSpentToken,
+  logout,
+  revokeReusedSession,
+  rotateRefreshToken,
+  startSession,
+} from '../db/sessions'
 import { createUser, findTakenFields, findUserByLogin, normaliseLoginIdentifier } from '../db/users'
 import { ApiError, takenError } from '../errors'
 import { createRouter } from '../http/router'
@@ -170,7 +178,7 @@ users.openapi(
     tags: ['users'],
     summary: 'Rotate a refresh token for a new token pair',
     description:
-      'Each refresh token works once. Presenting one that was already rotated ends its whole session, because a copy of it is in other hands.',
+      'Each refresh token works once. Presented again within REFRESH_REUSE_GRACE_SECONDS of its rotation, while its replacement is unused, it is a retry and gets the same replacement back; otherwise presenting a rotated token ends its whole session, because a copy of it is in other hands.',
     middleware: [ipBudget()] as const,
     request: { body: jsonRequest(refreshBody) },
     responses: {
@@ -183,11 +191,21 @@ users.openapi(
     const { db, config, client } = c.var
     const now = new Date()
     const presentedHash = await hashOpaqueToken(refresh_token)
-    const refreshToken = newOpaqueToken()
+    const refreshToken = await rotatedRefreshToken(config.refreshKey, refresh_token)
+    const newHash = await hashOpaqueToken(refreshToken)
 
-    const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash: await hashOpaqueToken(refreshToken), now })
+    const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash, now })
     if (!rotated) {
       const reused = await findSessionOfSpentToken(db, presentedHash)
+      // The token was rotated moments ago and its replacement is still the session's: a client
+      // retrying a refresh whose answer it lost. It gets the same replacement back.
+      const retry =
+        reused && reused.currentHash === newHash && now.getTime() - reused.spentAt.getTime() < config.refreshReuseGraceSeconds * 1000
+      const live = retry ? await findLiveSession(db, reused.sessionId, now) : undefined
+      if (live && !live.user.disabled) {
+        c.header('Cache-Control', 'no-store')
+        return c.json(await tokenPair(config, live.user, { ...live.session, refreshToken }, now), 200)
+      }
       if (reused) {
         await revokeReusedSession(db, { ...reused, client, now })
         log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: reused.sessionId, user_id: reused.userId })
