@@ -5,13 +5,14 @@
  * The tour runs in a scratch copy of the project (its own local database and .dev.vars, this
  * checkout's node_modules), so a developer's own dev data is never touched. Its .dev.vars holds
  * the output of `npm run -s keys:generate` as it is, the way the deploy steps store the secret.
- * After the tour it checks that `db:reset` refuses while that server runs.
+ * After the tour it checks that `db:reset` refuses while that server runs, and, once it stopped,
+ * that `npm run upkeep` runs the daily upkeep on the tour's database.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { type DevServer, startDevServer } from './lib/dev-server.ts'
 import { quietEnv } from './lib/run.ts'
 
 const TOUR_START = '<!-- tour -->'
@@ -26,17 +27,6 @@ function tourScript(readme: string): string {
   const blocks = [...readme.slice(start, end).matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1])
   if (blocks.length === 0) throw new Error('the tour section has no sh code block')
   return blocks.join('\n')
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolvePort(port))
-    })
-  })
 }
 
 /** A copy of the files git knows (committed or not, never ignored ones) beside this node_modules. */
@@ -56,54 +46,20 @@ function scratchCopy(): string {
   return dir
 }
 
-async function waitUntilServing(base: string, server: { exitCode: number | null }) {
-  const deadline = Date.now() + 120_000
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`npm run dev exited with ${server.exitCode}`)
-    try {
-      if ((await fetch(`${base}/api/v1/hello`)).ok) return
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300))
-  }
-  throw new Error('npm run dev did not serve within two minutes')
-}
-
 const script = tourScript(readFileSync('README.md', 'utf8'))
 const expected = [...script.matchAll(EXPECTED)].map((match) => Number(match[1]))
 const dir = scratchCopy()
-const port = await freePort()
-const base = `http://localhost:${port}`
 let failures = 0
 
 const keys = spawnSync('npm', ['run', '-s', 'keys:generate'], { cwd: dir, encoding: 'utf8', env: quietEnv })
 if (keys.status !== 0) throw new Error('npm run -s keys:generate failed')
 writeFileSync(join(dir, '.dev.vars'), `JWT_PRIVATE_KEYS='${keys.stdout.trim()}'\n`)
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
 
-const server = spawn('npm', ['run', 'dev', '--', '--port', String(port), '--inspector-port', String(await freePort())], {
-  cwd: dir,
-  env: { ...quietEnv, CI: 'true' },
-  stdio: ['ignore', 'pipe', 'pipe'],
-  detached: true,
-})
-let serverLog = ''
-server.stdout.on('data', (chunk: Buffer) => (serverLog += chunk))
-server.stderr.on('data', (chunk: Buffer) => (serverLog += chunk))
-const stopServer = () => {
-  try {
-    process.kill(-server.pid!, 'SIGTERM')
-  } catch {
-    // already gone
-  }
-}
-process.on('exit', () => {
-  stopServer()
-  rmSync(dir, { recursive: true, force: true })
-})
-
+let server: DevServer | undefined
 try {
-  await waitUntilServing(base, server)
+  server = await startDevServer(dir)
+  const port = new URL(server.base).port
   const run = spawnSync('bash', ['-c', `set -uo pipefail\n${script.replaceAll('localhost:8787', `localhost:${port}`)}`], {
     cwd: dir,
     encoding: 'utf8',
@@ -132,8 +88,15 @@ try {
   console.log(`${refused ? 'ok  ' : 'FAIL'} db:reset refuses while the dev server runs`)
 } catch (error) {
   failures++
-  console.log(`FAIL ${(error as Error).message}\n${serverLog}`)
+  console.log(`FAIL ${(error as Error).message}`)
 }
-stopServer()
+server?.stop()
+
+const upkeep = spawnSync('npm', ['run', '-s', 'upkeep'], { cwd: dir, encoding: 'utf8', env: quietEnv, timeout: 180_000 })
+const upkept = upkeep.status === 0 && /Upkeep done: .*sessions: \d+/s.test(upkeep.stdout)
+if (!upkept) failures++
+console.log(
+  `${upkept ? 'ok  ' : 'FAIL'} npm run upkeep runs the scheduled handler on the local database${upkept ? '' : `\n${upkeep.stdout}${upkeep.stderr}`}`,
+)
 console.log(failures === 0 ? `\nThe README tour matches the API (${expected.length} steps).` : `\n${failures} tour check(s) failed.`)
 process.exit(failures === 0 ? 0 : 1)

@@ -2,8 +2,11 @@
  * Knows whether a local dev server is using the local D1 database, so `db:reset` never reports a
  * reset that the running server would not see (it keeps the old database open until it restarts).
  */
+import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { resolve } from 'node:path'
+import { quietEnv } from './run.ts'
 
 export const LOCAL_D1_DIR = resolve('.wrangler/state/v3/d1')
 const MARK = resolve('.wrangler/dev-server.pid')
@@ -52,4 +55,51 @@ export function devServersUsingLocalD1(): number[] {
     }
   }
   return [...found]
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolvePort(port))
+    })
+  })
+}
+
+export type DevServer = { base: string; output: () => string; stop: () => void }
+
+/**
+ * `npm run dev` in `cwd` on free ports, in its own process group so stop() ends wrangler and
+ * workerd together; resolves once it serves /api/v1/hello.
+ */
+export async function startDevServer(cwd: string, extraArgs: string[] = []): Promise<DevServer> {
+  const port = await freePort()
+  const args = ['run', 'dev', '--', '--port', String(port), '--inspector-port', String(await freePort()), ...extraArgs]
+  const server = spawn('npm', args, { cwd, env: { ...quietEnv, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let output = ''
+  server.stdout.on('data', (chunk: Buffer) => (output += chunk))
+  server.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  const stop = () => {
+    try {
+      process.kill(-server.pid!, 'SIGTERM')
+    } catch {
+      // already gone
+    }
+  }
+  process.on('exit', stop)
+  const base = `http://localhost:${port}`
+  const deadline = Date.now() + 120_000
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`npm run dev exited with ${server.exitCode}:\n${output}`)
+    try {
+      if ((await fetch(`${base}/api/v1/hello`)).ok) return { base, output: () => output, stop }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  stop()
+  throw new Error(`npm run dev did not serve within two minutes:\n${output}`)
 }

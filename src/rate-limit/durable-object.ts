@@ -74,13 +74,6 @@ export class RateLimiter extends DurableObject<Env> {
   private readonly streaks = new Map<string, Streak | null>()
   private admissions = 0
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env)
-    void ctx.blockConcurrencyWhile(async () => {
-      if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + FORGET_AFTER_MS)
-    })
-  }
-
   admit(request: AdmitRequest): Admission {
     if (++this.admissions % 500 === 0) this.forgetSpentBudgets(request.now)
 
@@ -117,16 +110,11 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /**
-   * Daily: forgets every streak whose last attempt was a day ago, except an account's lock, which
-   * only an admin lifts. A name with no account keeps nothing past a day, locked or not: there is
-   * no one to protect, and no one who could unlock it.
+   * Forgets every streak whose last attempt was a day before `now`, except an account's lock,
+   * which only an admin lifts. A name with no account keeps nothing past a day, locked or not:
+   * there is no one to protect, and no one who could unlock it. Called by the daily upkeep.
+   * Returns how many it forgot.
    */
-  override async alarm(): Promise<void> {
-    this.forgetStaleStreaks(Date.now())
-    await this.ctx.storage.setAlarm(Date.now() + FORGET_AFTER_MS)
-  }
-
-  /** What the alarm does, for a given time (the tests hold the clock). Returns how many it forgot. */
   forgetStaleStreaks(now: number): number {
     const cutoff = now - FORGET_AFTER_MS
     let forgotten = 0
