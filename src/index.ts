@@ -1,7 +1,7 @@
 import app from './app'
 import type { Bindings } from './app-env'
-import { consumeDeadMail, consumeMail } from './mail/consumer'
 import { runUpkeep } from './jobs/upkeep'
+import { consumeDeadMail, consumeMail } from './mail/consumer'
 import { DEAD_MAIL_QUEUE } from './mail/jobs'
 
 // Only handlers and Durable Object classes may be exported from here: workerd refuses anything else.
