@@ -127,6 +127,7 @@ const varsSchema = z.object({
     .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -')),
   REFRESH_REUSE_GRACE_SECONDS: integer(0, 60, 10),
   AUDIT_RETENTION_DAYS: integer(1, 3650, 365),
+  LOG_REQUESTS: flag(false),
 })
 
 export type Config = {
@@ -148,6 +149,8 @@ export type Config = {
   mailPerAddressPerHour: number
   refreshReuseGraceSeconds: number
   auditRetentionDays: number
+  /** One log line per request; errors and security events are logged regardless. */
+  logRequests: boolean
   pepper: Pepper | undefined
   keys: KeySet
   /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
@@ -208,6 +211,7 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
       mailPerAddressPerHour: v.MAIL_PER_ADDRESS_PER_HOUR,
       refreshReuseGraceSeconds: v.REFRESH_REUSE_GRACE_SECONDS,
       auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+      logRequests: v.LOG_REQUESTS,
       pepper,
       keys: keys.keys,
       // The pepper is kept apart from the database and rarely changes; without one, the signing key.

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { call, login, ORIGIN, signedIn, signup } from './helpers'
+import { call, login, newAccount, ORIGIN, signedIn, signup, type TokenPair } from './helpers'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -76,20 +76,43 @@ describe('CORS', () => {
 })
 
 describe('logs', () => {
-  it('writes one JSON line per request with its id, and never a password or a token', async () => {
+  it('logs no line per request by default, but still logs a security event', async () => {
+    const lines: string[] = []
+    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
+    vi.spyOn(console, 'log').mockImplementation(capture)
+    vi.spyOn(console, 'warn').mockImplementation(capture)
+    vi.spyOn(console, 'error').mockImplementation(capture)
+    const { tokens } = await signedIn()
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env: { REFRESH_REUSE_GRACE_SECONDS: '0' } })
+    const events = lines.map((line) => (JSON.parse(line) as { event: string }).event)
+    expect(events).not.toContain('request')
+    expect(events).toContain('session.reuse_detected')
+  })
+
+  it("takes the request id from Cloudflare's CF-Ray, so a problem body points at the platform's log of the invocation", async () => {
+    const response = await call('/nope', { headers: { 'CF-Ray': '8f1a2b3c4d5e6f70-AMS', 'X-Request-Id': 'client-id' } })
+    expect(response.headers.get('X-Request-Id')).toBe('8f1a2b3c4d5e6f70-AMS')
+    expect(((await response.json()) as { request_id: string }).request_id).toBe('8f1a2b3c4d5e6f70-AMS')
+  })
+
+  it('with LOG_REQUESTS, writes one JSON line per request with its id, and never a password or a token', async () => {
     const lines: string[] = []
     const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
     vi.spyOn(console, 'log').mockImplementation(capture)
     vi.spyOn(console, 'warn').mockImplementation(capture)
     vi.spyOn(console, 'error').mockImplementation(capture)
 
-    const { account, tokens } = await signedIn()
-    await call('/users/login', { json: { ...account, password: 'the-wrong-password-1' } })
-    const again = await login(account)
-    await call(`/users/me?access_token=${again.access_token}`)
-    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
+    const env = { LOG_REQUESTS: 'true' }
+    const account = newAccount()
+    await call('/users/signup', { json: account, env })
+    const tokens = (await (await call('/users/login', { json: account, env })).json()) as TokenPair
+    await call('/users/login', { json: { ...account, password: 'the-wrong-password-1' }, env })
+    const again = (await (await call('/users/login', { json: account, env })).json()) as TokenPair
+    await call(`/users/me?access_token=${again.access_token}`, { env })
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env })
     // Presented again with no grace window: theft, not a retry.
-    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env: { REFRESH_REUSE_GRACE_SECONDS: '0' } })
+    await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env: { ...env, REFRESH_REUSE_GRACE_SECONDS: '0' } })
 
     const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.event === 'request')
     expect(requests.length).toBeGreaterThanOrEqual(6)
