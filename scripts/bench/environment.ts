@@ -4,7 +4,8 @@
  * throttling raised so the run measures the work, not the limiter.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,12 +63,12 @@ function pinWorkerd(group: number) {
   for (const pid of found.stdout.split('\n').filter(Boolean)) pin(Number(pid), String(lastCpu))
 }
 
-export type Deployment = {
-  baseUrl: string
+export type Served = { baseUrl: string; cpuMs: () => number; stop: () => Promise<void> }
+
+export type Deployment = Served & {
   users: number
   /** The cursor of a page 90% of the way into the user table. */
   deepCursor: string
-  stop: () => Promise<void>
 }
 
 export async function freePort(): Promise<number> {
@@ -149,14 +150,51 @@ async function waitUntilServing(url: string, child: ChildProcess, logFile: strin
  */
 export const DEV_SERVER_ENV = { X_LOCAL_OBSERVABILITY: 'false' }
 
-function startWrangler(args: string[], logFile: string): ChildProcess {
+/**
+ * How a worker is served. `direct` (the default) runs it on wrangler's engine through
+ * unstable_startWorker with the inspector detached (serve-direct.ts): no console line is relayed
+ * through a dev server. `wrangler` runs `wrangler dev` as a developer does, inspector relay included.
+ */
+export type ServeMode = 'direct' | 'wrangler'
+let serveMode: ServeMode = 'direct'
+export const useServeMode = (mode: ServeMode) => {
+  serveMode = mode
+}
+export const describeServeMode = () =>
+  serveMode === 'direct'
+    ? "direct: wrangler's engine through unstable_startWorker, inspector detached (no console relay)"
+    : 'wrangler dev (its proxy and inspector relay included)'
+
+function startServer(args: string[], logFile: string): ChildProcess {
   const log = openSync(logFile, 'w')
+  const [command, commandArgs] =
+    serveMode === 'direct'
+      ? ['tsx', ['scripts/bench/serve-direct.ts', ...args]]
+      : ['wrangler', ['dev', ...args, '--show-interactive-dev-session=false', '--log-level=warn']]
   // Its own process group, so stopping it also stops the workerd it starts.
-  return spawn('wrangler', ['dev', ...args, '--show-interactive-dev-session=false', '--log-level=warn'], {
-    stdio: ['ignore', log, log],
-    env: { ...quietEnv, ...DEV_SERVER_ENV },
-    detached: true,
-  })
+  return spawn(command, commandArgs, { stdio: ['ignore', log, log], env: { ...quietEnv, ...DEV_SERVER_ENV }, detached: true })
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/**
+ * CPU time (user + system, ms) spent so far by the workerd processes of a server's process group:
+ * the runtime that runs the worker, its local D1 and its Durable Objects. Linux only (/proc).
+ */
+export function workerdCpuMs(group: number): number {
+  const found = spawnSync('pgrep', ['-g', String(group), '-x', 'workerd'], { encoding: 'utf8' })
+  let ticks = 0
+  for (const pid of found.stdout.split('\n').filter(Boolean)) {
+    try {
+      // Fields after the command name (which may hold spaces) start at the state, field 3.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // the process ended
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS
 }
 
 async function stopProcess(child: ChildProcess) {
@@ -211,10 +249,10 @@ async function release(scratch: Scratch) {
 }
 
 /** Serves with `wrangler dev` from the scratch until `readyPath` answers, then pins its workerd. */
-async function serve(scratch: Scratch, args: string[], readyPath: string) {
+async function serve(scratch: Scratch, args: string[] | ((port: number) => string[]), readyPath: string) {
   const port = await freePort()
   const logFile = join(scratch.dir, 'wrangler.log')
-  const child = startWrangler(['--port', String(port), ...args], logFile)
+  const child = startServer(['--port', String(port), ...(typeof args === 'function' ? args(port) : args)], logFile)
   scratch.child = child
   const baseUrl = `http://127.0.0.1:${port}`
   try {
@@ -226,7 +264,7 @@ async function serve(scratch: Scratch, args: string[], readyPath: string) {
     throw error
   }
   pinWorkerd(child.pid!)
-  return { baseUrl, stop: () => release(scratch) }
+  return { baseUrl, cpuMs: () => workerdCpuMs(child.pid!), stop: () => release(scratch) }
 }
 
 /** Migrates and seeds a fresh database with `count` users, then serves the worker on it. */
@@ -261,11 +299,68 @@ export async function deploy(count: number): Promise<Deployment> {
 }
 
 /** The minimal worker whose routes minus /noop are the floors: one derivation, one D1 round trip. */
-export async function deployFloor(): Promise<{ baseUrl: string; stop: () => Promise<void> }> {
+export async function deployFloor(): Promise<Served> {
   const scratch = newScratch('edge-users-floor-')
   return serve(
     scratch,
     ['--config', 'scripts/bench/floor.wrangler.toml', '--persist-to', scratch.dir, '--var', `ITERATIONS:${ITERATIONS}`],
     '/noop',
   )
+}
+
+export const PEER_DIR = 'bench/peer'
+export const PEER_USERS = 20
+export const peerEmail = (i: number) => `peer_user_${i}@bench.example`
+
+/** Installs the Better Auth peer's own dependencies, once (its lock is committed). */
+export async function installPeer() {
+  if (existsSync(join(PEER_DIR, 'node_modules', 'better-auth'))) return
+  process.stderr.write('Installing the Better Auth peer (bench/peer), once\n')
+  await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: PEER_DIR, stdio: 'inherit' })
+}
+
+/**
+ * The Better Auth peer on a fresh D1, served the same way as edge-users, with PEER_USERS accounts
+ * signed up through its own API (its password hashes are its default scrypt). Returns the cookie
+ * of a signed-in session for get-session.
+ */
+export async function deployPeer(): Promise<Served & { sessionCookie: string }> {
+  const scratch = newScratch('edge-users-peer-')
+  const persistTo = join(scratch.dir, 'state')
+  const config = join(PEER_DIR, 'wrangler.toml')
+  await run('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--config', config, '--persist-to', persistTo], {
+    stdio: 'ignore',
+    env: { ...quietEnv, CI: 'true' },
+  })
+  const envFile = join(scratch.dir, 'peer.env')
+  writeFileSync(envFile, `BETTER_AUTH_SECRET='${crypto.randomUUID()}${crypto.randomUUID()}'\n`)
+  const served = await serve(scratch, ['--config', config, '--persist-to', persistTo, '--env-file', envFile], '/hello')
+  // Plain HTTP, as the load generator sends it: Node's fetch would mark the requests as a browser's
+  // (sec-fetch-*), which Better Auth then refuses without an Origin that fetch may not set.
+  const post = (path: string, body: unknown) => plainRequest(`${served.baseUrl}/api/auth${path}`, 'POST', JSON.stringify(body))
+  for (let i = 0; i < PEER_USERS; i++) {
+    const response = await post('/sign-up/email', { email: peerEmail(i), password: BENCH_PASSWORD, name: `Peer ${i}` })
+    if (response.status !== 200) throw new Error(`the peer's sign-up answered ${response.status}: ${response.body}`)
+  }
+  const signedIn = await post('/sign-in/email', { email: peerEmail(0), password: BENCH_PASSWORD })
+  const sessionCookie = signedIn.cookies.map((cookie) => cookie.split(';')[0]).join('; ')
+  const check = await plainRequest(`${served.baseUrl}/api/auth/get-session`, 'GET', undefined, { cookie: sessionCookie })
+  if (check.status !== 200 || check.body === 'null') throw new Error('the peer gave no usable session cookie')
+  return { ...served, sessionCookie }
+}
+
+function plainRequest(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; body: string; cookies: string[] }>((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers } },
+      (response) => {
+        let text = ''
+        response.on('data', (chunk: Buffer) => (text += chunk))
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, cookies: response.headers['set-cookie'] ?? [] }))
+      },
+    )
+    request.on('error', reject)
+    request.end(body)
+  })
 }
