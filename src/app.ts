@@ -47,6 +47,8 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   scheme: 'bearer',
   bearerFormat: 'JWT (EdDSA, typ at+jwt)',
 })
+// The front door: where to read about the API, fetch its description and see whether it is up.
+app.get('/', (c) => c.json({ name: 'edge-users', docs: `${API}/docs`, openapi: `${API}/openapi.json`, health: `${API}/health` }))
 app.get(`${API}/docs`, (c) => {
   const nonce = crypto.randomUUID().replace(/-/g, '')
   c.header('Content-Security-Policy', docsPolicy(nonce))
@@ -60,7 +62,32 @@ app.route(`${API}/users`, users)
 app.route(`${API}/users`, recovery)
 app.route(`${API}/admin`, admin)
 
-app.notFound((c) => problemResponse(c, notFound()))
+// A path the API serves, asked with another method, is 405 with the methods it does serve.
+app.notFound((c) => {
+  const allowed = methodsServing(c.req.path)
+  if (allowed.length === 0) return problemResponse(c, notFound())
+  const allow = allowed.join(', ')
+  return problemResponse(c, new ApiError(405, 'method_not_allowed', `This resource answers ${allow}.`, { headers: { Allow: allow } }))
+})
+
+let routeMethods: Map<string, { pattern: RegExp; methods: Set<string> }> | undefined
+
+/** The methods the app's routes answer on a path (HEAD wherever GET is); built once, from app.routes. */
+function methodsServing(path: string): string[] {
+  if (!routeMethods) {
+    routeMethods = new Map()
+    for (const route of app.routes) {
+      if (route.method === 'ALL') continue // middleware, not a route
+      const entry = routeMethods.get(route.path) ?? { pattern: routePattern(route.path), methods: new Set<string>() }
+      entry.methods.add(route.method)
+      if (route.method === 'GET') entry.methods.add('HEAD')
+      routeMethods.set(route.path, entry)
+    }
+  }
+  const methods = new Set<string>()
+  for (const { pattern, methods: served } of routeMethods.values()) if (pattern.test(path)) for (const method of served) methods.add(method)
+  return [...methods].sort()
+}
 
 // Hono's own exceptions (a malformed body the validator saw first, an unsupported media type)
 // keep their status but speak the contract's codes.
@@ -85,3 +112,11 @@ app.onError((error, c) => {
 
 export type AppType = typeof app
 export default app
+
+function routePattern(routePath: string): RegExp {
+  const source = routePath
+    .split('/')
+    .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/')
+  return new RegExp(`^${source}/?$`)
+}

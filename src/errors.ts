@@ -18,6 +18,7 @@ const titles = {
   invalid_token: 'Invalid token',
   email_not_verified: 'Email not verified',
   not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
   username_taken: 'Username taken',
   email_taken: 'Email taken',
   last_admin: 'Last admin',

@@ -31,7 +31,14 @@ afterEach(() => {
 async function expectInvalidToken(token: string) {
   const response = await me(token)
   await expectProblem(response, 401, 'unauthorized')
-  expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token"')
+  expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token", error_description="The access token is invalid"')
+  return response
+}
+
+async function expectExpiredToken(token: string) {
+  const response = await me(token)
+  await expectProblem(response, 401, 'unauthorized')
+  expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token", error_description="The access token expired"')
 }
 
 describe('authentication', () => {
@@ -57,11 +64,35 @@ describe('authentication', () => {
 
   it('accepts the Bearer scheme in any case, and nothing else', async () => {
     expect((await call('/users/me', { headers: { Authorization: `bearer ${valid.access_token}` } })).status).toBe(200)
-    for (const header of [`Basic ${valid.access_token}`, 'Bearer', `Bearer ${valid.access_token} extra`, valid.access_token]) {
+    // Bearer credentials that are malformed: the token is invalid.
+    for (const header of ['Bearer', `Bearer ${valid.access_token} extra`]) {
       const response = await call('/users/me', { headers: { Authorization: header } })
       await expectProblem(response, 401, 'unauthorized')
-      expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token"')
+      expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token", error_description="The access token is invalid"')
     }
+    // No Bearer credentials at all: RFC 6750 names no error, only the scheme to use.
+    for (const header of [`Basic ${valid.access_token}`, valid.access_token]) {
+      const response = await call('/users/me', { headers: { Authorization: header } })
+      await expectProblem(response, 401, 'unauthorized')
+      expect(response.headers.get('WWW-Authenticate')).toBe('Bearer')
+    }
+  })
+
+  it('says "expired" only of a genuine token past its exp, so the client knows to refresh', async () => {
+    const { tokens } = await signedIn()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 901 * 1000)
+    const response = await me(tokens.access_token)
+    const problem = await expectProblem(response, 401, 'unauthorized')
+    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token", error_description="The access token expired"')
+    expect(problem.detail).toContain('expired')
+    // Expired and also forged, or expired and for another audience: nothing more than invalid.
+    const exp = Math.floor(Date.now() / 1000) - 10
+    await expectInvalidToken(await signToken(goodHeader, { ...goodClaims, exp }, 'spare'))
+    await expectInvalidToken(await signToken(goodHeader, { ...goodClaims, exp, aud: 'someone-else' }))
+    // A refresh answers it.
+    vi.useRealTimers()
+    expect((await me(tokens.access_token)).status).toBe(200)
   })
 })
 
@@ -124,7 +155,7 @@ describe('forged and malformed access tokens are all 401', () => {
 
   it('refuses an expired token, one without exp, and a non-numeric exp', async () => {
     const now = Math.floor(Date.now() / 1000)
-    await expectInvalidToken(await signToken(goodHeader, { ...goodClaims, exp: now - 1 }))
+    await expectExpiredToken(await signToken(goodHeader, { ...goodClaims, exp: now - 1 }))
     const { exp: _, ...noExpiry } = goodClaims
     await expectInvalidToken(await signToken(goodHeader, noExpiry))
     for (const exp of [String(now + 600), null, now + 600.5, true]) {
@@ -172,7 +203,7 @@ describe('forged and malformed access tokens are all 401', () => {
     vi.setSystemTime(Date.now() + 899_000)
     expect((await me(tokens.access_token)).status).toBe(200)
     vi.setSystemTime(Date.now() + 2_000)
-    await expectInvalidToken(tokens.access_token)
+    await expectExpiredToken(tokens.access_token)
   })
 })
 

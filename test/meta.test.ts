@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { call, expectProblem, newAccount, ORIGIN } from './helpers'
+import { call, expectProblem, newAccount, ORIGIN, signedIn } from './helpers'
 
 describe('hello and health', () => {
   it('greets on /hello', async () => {
@@ -88,6 +88,34 @@ describe('configuration', () => {
 })
 
 describe('errors', () => {
+  it('answers a known path asked with a method it does not serve with 405 and Allow', async () => {
+    const response = await call('/users/login')
+    await expectProblem(response, 405, 'method_not_allowed')
+    expect(response.headers.get('Allow')).toBe('POST')
+    // Behind authentication, a caller without a token learns nothing about the path: 401 first.
+    const { tokens } = await signedIn()
+    const me = await call('/users/me', { method: 'PUT', json: {}, token: tokens.access_token })
+    await expectProblem(me, 405, 'method_not_allowed')
+    expect(me.headers.get('Allow')).toBe('DELETE, GET, HEAD, PATCH')
+    const session = await call('/users/me/sessions/0190a0a0-0000-7000-8000-000000000000', {
+      method: 'POST',
+      json: {},
+      token: tokens.access_token,
+    })
+    expect(session.headers.get('Allow')).toBe('DELETE')
+  })
+
+  it('answers GET / with links to the docs, the OpenAPI document and health', async () => {
+    const response = await call(`${ORIGIN}/`)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({
+      name: 'edge-users',
+      docs: '/api/v1/docs',
+      openapi: '/api/v1/openapi.json',
+      health: '/api/v1/health',
+    })
+  })
+
   it('answers an unknown route with 404 not_found problem details', async () => {
     await expectProblem(await call('/nope'), 404, 'not_found')
     await expectProblem(await call(`${ORIGIN}/elsewhere`), 404, 'not_found')

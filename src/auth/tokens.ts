@@ -60,21 +60,35 @@ const verifiedTokensOf = memoize((_config: Config) => new Map<string, Record<str
  * only `typ` at+jwt, exact issuer and audience, and a present, unexpired `exp`. Returns the claims,
  * or undefined for any token that is not exactly right; the caller answers 401 either way.
  */
-export async function verifyAccessToken(config: Config, token: string, nowSeconds: number): Promise<AccessClaims | undefined> {
+export async function verifyAccessToken(config: Config, token: string, nowSeconds: number): Promise<Verified> {
   const known = verifiedTokensOf(config)
   const seen = known.get(token)
   if (seen) {
     const claims = checkClaims(config, seen, nowSeconds)
     if (!claims) known.delete(token)
-    return claims
+    return claims ? { claims } : refusal(config, seen, nowSeconds)
   }
   const claims = await verifySignedClaims(config, token)
   const checked = claims && checkClaims(config, claims, nowSeconds)
   if (checked) {
     if (known.size >= VERIFIED_TOKENS_KEPT) known.delete(known.keys().next().value!)
     known.set(token, claims)
+    return { claims: checked }
   }
-  return checked
+  return claims ? refusal(config, claims, nowSeconds) : { expired: false }
+}
+
+/**
+ * The claims of a token that is exactly right, or why not. `expired` is true only for a genuine
+ * token (our signature, every claim right) whose sole fault is being past `exp`: telling its holder
+ * to refresh reveals nothing to anyone who does not already hold a token we issued.
+ */
+export type Verified = { claims: AccessClaims; expired?: undefined } | { claims?: undefined; expired: boolean }
+
+function refusal(config: Config, claims: Record<string, unknown>, now: number): Verified {
+  const { exp } = claims
+  const expired = isWholeNumber(exp) && exp <= now && checkClaims(config, claims, exp - 1) !== undefined
+  return { expired }
 }
 
 /** The payload of a token whose header and signature are exactly right, before its claims are checked. */

@@ -14,8 +14,14 @@ const missingToken = () =>
   })
 
 const invalidToken = () =>
-  new ApiError(401, 'unauthorized', 'The access token is invalid, expired or revoked.', {
-    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+  new ApiError(401, 'unauthorized', 'The access token is invalid or revoked; log in again.', {
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="The access token is invalid"' },
+  })
+
+// RFC 6750 §3: said only of a token we signed whose one fault is its age, so the client refreshes.
+const expiredToken = () =>
+  new ApiError(401, 'unauthorized', 'The access token expired; refresh it with the refresh token.', {
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' },
   })
 
 /**
@@ -25,14 +31,15 @@ const invalidToken = () =>
  */
 export function requireAuth() {
   return createMiddleware<AppEnv>(async function authenticate(c, next) {
-    const header = c.req.header('Authorization')
-    if (header === undefined || header.trim() === '') throw missingToken()
-    const token = BEARER.exec(header.trim())?.[1]
+    const header = c.req.header('Authorization')?.trim() ?? ''
+    // No Bearer credentials at all (none, or another scheme): RFC 6750 §3.1 names no error then.
+    if (!/^bearer(?: |$)/i.test(header)) throw missingToken()
+    const token = BEARER.exec(header)?.[1]
     if (!token) throw invalidToken()
 
     const now = new Date()
-    const claims = await verifyAccessToken(c.var.config, token, Math.floor(now.getTime() / 1000))
-    if (!claims) throw invalidToken()
+    const { claims, expired } = await verifyAccessToken(c.var.config, token, Math.floor(now.getTime() / 1000))
+    if (!claims) throw expired ? expiredToken() : invalidToken()
     const found = await findAuthenticatedSession(c.var.db, claims.sid, claims.sub, now)
     if (!found) throw invalidToken()
 
