@@ -30,9 +30,6 @@ app.use(corsForConfiguredOrigins())
 app.use(limitBody(MAX_BODY_BYTES))
 app.use(jsonOnly())
 
-// Health is mounted ahead of the configuration gate so it can report a broken configuration
-// (naming the variable) instead of failing on it like every other route.
-app.route(API, meta)
 app.doc31(`${API}/openapi.json`, {
   openapi: '3.1.0',
   info: {
@@ -47,20 +44,25 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   scheme: 'bearer',
   bearerFormat: 'JWT (EdDSA, typ at+jwt)',
 })
-// The front door: where to read about the API, fetch its description and see whether it is up.
-app.get('/', (c) => c.json({ name: 'edge-users', docs: `${API}/docs`, openapi: `${API}/openapi.json`, health: `${API}/health` }))
-app.get(`${API}/docs`, (c) => {
-  const nonce = crypto.randomUUID().replace(/-/g, '')
-  c.header('Content-Security-Policy', docsPolicy(nonce))
-  return c.html(docsPage(`${API}/openapi.json`, nonce))
-})
 
-app.use(requireConfig())
-app.route('/.well-known', wellKnown)
-app.route(`${API}/users/me`, me)
-app.route(`${API}/users`, users)
-app.route(`${API}/users`, recovery)
-app.route(`${API}/admin`, admin)
+// One chain, so its type (AppType) carries every route for hono/client's hc<AppType>().
+const api = app
+  // Health is mounted ahead of the configuration gate so it can report a broken configuration
+  // (naming the variable) instead of failing on it like every other route.
+  .route(API, meta)
+  // The front door: where to read about the API, fetch its description and see whether it is up.
+  .get('/', (c) => c.json({ name: 'edge-users', docs: `${API}/docs`, openapi: `${API}/openapi.json`, health: `${API}/health` }))
+  .get(`${API}/docs`, (c) => {
+    const nonce = crypto.randomUUID().replace(/-/g, '')
+    c.header('Content-Security-Policy', docsPolicy(nonce))
+    return c.html(docsPage(`${API}/openapi.json`, nonce))
+  })
+  .use(requireConfig())
+  .route('/.well-known', wellKnown)
+  .route(`${API}/users/me`, me)
+  .route(`${API}/users`, users)
+  .route(`${API}/users`, recovery)
+  .route(`${API}/admin`, admin)
 
 // A path the API serves, asked with another method, is 405 with the methods it does serve.
 app.notFound((c) => {
@@ -110,7 +112,8 @@ app.onError((error, c) => {
   return problemResponse(c, internalError())
 })
 
-export type AppType = typeof app
+/** The whole API's type: `hc<AppType>(baseUrl)` from hono/client infers every route's input and output. */
+export type AppType = typeof api
 export default app
 
 function routePattern(routePath: string): RegExp {

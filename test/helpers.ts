@@ -279,3 +279,13 @@ export function linkIn(mail: SentMail | undefined): { link: string; token: strin
   if (!match) throw new Error('the mail has no link')
   return { link: match[1]!, token: match[2]! }
 }
+
+/** A fetch that hands each request to the worker, as hono/client's `fetch` option takes it. */
+export async function workerFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init)
+  if (!request.headers.has('CF-Connecting-IP')) request.headers.set('CF-Connecting-IP', freshIp())
+  const ctx = createExecutionContext()
+  const response = await worker.fetch(request, env, ctx)
+  await waitOnExecutionContext(ctx)
+  return response
+}

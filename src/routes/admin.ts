@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
@@ -16,11 +16,6 @@ import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
 import { problems } from '../schemas/problem'
 import { publicUser, userSchema } from '../schemas/user'
-
-/** Operators' view of users and the audit log. Mounted at /api/v1/admin. */
-export const admin = createRouter()
-
-admin.use(requireAuth())
 
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
 
@@ -56,46 +51,44 @@ const listUsersParams = z.object({
     .openapi({ type: 'string', enum: ['true', 'false'] }),
 })
 
-admin.openapi(
-  createRoute({
-    method: 'get',
-    path: '/users',
-    tags: ['admin'],
-    summary: 'List users, oldest first',
-    description: 'Keyset-paginated: pass `next_cursor` back as `cursor` until it is null. Moderators and admins.',
-    security: bearerAuth,
-    middleware: [requirePermission('users:read')] as const,
-    request: { query: listUsersParams },
-    responses: {
-      200: jsonResponse(z.object({ users: z.array(adminUserSchema), next_cursor: z.string().nullable() }), 'A page of users'),
-      ...problems({ 400: ['validation_failed'], ...denied }),
-    },
-  }),
-  async (c) => {
-    const { limit, cursor, q, role, disabled } = c.req.valid('query')
-    const rows = await listUsers(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
-    const { items, nextCursor } = page(rows, limit)
-    return c.json({ users: items.map(adminUser), next_cursor: nextCursor }, 200)
+const listAccountsRoute = createRoute({
+  method: 'get',
+  path: '/users',
+  tags: ['admin'],
+  summary: 'List users, oldest first',
+  description: 'Keyset-paginated: pass `next_cursor` back as `cursor` until it is null. Moderators and admins.',
+  security: bearerAuth,
+  middleware: [requirePermission('users:read')] as const,
+  request: { query: listUsersParams },
+  responses: {
+    200: jsonResponse(z.object({ users: z.array(adminUserSchema), next_cursor: z.string().nullable() }), 'A page of users'),
+    ...problems({ 400: ['validation_failed'], ...denied }),
   },
-)
+})
 
-admin.openapi(
-  createRoute({
-    method: 'get',
-    path: '/users/{id}',
-    tags: ['admin'],
-    summary: 'One user',
-    security: bearerAuth,
-    middleware: [requirePermission('users:read')] as const,
-    request: { params: userIdParam },
-    responses: { 200: jsonResponse(z.object({ user: adminUserSchema }), 'The user'), ...problems({ ...denied, 404: ['not_found'] }) },
-  }),
-  async (c) => {
-    const user = await findUserById(c.var.db, c.req.valid('param').id)
-    if (!user) throw notFound()
-    return c.json({ user: adminUser(user) }, 200)
-  },
-)
+const listAccounts: RouteHandler<typeof listAccountsRoute, AppEnv> = async (c) => {
+  const { limit, cursor, q, role, disabled } = c.req.valid('query')
+  const rows = await listUsers(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
+  const { items, nextCursor } = page(rows, limit)
+  return c.json({ users: items.map(adminUser), next_cursor: nextCursor }, 200)
+}
+
+const getUserRoute = createRoute({
+  method: 'get',
+  path: '/users/{id}',
+  tags: ['admin'],
+  summary: 'One user',
+  security: bearerAuth,
+  middleware: [requirePermission('users:read')] as const,
+  request: { params: userIdParam },
+  responses: { 200: jsonResponse(z.object({ user: adminUserSchema }), 'The user'), ...problems({ ...denied, 404: ['not_found'] }) },
+})
+
+const getUser: RouteHandler<typeof getUserRoute, AppEnv> = async (c) => {
+  const user = await findUserById(c.var.db, c.req.valid('param').id)
+  if (!user) throw notFound()
+  return c.json({ user: adminUser(user) }, 200)
+}
 
 const updateUserBody = z
   .object({
@@ -104,115 +97,111 @@ const updateUserBody = z
   })
   .openapi('AdminUpdateUserRequest')
 
-admin.openapi(
-  createRoute({
-    method: 'patch',
-    path: '/users/{id}',
-    tags: ['admin'],
-    summary: 'Change a role, or disable or enable an account',
-    description:
-      'Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).',
-    security: bearerAuth,
-    middleware: [requirePermission('users:disable')] as const,
-    request: { params: userIdParam, body: jsonRequest(updateUserBody) },
-    responses: {
-      200: jsonResponse(z.object({ user: adminUserSchema }), 'The updated user'),
-      ...problems({ 400: ['invalid_json', 'validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
-    },
-  }),
-  async (c) => {
-    const change = c.req.valid('json')
-    const { id } = c.req.valid('param')
-    if (change.role !== undefined && !can(c.var.user.role, 'users:manage')) {
-      throw new ApiError(403, 'forbidden', 'Only admins may change roles.')
-    }
-    const target = await findTarget(c, id)
-    const updated = await changeAccount(c.var.db, {
-      target,
-      change,
-      actor: { id: c.var.user.id, onlyUserAccounts: limitedToUserAccounts(c) },
-      client: c.var.client,
-      now: new Date(),
-    })
-    if (!updated) {
-      // The guard refused inside the write; find out which rule, reading the row as it is now.
-      await findTarget(c, id)
-      throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
-    }
-    return c.json({ user: adminUser(updated) }, 200)
+const updateUserRoute = createRoute({
+  method: 'patch',
+  path: '/users/{id}',
+  tags: ['admin'],
+  summary: 'Change a role, or disable or enable an account',
+  description:
+    'Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).',
+  security: bearerAuth,
+  middleware: [requirePermission('users:disable')] as const,
+  request: { params: userIdParam, body: jsonRequest(updateUserBody) },
+  responses: {
+    200: jsonResponse(z.object({ user: adminUserSchema }), 'The updated user'),
+    ...problems({ 400: ['invalid_json', 'validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
   },
-)
+})
 
-admin.openapi(
-  createRoute({
-    method: 'delete',
-    path: '/users/{id}',
-    tags: ['admin'],
-    summary: 'Delete a user and every session',
-    security: bearerAuth,
-    middleware: [requirePermission('users:manage')] as const,
-    request: { params: userIdParam },
-    responses: { 204: { description: 'Deleted' }, ...problems({ ...denied, 404: ['not_found'], 409: ['last_admin'] }) },
-  }),
-  async (c) => {
-    const { id } = c.req.valid('param')
-    const target = await findTarget(c, id)
-    const deleted = await deleteAccount(c.var.db, {
-      targetId: target.id,
-      event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
-      actor: { id: c.var.user.id, onlyUserAccounts: false },
-      client: c.var.client,
-      now: new Date(),
-    })
-    if (!deleted) {
-      await findTarget(c, id)
-      throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
-    }
-    return c.body(null, 204)
-  },
-)
+const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
+  const change = c.req.valid('json')
+  const { id } = c.req.valid('param')
+  if (change.role !== undefined && !can(c.var.user.role, 'users:manage')) {
+    throw new ApiError(403, 'forbidden', 'Only admins may change roles.')
+  }
+  const target = await findTarget(c, id)
+  const updated = await changeAccount(c.var.db, {
+    target,
+    change,
+    actor: { id: c.var.user.id, onlyUserAccounts: limitedToUserAccounts(c) },
+    client: c.var.client,
+    now: new Date(),
+  })
+  if (!updated) {
+    // The guard refused inside the write; find out which rule, reading the row as it is now.
+    await findTarget(c, id)
+    throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+  }
+  return c.json({ user: adminUser(updated) }, 200)
+}
 
-admin.openapi(
-  createRoute({
-    method: 'delete',
-    path: '/users/{id}/sessions',
-    tags: ['admin'],
-    summary: "End every one of a user's sessions",
-    security: bearerAuth,
-    middleware: [requirePermission('users:disable')] as const,
-    request: { params: userIdParam },
-    responses: { 204: { description: 'Revoked' }, ...problems({ ...denied, 404: ['not_found'] }) },
-  }),
-  async (c) => {
-    const target = await findTarget(c, c.req.valid('param').id)
-    const { db, user, client } = c.var
-    await endAllSessions(db, { userId: target.id, actorId: user.id, client, now: new Date() })
-    return c.body(null, 204)
-  },
-)
+const deleteUserRoute = createRoute({
+  method: 'delete',
+  path: '/users/{id}',
+  tags: ['admin'],
+  summary: 'Delete a user and every session',
+  security: bearerAuth,
+  middleware: [requirePermission('users:manage')] as const,
+  request: { params: userIdParam },
+  responses: { 204: { description: 'Deleted' }, ...problems({ ...denied, 404: ['not_found'], 409: ['last_admin'] }) },
+})
 
-admin.openapi(
-  createRoute({
-    method: 'post',
-    path: '/users/{id}/unlock',
-    tags: ['admin'],
-    summary: "Clear an account's login backoff and lock",
-    description:
-      'The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only.',
-    security: bearerAuth,
-    middleware: [requirePermission('users:disable')] as const,
-    request: { params: userIdParam },
-    responses: { 204: { description: 'Unlocked' }, ...problems({ ...denied, 404: ['not_found'] }) },
-  }),
-  async (c) => {
-    const target = await findTarget(c, c.req.valid('param').id)
-    const { db, user, client } = c.var
-    // Recorded first: an unlock that happened is never missing from the log.
-    await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())
-    await resetLoginFailures(c, accountSubject(target.id))
-    return c.body(null, 204)
-  },
-)
+const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param')
+  const target = await findTarget(c, id)
+  const deleted = await deleteAccount(c.var.db, {
+    targetId: target.id,
+    event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
+    actor: { id: c.var.user.id, onlyUserAccounts: false },
+    client: c.var.client,
+    now: new Date(),
+  })
+  if (!deleted) {
+    await findTarget(c, id)
+    throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+  }
+  return c.body(null, 204)
+}
+
+const endUserSessionsRoute = createRoute({
+  method: 'delete',
+  path: '/users/{id}/sessions',
+  tags: ['admin'],
+  summary: "End every one of a user's sessions",
+  security: bearerAuth,
+  middleware: [requirePermission('users:disable')] as const,
+  request: { params: userIdParam },
+  responses: { 204: { description: 'Revoked' }, ...problems({ ...denied, 404: ['not_found'] }) },
+})
+
+const endUserSessions: RouteHandler<typeof endUserSessionsRoute, AppEnv> = async (c) => {
+  const target = await findTarget(c, c.req.valid('param').id)
+  const { db, user, client } = c.var
+  await endAllSessions(db, { userId: target.id, actorId: user.id, client, now: new Date() })
+  return c.body(null, 204)
+}
+
+const unlockUserRoute = createRoute({
+  method: 'post',
+  path: '/users/{id}/unlock',
+  tags: ['admin'],
+  summary: "Clear an account's login backoff and lock",
+  description:
+    'The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only.',
+  security: bearerAuth,
+  middleware: [requirePermission('users:disable')] as const,
+  request: { params: userIdParam },
+  responses: { 204: { description: 'Unlocked' }, ...problems({ ...denied, 404: ['not_found'] }) },
+})
+
+const unlockUser: RouteHandler<typeof unlockUserRoute, AppEnv> = async (c) => {
+  const target = await findTarget(c, c.req.valid('param').id)
+  const { db, user, client } = c.var
+  // Recorded first: an unlock that happened is never missing from the log.
+  await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())
+  await resetLoginFailures(c, accountSubject(target.id))
+  return c.body(null, 204)
+}
 
 const auditEventSchema = z
   .object({
@@ -234,40 +223,52 @@ const listAuditParams = z.object({
   action: z.enum(AUDIT_ACTIONS).optional(),
 })
 
-admin.openapi(
-  createRoute({
-    method: 'get',
-    path: '/audit',
-    tags: ['admin'],
-    summary: 'The audit log, newest first',
-    description: 'Keyset-paginated like the user list. Admins only.',
-    security: bearerAuth,
-    middleware: [requirePermission('audit:read')] as const,
-    request: { query: listAuditParams },
-    responses: {
-      200: jsonResponse(z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() }), 'A page of events'),
-      ...problems({ 400: ['validation_failed'], ...denied }),
-    },
-  }),
-  async (c) => {
-    const { limit, cursor, user_id, action } = c.req.valid('query')
-    const rows = await listAuditEvents(c.var.db, { limit: limit + 1, before: cursor, userId: user_id, action })
-    const { items, nextCursor } = page(rows, limit)
-    return c.json(
-      {
-        events: items.map((event) => ({
-          id: event.id,
-          at: event.at.toISOString(),
-          action: event.action as (typeof AUDIT_ACTIONS)[number],
-          actor_id: event.actorId,
-          target_id: event.targetId,
-          ip: event.ip,
-          user_agent: event.userAgent,
-          details: event.details ?? null,
-        })),
-        next_cursor: nextCursor,
-      },
-      200,
-    )
+const listAuditRoute = createRoute({
+  method: 'get',
+  path: '/audit',
+  tags: ['admin'],
+  summary: 'The audit log, newest first',
+  description: 'Keyset-paginated like the user list. Admins only.',
+  security: bearerAuth,
+  middleware: [requirePermission('audit:read')] as const,
+  request: { query: listAuditParams },
+  responses: {
+    200: jsonResponse(z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() }), 'A page of events'),
+    ...problems({ 400: ['validation_failed'], ...denied }),
   },
-)
+})
+
+const listAudit: RouteHandler<typeof listAuditRoute, AppEnv> = async (c) => {
+  const { limit, cursor, user_id, action } = c.req.valid('query')
+  const rows = await listAuditEvents(c.var.db, { limit: limit + 1, before: cursor, userId: user_id, action })
+  const { items, nextCursor } = page(rows, limit)
+  return c.json(
+    {
+      events: items.map((event) => ({
+        id: event.id,
+        at: event.at.toISOString(),
+        action: event.action as (typeof AUDIT_ACTIONS)[number],
+        actor_id: event.actorId,
+        target_id: event.targetId,
+        ip: event.ip,
+        user_agent: event.userAgent,
+        details: event.details ?? null,
+      })),
+      next_cursor: nextCursor,
+    },
+    200,
+  )
+}
+
+const authenticated = createRouter()
+authenticated.use(requireAuth())
+
+/** Operators' view of users and the audit log. Mounted at /api/v1/admin. */
+export const admin = authenticated
+  .openapi(listAccountsRoute, listAccounts)
+  .openapi(getUserRoute, getUser)
+  .openapi(updateUserRoute, updateUser)
+  .openapi(deleteUserRoute, deleteUser)
+  .openapi(endUserSessionsRoute, endUserSessions)
+  .openapi(unlockUserRoute, unlockUser)
+  .openapi(listAuditRoute, listAudit)

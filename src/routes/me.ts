@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { hashPassword, verifyPassword } from '../auth/password'
@@ -18,11 +18,6 @@ import { currentPasswordField, emailField, newPasswordField, usernameField } fro
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
 import { publicUser, userEnvelope } from '../schemas/user'
-
-/** The signed-in user's own account: profile, password, sessions. Mounted at /api/v1/users/me. */
-export const me = createRouter()
-
-me.use(requireAuth())
 
 const unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -45,172 +40,162 @@ async function confirmPassword(c: Context<AppEnv>, password: string, purpose: 'p
   return at
 }
 
-me.openapi(
-  createRoute({
-    method: 'get',
-    path: '/',
-    tags: ['me'],
-    summary: 'The signed-in user',
-    security: bearerAuth,
-    responses: { 200: jsonResponse(userEnvelope, 'The user'), ...unauthorized },
-  }),
-  (c) => c.json({ user: publicUser(c.var.user) }, 200),
-)
+const getMeRoute = createRoute({
+  method: 'get',
+  path: '/',
+  tags: ['me'],
+  summary: 'The signed-in user',
+  security: bearerAuth,
+  responses: { 200: jsonResponse(userEnvelope, 'The user'), ...unauthorized },
+})
+
+const getMe: RouteHandler<typeof getMeRoute, AppEnv> = (c) => c.json({ user: publicUser(c.var.user) }, 200)
 
 const updateMeBody = z
   .object({ username: usernameField.optional(), email: emailField.optional() })
   .openapi('UpdateMeRequest', { description: 'Other fields, `role` among them, are ignored.' })
 
-me.openapi(
-  createRoute({
-    method: 'patch',
-    path: '/',
-    tags: ['me'],
-    summary: 'Change your username or email',
-    description: 'Uniqueness is checked as at signup. A new email address is unverified.',
-    security: bearerAuth,
-    request: { body: jsonRequest(updateMeBody) },
-    responses: {
-      200: jsonResponse(userEnvelope, 'The updated user'),
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
-    },
-  }),
-  async (c) => {
-    const body = c.req.valid('json')
-    const { db, user } = c.var
-    // Only real changes: re-sending the current email keeps it verified.
-    const changes = {
-      username: body.username !== undefined && body.username !== user.username ? body.username : undefined,
-      email: body.email !== undefined && normaliseEmail(body.email) !== user.email ? body.email : undefined,
-    }
-    if (changes.username === undefined && changes.email === undefined) return c.json({ user: publicUser(user) }, 200)
-
-    const [taken] = await findTakenFields(db, changes, user.id)
-    if (taken) throw takenError(taken)
-    const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
-    if (updated.taken) throw takenError(updated.taken)
-    if (!updated.user) throw notFound()
-    if (changes.email !== undefined) {
-      // The new address must prove itself; the old one hears of the change, with no link to follow.
-      await enqueueAfterWrite(
-        c.env.MAIL_QUEUE,
-        [verificationJob(updated.user), { kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: updated.user.email }],
-        c.var.requestId,
-      )
-    }
-    return c.json({ user: publicUser(updated.user) }, 200)
+const updateMeRoute = createRoute({
+  method: 'patch',
+  path: '/',
+  tags: ['me'],
+  summary: 'Change your username or email',
+  description: 'Uniqueness is checked as at signup. A new email address is unverified.',
+  security: bearerAuth,
+  request: { body: jsonRequest(updateMeBody) },
+  responses: {
+    200: jsonResponse(userEnvelope, 'The updated user'),
+    ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
   },
-)
+})
+
+const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const { db, user } = c.var
+  // Only real changes: re-sending the current email keeps it verified.
+  const changes = {
+    username: body.username !== undefined && body.username !== user.username ? body.username : undefined,
+    email: body.email !== undefined && normaliseEmail(body.email) !== user.email ? body.email : undefined,
+  }
+  if (changes.username === undefined && changes.email === undefined) return c.json({ user: publicUser(user) }, 200)
+
+  const [taken] = await findTakenFields(db, changes, user.id)
+  if (taken) throw takenError(taken)
+  const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
+  if (updated.taken) throw takenError(updated.taken)
+  if (!updated.user) throw notFound()
+  if (changes.email !== undefined) {
+    // The new address must prove itself; the old one hears of the change, with no link to follow.
+    await enqueueAfterWrite(
+      c.env.MAIL_QUEUE,
+      [verificationJob(updated.user), { kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: updated.user.email }],
+      c.var.requestId,
+    )
+  }
+  return c.json({ user: publicUser(updated.user) }, 200)
+}
 
 const changePasswordBody = z
   .object({ current_password: currentPasswordField, new_password: newPasswordField })
   .openapi('ChangePasswordRequest')
 
-me.openapi(
-  createRoute({
-    method: 'post',
-    path: '/password',
-    tags: ['me'],
-    summary: 'Change your password',
-    description: 'Every other session is ended; the one making this request stays signed in.',
-    security: bearerAuth,
-    request: { body: jsonRequest(changePasswordBody) },
-    responses: {
-      204: { description: 'Changed' },
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
-    },
-  }),
-  async (c) => {
-    const { current_password, new_password } = c.req.valid('json')
-    const { db, config, user, session, client } = c.var
-    // Before the password is checked, so a request that cannot succeed costs no attempt.
-    if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
-      throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
-    }
-    const authAt = await confirmPassword(c, current_password, 'password_change')
-    const passwordHash = await hashPassword(new_password, config)
-    const changed = await changePassword(db, {
-      userId: user.id,
-      keepSessionId: session.id,
-      checkedPasswordHash: user.passwordHash,
-      passwordHash,
-      authAt,
-      client,
-      now: new Date(),
-    })
-    // Another change of the password landed first: the one checked here is no longer current.
-    if (!changed) throw wrongPassword()
-    return c.body(null, 204)
+const changeMyPasswordRoute = createRoute({
+  method: 'post',
+  path: '/password',
+  tags: ['me'],
+  summary: 'Change your password',
+  description: 'Every other session is ended; the one making this request stays signed in.',
+  security: bearerAuth,
+  request: { body: jsonRequest(changePasswordBody) },
+  responses: {
+    204: { description: 'Changed' },
+    ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
   },
-  withPasswordPolicy('new_password', (body, c) => ({
-    password: body.new_password,
-    username: c.var.user.username,
-    email: c.var.user.email,
-  })),
-)
+})
+
+const changeMyPassword: RouteHandler<typeof changeMyPasswordRoute, AppEnv> = async (c) => {
+  const { current_password, new_password } = c.req.valid('json')
+  const { db, config, user, session, client } = c.var
+  // Before the password is checked, so a request that cannot succeed costs no attempt.
+  if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
+    throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
+  }
+  const authAt = await confirmPassword(c, current_password, 'password_change')
+  const passwordHash = await hashPassword(new_password, config)
+  const changed = await changePassword(db, {
+    userId: user.id,
+    keepSessionId: session.id,
+    checkedPasswordHash: user.passwordHash,
+    passwordHash,
+    authAt,
+    client,
+    now: new Date(),
+  })
+  // Another change of the password landed first: the one checked here is no longer current.
+  if (!changed) throw wrongPassword()
+  return c.body(null, 204)
+}
 
 const deleteMeBody = z.object({ password: currentPasswordField }).openapi('DeleteMeRequest')
 
-me.openapi(
-  createRoute({
-    method: 'delete',
-    path: '/',
-    tags: ['me'],
-    summary: 'Delete your account',
-    description: 'The user and every session go; the username and email become free.',
-    security: bearerAuth,
-    request: { body: jsonRequest(deleteMeBody) },
-    responses: {
-      204: { description: 'Deleted' },
-      ...problems({
-        400: ['invalid_json', 'validation_failed'],
-        401: ['unauthorized'],
-        403: ['invalid_password'],
-        409: ['last_admin'],
-        429: ['rate_limited'],
-      }),
-    },
-  }),
-  async (c) => {
-    const { password } = c.req.valid('json')
-    const { db, user, client } = c.var
-    const authAt = await confirmPassword(c, password, 'account_deletion')
-    const deleted = await deleteAccount(db, {
-      targetId: user.id,
-      event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
-      actor: { id: user.id, onlyUserAccounts: false },
-      checkedPasswordHash: user.passwordHash,
-      client,
-      now: new Date(),
-    })
-    if (!deleted) {
-      const now = await findUserById(db, user.id)
-      if (now?.passwordHash !== user.passwordHash) throw wrongPassword()
-      // The password was right: that ends the account's failure streak, as a login would.
-      await recordAuthentication(db, user.id, authAt)
-      throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
-    }
-    return c.body(null, 204)
+const deleteMeRoute = createRoute({
+  method: 'delete',
+  path: '/',
+  tags: ['me'],
+  summary: 'Delete your account',
+  description: 'The user and every session go; the username and email become free.',
+  security: bearerAuth,
+  request: { body: jsonRequest(deleteMeBody) },
+  responses: {
+    204: { description: 'Deleted' },
+    ...problems({
+      400: ['invalid_json', 'validation_failed'],
+      401: ['unauthorized'],
+      403: ['invalid_password'],
+      409: ['last_admin'],
+      429: ['rate_limited'],
+    }),
   },
-)
+})
 
-me.openapi(
-  createRoute({
-    method: 'post',
-    path: '/email/verification',
-    tags: ['me'],
-    summary: 'Mail a verification link to your current address',
-    description: 'Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.',
-    security: bearerAuth,
-    middleware: [ipBudget()] as const,
-    responses: { 202: jsonResponse(acceptedSchema, 'Accepted'), ...problems({ 401: ['unauthorized'], 429: ['rate_limited'] }) },
-  }),
-  async (c) => {
-    const { user } = c.var
-    if (!user.emailVerified) await enqueueMail(c.env.MAIL_QUEUE, [verificationJob(user)])
-    return c.json({ status: 'accepted' as const }, 202)
-  },
-)
+const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
+  const { password } = c.req.valid('json')
+  const { db, user, client } = c.var
+  const authAt = await confirmPassword(c, password, 'account_deletion')
+  const deleted = await deleteAccount(db, {
+    targetId: user.id,
+    event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
+    actor: { id: user.id, onlyUserAccounts: false },
+    checkedPasswordHash: user.passwordHash,
+    client,
+    now: new Date(),
+  })
+  if (!deleted) {
+    const now = await findUserById(db, user.id)
+    if (now?.passwordHash !== user.passwordHash) throw wrongPassword()
+    // The password was right: that ends the account's failure streak, as a login would.
+    await recordAuthentication(db, user.id, authAt)
+    throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
+  }
+  return c.body(null, 204)
+}
+
+const askForVerificationMailRoute = createRoute({
+  method: 'post',
+  path: '/email/verification',
+  tags: ['me'],
+  summary: 'Mail a verification link to your current address',
+  description: 'Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.',
+  security: bearerAuth,
+  middleware: [ipBudget()] as const,
+  responses: { 202: jsonResponse(acceptedSchema, 'Accepted'), ...problems({ 401: ['unauthorized'], 429: ['rate_limited'] }) },
+})
+
+const askForVerificationMail: RouteHandler<typeof askForVerificationMailRoute, AppEnv> = async (c) => {
+  const { user } = c.var
+  if (!user.emailVerified) await enqueueMail(c.env.MAIL_QUEUE, [verificationJob(user)])
+  return c.json({ status: 'accepted' as const }, 202)
+}
 
 const sessionSchema = z
   .object({
@@ -223,49 +208,68 @@ const sessionSchema = z
   })
   .openapi('Session')
 
-me.openapi(
-  createRoute({
-    method: 'get',
-    path: '/sessions',
-    tags: ['me'],
-    summary: 'Your active sessions, newest first',
-    security: bearerAuth,
-    responses: { 200: jsonResponse(z.object({ sessions: z.array(sessionSchema) }), 'Sessions'), ...unauthorized },
-  }),
-  async (c) => {
-    const { db, user, session: current } = c.var
-    const sessions = await listActiveSessions(db, user.id, new Date())
-    return c.json(
-      {
-        sessions: sessions.map((session) => ({
-          id: session.id,
-          created_at: session.createdAt.toISOString(),
-          last_used_at: session.lastUsedAt.toISOString(),
-          expires_at: session.expiresAt.toISOString(),
-          user_agent: session.userAgent,
-          current: session.id === current.id,
-        })),
-      },
-      200,
-    )
-  },
-)
+const listMySessionsRoute = createRoute({
+  method: 'get',
+  path: '/sessions',
+  tags: ['me'],
+  summary: 'Your active sessions, newest first',
+  security: bearerAuth,
+  responses: { 200: jsonResponse(z.object({ sessions: z.array(sessionSchema) }), 'Sessions'), ...unauthorized },
+})
 
-me.openapi(
-  createRoute({
-    method: 'delete',
-    path: '/sessions/{id}',
-    tags: ['me'],
-    summary: 'End one of your sessions',
-    description: "Another user's session, or one that does not exist, is a 404.",
-    security: bearerAuth,
-    request: { params: z.object({ id: z.string().max(64) }) },
-    responses: { 204: { description: 'Ended' }, ...problems({ 401: ['unauthorized'], 404: ['not_found'] }) },
-  }),
-  async (c) => {
-    const { id } = c.req.valid('param')
-    const { db, user, client } = c.var
-    if (!(await endUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
-    return c.body(null, 204)
-  },
-)
+const listMySessions: RouteHandler<typeof listMySessionsRoute, AppEnv> = async (c) => {
+  const { db, user, session: current } = c.var
+  const sessions = await listActiveSessions(db, user.id, new Date())
+  return c.json(
+    {
+      sessions: sessions.map((session) => ({
+        id: session.id,
+        created_at: session.createdAt.toISOString(),
+        last_used_at: session.lastUsedAt.toISOString(),
+        expires_at: session.expiresAt.toISOString(),
+        user_agent: session.userAgent,
+        current: session.id === current.id,
+      })),
+    },
+    200,
+  )
+}
+
+const endMySessionRoute = createRoute({
+  method: 'delete',
+  path: '/sessions/{id}',
+  tags: ['me'],
+  summary: 'End one of your sessions',
+  description: "Another user's session, or one that does not exist, is a 404.",
+  security: bearerAuth,
+  request: { params: z.object({ id: z.string().max(64) }) },
+  responses: { 204: { description: 'Ended' }, ...problems({ 401: ['unauthorized'], 404: ['not_found'] }) },
+})
+
+const endMySession: RouteHandler<typeof endMySessionRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param')
+  const { db, user, client } = c.var
+  if (!(await endUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
+  return c.body(null, 204)
+}
+
+const authenticated = createRouter()
+authenticated.use(requireAuth())
+
+/** The signed-in user's own account: profile, password, sessions. Mounted at /api/v1/users/me. */
+export const me = authenticated
+  .openapi(getMeRoute, getMe)
+  .openapi(updateMeRoute, updateMe)
+  .openapi(
+    changeMyPasswordRoute,
+    changeMyPassword,
+    withPasswordPolicy('new_password', (body, c) => ({
+      password: body.new_password,
+      username: c.var.user.username,
+      email: c.var.user.email,
+    })),
+  )
+  .openapi(deleteMeRoute, deleteMe)
+  .openapi(askForVerificationMailRoute, askForVerificationMail)
+  .openapi(listMySessionsRoute, listMySessions)
+  .openapi(endMySessionRoute, endMySession)

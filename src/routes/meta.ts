@@ -1,4 +1,5 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
+import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
 import { databaseAnswers } from '../db/health'
 import { ApiError } from '../errors'
@@ -6,43 +7,41 @@ import { createRouter } from '../http/router'
 import { jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
 
-export const meta = createRouter()
-
 const helloResponse = z.object({ msg: z.literal('hello world') })
 
-meta.openapi(
-  createRoute({
-    method: 'get',
-    path: '/hello',
-    tags: ['meta'],
-    summary: 'A greeting, to check the API answers',
-    responses: { 200: jsonResponse(helloResponse, 'Hello') },
-  }),
-  (c) => c.json({ msg: 'hello world' as const }, 200),
-)
+const helloRoute = createRoute({
+  method: 'get',
+  path: '/hello',
+  tags: ['meta'],
+  summary: 'A greeting, to check the API answers',
+  responses: { 200: jsonResponse(helloResponse, 'Hello') },
+})
+
+const hello: RouteHandler<typeof helloRoute, AppEnv> = (c) => c.json({ msg: 'hello world' as const }, 200)
 
 const healthResponse = z.object({ status: z.literal('ok'), db: z.literal('ok') }).openapi('Health')
 
-meta.openapi(
-  createRoute({
-    method: 'get',
-    path: '/health',
-    tags: ['meta'],
-    summary: 'Whether the configuration parses and the database answers',
-    description: 'A 503 names every configuration variable that is invalid (never its value).',
-    responses: { 200: jsonResponse(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
-  }),
-  async (c) => {
-    c.header('Cache-Control', 'no-store')
-    const [config, dbOk] = await Promise.all([readConfig(c.env), databaseAnswers(c.env.DB)])
-    if (!config.ok || !dbOk) {
-      const invalid = config.ok ? [] : config.problems
-      const reasons = [...invalid.map((problem) => `${problem.name} ${problem.message}`), ...(dbOk ? [] : ['the database did not answer'])]
-      throw new ApiError(503, 'unavailable', `Not ready: ${reasons.join('; ')}.`, {
-        headers: { 'Cache-Control': 'no-store' },
-        extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },
-      })
-    }
-    return c.json({ status: 'ok' as const, db: 'ok' as const }, 200)
-  },
-)
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/health',
+  tags: ['meta'],
+  summary: 'Whether the configuration parses and the database answers',
+  description: 'A 503 names every configuration variable that is invalid (never its value).',
+  responses: { 200: jsonResponse(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
+})
+
+const health: RouteHandler<typeof healthRoute, AppEnv> = async (c) => {
+  c.header('Cache-Control', 'no-store')
+  const [config, dbOk] = await Promise.all([readConfig(c.env), databaseAnswers(c.env.DB)])
+  if (!config.ok || !dbOk) {
+    const invalid = config.ok ? [] : config.problems
+    const reasons = [...invalid.map((problem) => `${problem.name} ${problem.message}`), ...(dbOk ? [] : ['the database did not answer'])]
+    throw new ApiError(503, 'unavailable', `Not ready: ${reasons.join('; ')}.`, {
+      headers: { 'Cache-Control': 'no-store' },
+      extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },
+    })
+  }
+  return c.json({ status: 'ok' as const, db: 'ok' as const }, 200)
+}
+
+export const meta = createRouter().openapi(helloRoute, hello).openapi(healthRoute, health)

@@ -1,4 +1,5 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
+import type { AppEnv } from '../app-env'
 import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword } from '../auth/password'
 import { passwordProblem } from '../auth/password-policy'
@@ -14,96 +15,96 @@ import { jsonRequest, jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
 import { publicUser, userEnvelope } from '../schemas/user'
 
-/** Password reset and email verification by link, for people who are not signed in. Mounted at /api/v1/users. */
-export const recovery = createRouter()
-
 const invalidToken = () => new ApiError(400, 'invalid_token', 'The link is invalid, expired, already used or replaced by a newer one.')
 
 const tokenField = z.string().min(1, 'is required').max(256).openapi({ description: 'The token from the link (after #token=)' })
 
 const forgotBody = z.object({ email: emailField }).openapi('ForgotPasswordRequest')
 
-recovery.openapi(
-  createRoute({
-    method: 'post',
-    path: '/password/forgot',
-    tags: ['recovery'],
-    summary: 'Mail a password reset link',
-    description:
-      'Answers 202 with the same body and the same work whether or not the address has an account: the look-up happens later, off the request. At most MAIL_PER_ADDRESS_PER_HOUR mails per address; past that it still answers 202 and sends nothing.',
-    middleware: [ipBudget()] as const,
-    request: { body: jsonRequest(forgotBody) },
-    responses: {
-      202: jsonResponse(acceptedSchema, 'Accepted'),
-      ...problems({ 400: ['invalid_json', 'validation_failed'], 429: ['rate_limited'] }),
-    },
-  }),
-  async (c) => {
-    const { email } = c.req.valid('json')
-    await enqueueMail(c.env.MAIL_QUEUE, [{ kind: 'password_reset', email: normaliseEmail(email) }])
-    return c.json({ status: 'accepted' as const }, 202)
+const forgotPasswordRoute = createRoute({
+  method: 'post',
+  path: '/password/forgot',
+  tags: ['recovery'],
+  summary: 'Mail a password reset link',
+  description:
+    'Answers 202 with the same body and the same work whether or not the address has an account: the look-up happens later, off the request. At most MAIL_PER_ADDRESS_PER_HOUR mails per address; past that it still answers 202 and sends nothing.',
+  middleware: [ipBudget()] as const,
+  request: { body: jsonRequest(forgotBody) },
+  responses: {
+    202: jsonResponse(acceptedSchema, 'Accepted'),
+    ...problems({ 400: ['invalid_json', 'validation_failed'], 429: ['rate_limited'] }),
   },
-)
+})
+
+const forgotPassword: RouteHandler<typeof forgotPasswordRoute, AppEnv> = async (c) => {
+  const { email } = c.req.valid('json')
+  await enqueueMail(c.env.MAIL_QUEUE, [{ kind: 'password_reset', email: normaliseEmail(email) }])
+  return c.json({ status: 'accepted' as const }, 202)
+}
 
 const resetBody = z.object({ token: tokenField, new_password: newPasswordField }).openapi('ResetPasswordRequest')
 
-recovery.openapi(
-  createRoute({
-    method: 'post',
-    path: '/password/reset',
-    tags: ['recovery'],
-    summary: 'Set a new password with the token from a reset link',
-    description:
-      'Every session ends and the address counts as verified. A token is dead once used, expired, replaced by a newer one, or once the password changed by any path.',
-    middleware: [ipBudget()] as const,
-    request: { body: jsonRequest(resetBody) },
-    responses: {
-      204: { description: 'The password is set' },
-      ...problems({ 400: ['invalid_json', 'validation_failed', 'invalid_token'], 429: ['rate_limited'] }),
-    },
-  }),
-  async (c) => {
-    const { token, new_password } = c.req.valid('json')
-    const { db, config, client } = c.var
-    const now = new Date()
-    const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'password_reset', now })
-    if (!found || found.token.boundTo !== (await passwordBinding(found.user.passwordHash))) throw invalidToken()
-    const { user } = found
-    // After the token: only its holder learns what the policy thinks of the account's name.
-    const problem = passwordProblem(new_password, { minLength: config.passwordMinLength, username: user.username, email: user.email })
-    if (problem) throw validationFailed([{ path: 'new_password', message: problem }])
-
-    const newHash = await hashPassword(new_password, config)
-    const updated = await resetPassword(db, { tokenId: found.token.id, userId: user.id, oldHash: user.passwordHash, newHash, client, now })
-    if (!updated) throw invalidToken()
-    return c.body(null, 204)
+const resetForgottenPasswordRoute = createRoute({
+  method: 'post',
+  path: '/password/reset',
+  tags: ['recovery'],
+  summary: 'Set a new password with the token from a reset link',
+  description:
+    'Every session ends and the address counts as verified. A token is dead once used, expired, replaced by a newer one, or once the password changed by any path.',
+  middleware: [ipBudget()] as const,
+  request: { body: jsonRequest(resetBody) },
+  responses: {
+    204: { description: 'The password is set' },
+    ...problems({ 400: ['invalid_json', 'validation_failed', 'invalid_token'], 429: ['rate_limited'] }),
   },
-)
+})
+
+const resetForgottenPassword: RouteHandler<typeof resetForgottenPasswordRoute, AppEnv> = async (c) => {
+  const { token, new_password } = c.req.valid('json')
+  const { db, config, client } = c.var
+  const now = new Date()
+  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'password_reset', now })
+  if (!found || found.token.boundTo !== (await passwordBinding(found.user.passwordHash))) throw invalidToken()
+  const { user } = found
+  // After the token: only its holder learns what the policy thinks of the account's name.
+  const problem = passwordProblem(new_password, { minLength: config.passwordMinLength, username: user.username, email: user.email })
+  if (problem) throw validationFailed([{ path: 'new_password', message: problem }])
+
+  const newHash = await hashPassword(new_password, config)
+  const updated = await resetPassword(db, { tokenId: found.token.id, userId: user.id, oldHash: user.passwordHash, newHash, client, now })
+  if (!updated) throw invalidToken()
+  return c.body(null, 204)
+}
 
 const verifyBody = z.object({ token: tokenField }).openapi('VerifyEmailRequest')
 
-recovery.openapi(
-  createRoute({
-    method: 'post',
-    path: '/email/verify',
-    tags: ['recovery'],
-    summary: 'Confirm an email address with the token from a verification link',
-    description: 'A token is dead once used, expired, replaced by a newer one, or once the address changed.',
-    middleware: [ipBudget()] as const,
-    request: { body: jsonRequest(verifyBody) },
-    responses: {
-      200: jsonResponse(userEnvelope, 'The user, with email_verified true'),
-      ...problems({ 400: ['invalid_json', 'validation_failed', 'invalid_token'], 429: ['rate_limited'] }),
-    },
-  }),
-  async (c) => {
-    const { token } = c.req.valid('json')
-    const { db, client } = c.var
-    const now = new Date()
-    const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'email_verification', now })
-    if (!found || found.token.boundTo !== found.user.email) throw invalidToken()
-    const verified = await verifyEmail(db, { tokenId: found.token.id, userId: found.user.id, email: found.user.email, client, now })
-    if (!verified) throw invalidToken()
-    return c.json({ user: publicUser(verified) }, 200)
+const confirmEmailRoute = createRoute({
+  method: 'post',
+  path: '/email/verify',
+  tags: ['recovery'],
+  summary: 'Confirm an email address with the token from a verification link',
+  description: 'A token is dead once used, expired, replaced by a newer one, or once the address changed.',
+  middleware: [ipBudget()] as const,
+  request: { body: jsonRequest(verifyBody) },
+  responses: {
+    200: jsonResponse(userEnvelope, 'The user, with email_verified true'),
+    ...problems({ 400: ['invalid_json', 'validation_failed', 'invalid_token'], 429: ['rate_limited'] }),
   },
-)
+})
+
+const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) => {
+  const { token } = c.req.valid('json')
+  const { db, client } = c.var
+  const now = new Date()
+  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'email_verification', now })
+  if (!found || found.token.boundTo !== found.user.email) throw invalidToken()
+  const verified = await verifyEmail(db, { tokenId: found.token.id, userId: found.user.id, email: found.user.email, client, now })
+  if (!verified) throw invalidToken()
+  return c.json({ user: publicUser(verified) }, 200)
+}
+
+/** Password reset and email verification by link, for people who are not signed in. Mounted at /api/v1/users. */
+export const recovery = createRouter()
+  .openapi(forgotPasswordRoute, forgotPassword)
+  .openapi(resetForgottenPasswordRoute, resetForgottenPassword)
+  .openapi(confirmEmailRoute, confirmEmail)
