@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { type DevServer, startDevServer } from './lib/dev-server.ts'
+import { type DevServer, scratchCopy, startDevServer } from './lib/dev-server.ts'
 import { quietEnv } from './lib/run.ts'
 
 const TOUR_START = '<!-- tour -->'
@@ -27,23 +27,6 @@ function tourScript(readme: string): string {
   const blocks = [...readme.slice(start, end).matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1])
   if (blocks.length === 0) throw new Error('the tour section has no sh code block')
   return blocks.join('\n')
-}
-
-/** A copy of the files git knows (committed or not, never ignored ones) beside this node_modules. */
-function scratchCopy(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'edge-users-tour-'))
-  const files = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { encoding: 'utf8' })
-  if (files.status !== 0) throw new Error('git ls-files failed: run the tour from a git checkout')
-  for (const file of files.stdout.split('\0').filter(Boolean)) {
-    try {
-      mkdirSync(dirname(join(dir, file)), { recursive: true })
-      cpSync(file, join(dir, file))
-    } catch {
-      // a file deleted in the working tree but not yet in the index
-    }
-  }
-  symlinkSync(resolve('node_modules'), join(dir, 'node_modules'), 'dir')
-  return dir
 }
 
 const script = tourScript(readFileSync('README.md', 'utf8'))

@@ -31,6 +31,8 @@ const titles = {
 
 export type ErrorCode = keyof typeof titles
 
+export const titleOf = (code: ErrorCode) => titles[code]
+
 type ApiErrorOptions = {
   errors?: FieldError[]
   headers?: Record<string, string>

@@ -150,11 +150,31 @@ describe('OpenAPI', () => {
     expect(doc.components.schemas.SignupRequest!.properties!.username!.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$')
   })
 
-  it('serves a docs page that reads the document', async () => {
+  it('serves a docs page that reads the document with code from this origin only', async () => {
     const response = await call('/docs')
     expect(response.status).toBe(200)
     expect(response.headers.get('Content-Type')).toMatch(/^text\/html/)
-    expect(await response.text()).toContain(`/api/v1/openapi.json`)
+    const html = await response.text()
+    expect(html).toContain(`/api/v1/openapi.json`)
+    expect(html).toContain('<script src="/docs-assets/swagger-ui-bundle.js"')
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//)
+    const policy = response.headers.get('Content-Security-Policy') ?? ''
+    expect(policy).toMatch(/script-src 'nonce-[0-9a-f]{32}';/)
+    expect(policy).toContain("connect-src 'self'")
+  })
+
+  it('documents each problem a route answers with its own example', async () => {
+    const doc = (await (await call('/openapi.json')).json()) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          { responses: Record<string, { content?: Record<string, { examples?: Record<string, { value: { code: string } }> }> }> }
+        >
+      >
+    }
+    const unauthorized = doc.paths['/api/v1/users/me']!.get!.responses['401']!.content!['application/problem+json']!.examples!
+    expect(unauthorized.unauthorized!.value.code).toBe('unauthorized')
   })
 
   it('lists the API under /api/v1 only', async () => {

@@ -2,10 +2,22 @@
  * Knows whether a local dev server is using the local D1 database, so `db:reset` never reports a
  * reset that the running server would not see (it keeps the old database open until it restarts).
  */
-import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:net'
-import { resolve } from 'node:path'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { quietEnv } from './run.ts'
 
 export const LOCAL_D1_DIR = resolve('.wrangler/state/v3/d1')
@@ -102,4 +114,21 @@ export async function startDevServer(cwd: string, extraArgs: string[] = []): Pro
   }
   stop()
   throw new Error(`npm run dev did not serve within two minutes:\n${output}`)
+}
+
+/** A copy of the files git knows (committed or not, never ignored ones) beside this node_modules. */
+export function scratchCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-users-scratch-'))
+  const files = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { encoding: 'utf8' })
+  if (files.status !== 0) throw new Error('git ls-files failed: run the tour from a git checkout')
+  for (const file of files.stdout.split('\0').filter(Boolean)) {
+    try {
+      mkdirSync(dirname(join(dir, file)), { recursive: true })
+      cpSync(file, join(dir, file))
+    } catch {
+      // a file deleted in the working tree but not yet in the index
+    }
+  }
+  symlinkSync(resolve('node_modules'), join(dir, 'node_modules'), 'dir')
+  return dir
 }

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import type { ErrorCode } from '../errors'
+import { type ErrorCode, titleOf } from '../errors'
 
 export const problemSchema = z
   .object({
@@ -20,7 +20,27 @@ export function problems(entries: Partial<Record<number, ErrorCode[]>>) {
       status,
       {
         description: `Problem: ${(codes ?? []).join(', ')}`,
-        content: { 'application/problem+json': { schema: problemSchema } },
+        content: {
+          'application/problem+json': {
+            schema: problemSchema,
+            // One example per code the route can answer with this status, so a 401 shows unauthorized.
+            examples: Object.fromEntries(
+              (codes ?? []).map((code) => [
+                code,
+                {
+                  value: {
+                    type: `/problems/${code}`,
+                    title: titleOf(code),
+                    status: Number(status),
+                    detail: '…',
+                    code,
+                    request_id: '8f1a2b3c4d5e6f70-AMS',
+                  },
+                },
+              ]),
+            ),
+          },
+        },
       },
     ]),
   )

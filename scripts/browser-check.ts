@@ -1,0 +1,104 @@
+/**
+ * `npm run browser:check`: opens the API reference in a real browser (Debian's Chromium, driven by
+ * playwright-core) against a fresh `npm run dev`, and checks what a new user would do there: every
+ * operation is on the page, "try it" on hello answers 200, a token from login put in Authorize makes
+ * GET /users/me answer 200 from the page, and the console shows no error (a CSP violation included).
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
+import { chromium, type Page } from 'playwright-core'
+import { type DevServer, scratchCopy, startDevServer } from './lib/dev-server.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+// As this machine's Chromium needs them: no sandbox as root, and nothing that reaches the network.
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH).`)
+  process.exit(2)
+}
+
+const dir = scratchCopy()
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+// public/ is git-ignored: make it in the copy as npm install would.
+spawnSync('node', ['scripts/docs-assets.mjs'], { cwd: dir, stdio: 'inherit' })
+
+let failures = 0
+const check = (ok: boolean, what: string) => {
+  if (!ok) failures++
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`)
+}
+
+/** The operation block of a method and path, as Swagger UI renders it. */
+const operation = (page: Page, method: string, path: string) =>
+  page.locator(`.opblock.opblock-${method}`).filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) })
+
+async function tryIt(page: Page, method: string, path: string): Promise<string> {
+  const block = operation(page, method, path)
+  await block.locator('.opblock-summary').click()
+  await block.locator('button.try-out__btn').click()
+  await block.locator('button.execute').click()
+  const status = block.locator('.live-responses-table .response .response-col_status').first()
+  await status.waitFor({ timeout: 15_000 })
+  return (await status.innerText()).trim()
+}
+
+let server: DevServer | undefined
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+try {
+  server = await startDevServer(dir)
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text())
+  })
+  page.on('pageerror', (error) => errors.push(error.message))
+  page.on('response', (response) => {
+    // What "try it" asks on purpose is judged by its own check; anything else failing is an error.
+    if (response.status() >= 400 && !response.url().includes('/api/v1/users/')) errors.push(`${response.status()} ${response.url()}`)
+  })
+
+  await page.goto(`${server.base}/api/v1/docs`)
+  await page.locator('.opblock').first().waitFor({ timeout: 30_000 })
+  const spec = (await (await fetch(`${server.base}/api/v1/openapi.json`)).json()) as { paths: Record<string, object> }
+  const expected = Object.values(spec.paths).reduce((sum, operations) => sum + Object.keys(operations).length, 0)
+  const shown = await page.locator('.opblock').count()
+  check(shown === expected, `the page shows every operation (${shown} of ${expected})`)
+
+  check((await tryIt(page, 'get', '/api/v1/hello')) === '200', '"try it" on GET /api/v1/hello answers 200')
+
+  const account = { username: 'browser_check', email: 'browser@example.com', password: 'quiet-harbour-lights-2026' }
+  const post = (path: string, body: unknown) =>
+    fetch(`${server!.base}/api/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  await post('/users/signup', account)
+  const { access_token } = (await (await post('/users/login', account)).json()) as { access_token: string }
+  await page.locator('.auth-wrapper .authorize').click()
+  await page.locator('.auth-container input').first().fill(access_token)
+  await page.locator('.auth-btn-wrapper .authorize').click()
+  await page.locator('.auth-btn-wrapper .btn-done').click()
+  check(
+    (await tryIt(page, 'get', '/api/v1/users/me')) === '200',
+    'with the token from login in Authorize, GET /api/v1/users/me answers 200',
+  )
+
+  check(errors.length === 0, `the console shows no error${errors.length ? `:\n  ${errors.join('\n  ')}` : ''}`)
+  // SCREENSHOT=file.png keeps a picture of the page as the check left it.
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false })
+} catch (error) {
+  failures++
+  console.log(`FAIL ${(error as Error).message}`)
+} finally {
+  await browser.close()
+  server?.stop()
+}
+console.log(failures === 0 ? '\nThe API reference works in Chromium.' : `\n${failures} browser check(s) failed.`)
+process.exit(failures === 0 ? 0 : 1)
