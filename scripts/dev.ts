@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { generateSigningKey } from '../src/auth/keys.ts'
 import { markDevServer } from './lib/dev-server.ts'
-import { migrateLocal, quietEnv } from './lib/run.ts'
+import { migrateLocal, quietEnv, run } from './lib/run.ts'
 
 const DEV_VARS = '.dev.vars'
 
@@ -21,6 +21,8 @@ async function ensureDevVars() {
 }
 
 await ensureDevVars()
+// The API reference's assets, in case public/ was removed since npm install made it.
+await run('node', ['scripts/docs-assets.mjs'])
 await migrateLocal()
 markDevServer()
 const wrangler = spawn('wrangler', ['dev', ...process.argv.slice(2)], { stdio: 'inherit', env: quietEnv })

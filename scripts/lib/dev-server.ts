@@ -130,5 +130,7 @@ export function scratchCopy(): string {
     }
   }
   symlinkSync(resolve('node_modules'), join(dir, 'node_modules'), 'dir')
+  // public/ is git-ignored: made as npm install makes it.
+  spawnSync('node', ['scripts/docs-assets.mjs'], { cwd: dir, stdio: 'inherit' })
   return dir
 }
