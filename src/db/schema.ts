@@ -141,3 +141,4 @@ export const mailJobs = sqliteTable(
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type MailTokenRow = typeof mailTokens.$inferSelect
+export type AuditEventRow = typeof auditEvents.$inferSelect

@@ -221,6 +221,11 @@ export async function endAllSessions(db: Database, input: { userId: string; acto
   ])
 }
 
+/** Every session row a user has (expired ones too, until the daily upkeep), newest first. */
+export async function listAllSessions(db: Database, userId: string) {
+  return db.select().from(sessions).where(eq(sessions.userId, userId)).orderBy(desc(sessions.createdAt), desc(sessions.id))
+}
+
 /** A user's live sessions, newest first. */
 export async function listActiveSessions(db: Database, userId: string, now: Date) {
   return db

@@ -12,6 +12,7 @@ import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
 import { accountSubject, resetLoginFailures } from '../rate-limit/client'
+import { auditEventSchema, publicAuditEvent } from '../schemas/audit'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
 import { problems } from '../schemas/problem'
@@ -203,19 +204,6 @@ const unlockUser: RouteHandler<typeof unlockUserRoute, AppEnv> = async (c) => {
   return c.body(null, 204)
 }
 
-const auditEventSchema = z
-  .object({
-    id: z.uuid(),
-    at: z.iso.datetime(),
-    action: z.enum(AUDIT_ACTIONS),
-    actor_id: z.string().nullable(),
-    target_id: z.string().nullable(),
-    ip: z.string().nullable(),
-    user_agent: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()).nullable(),
-  })
-  .openapi('AuditEvent')
-
 const listAuditParams = z.object({
   limit: limitParam(50),
   cursor: cursorParam.optional(),
@@ -244,16 +232,7 @@ const listAudit: RouteHandler<typeof listAuditRoute, AppEnv> = async (c) => {
   const { items, nextCursor } = page(rows, limit)
   return c.json(
     {
-      events: items.map((event) => ({
-        id: event.id,
-        at: event.at.toISOString(),
-        action: event.action as (typeof AUDIT_ACTIONS)[number],
-        actor_id: event.actorId,
-        target_id: event.targetId,
-        ip: event.ip,
-        user_agent: event.userAgent,
-        details: event.details ?? null,
-      })),
+      events: items.map(publicAuditEvent),
       next_cursor: nextCursor,
     },
     200,

@@ -3,8 +3,8 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { hashPassword, verifyPassword } from '../auth/password'
 import { deleteAccount } from '../db/accounts'
-import { recordEvent } from '../db/audit'
-import { endUserSession, listActiveSessions } from '../db/sessions'
+import { listAuditEvents, recordEvent } from '../db/audit'
+import { endUserSession, listActiveSessions, listAllSessions } from '../db/sessions'
 import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
 import { ApiError, notFound, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
@@ -14,6 +14,7 @@ import { requireAuth } from '../middleware/require-auth'
 import { accountSubject, admitPasswordAttempt, rateLimited } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
+import { publicAuditEvent } from '../schemas/audit'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
@@ -253,6 +254,70 @@ const endMySession: RouteHandler<typeof endMySessionRoute, AppEnv> = async (c) =
   return c.body(null, 204)
 }
 
+/** Audit events are read this many at a time while the export streams, whatever the history's length. */
+const EXPORT_PAGE = 200
+
+const exportRoute = createRoute({
+  method: 'get',
+  path: '/export',
+  tags: ['me'],
+  summary: 'Download everything held about you',
+  description:
+    'A JSON attachment: the profile, every session (never a token or its hash) and every audit event that names you as actor or target, newest first. Streamed, so a long history is never held in memory whole.',
+  security: bearerAuth,
+  responses: {
+    200: {
+      description: 'The export, as a download (Content-Disposition: attachment)',
+      content: { 'application/json': { schema: z.object({}).passthrough().openapi('PersonalDataExport') } },
+    },
+    ...unauthorized,
+  },
+})
+
+const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
+  const { db, user } = c.var
+  const sessions = await listAllSessions(db, user.id)
+  const encoder = new TextEncoder()
+  const head = {
+    exported_at: new Date().toISOString(),
+    user: { ...publicUser(user), disabled: user.disabled, last_login_at: user.lastLoginAt?.toISOString() ?? null },
+    sessions: sessions.map((session) => ({
+      id: session.id,
+      created_at: session.createdAt.toISOString(),
+      last_used_at: session.lastUsedAt.toISOString(),
+      expires_at: session.expiresAt.toISOString(),
+      user_agent: session.userAgent,
+    })),
+  }
+  let before: string | undefined
+  let first = true
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // The object is written by hand around its last member, so the events can follow page by page.
+      controller.enqueue(encoder.encode(`${JSON.stringify(head).slice(0, -1)},"audit_events":[`))
+    },
+    async pull(controller) {
+      const page = await listAuditEvents(db, { limit: EXPORT_PAGE, before, userId: user.id })
+      for (const event of page) {
+        controller.enqueue(encoder.encode(`${first ? '' : ','}${JSON.stringify(publicAuditEvent(event))}`))
+        first = false
+      }
+      before = page.at(-1)?.id
+      if (page.length < EXPORT_PAGE) {
+        controller.enqueue(encoder.encode(']}'))
+        controller.close()
+      }
+    },
+  })
+  const filename = `edge-users-export-${user.username}.json`
+  // A stream, which the typed c.json() cannot carry; its shape is the one written above.
+  return c.body(body, 200, {
+    'Content-Type': 'application/json',
+    'Content-Disposition': `attachment; filename="${filename}"`,
+    'Cache-Control': 'no-store',
+  }) as never
+}
+
 const authenticated = createRouter()
 authenticated.use(requireAuth())
 
@@ -273,3 +338,4 @@ export const me = authenticated
   .openapi(askForVerificationMailRoute, askForVerificationMail)
   .openapi(listMySessionsRoute, listMySessions)
   .openapi(endMySessionRoute, endMySession)
+  .openapi(exportRoute, exportMyData)
