@@ -1,3 +1,4 @@
+import bcrypt from 'bcryptjs'
 import type { Config } from '../config'
 import { PBKDF2_MAX_ITERATIONS } from '../config'
 import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../lib/encoding'
@@ -30,6 +31,7 @@ export async function hashPassword(password: string, config: Config): Promise<st
  * password is right but was stored with other parameters (iterations, pepper) than today's.
  */
 export async function verifyPassword(password: string, stored: string, config: Config): Promise<Verification> {
+  if (stored.startsWith('$2')) return verifyBcrypt(password, stored, config)
   const parsed = parse(stored)
   const knownPepper =
     parsed?.pepperId !== undefined && (parsed.pepperId === config.pepper?.id || parsed.pepperId === config.pepper?.legacyId)
@@ -78,4 +80,21 @@ function parse(stored: string): Parsed | undefined {
   const hash = fromBase64Url(match[4]!)
   if (!salt || !hash || salt.length < SALT_BYTES || hash.length !== HASH_BYTES) return undefined
   return { iterations: Number(match[1]), pepperId: match[2], salt, hash }
+}
+
+/**
+ * bcrypt as the Flask app this project began as stored it ($2a$/$2b$/$2y$, cost 4–15): checked with
+ * bcryptjs (workerd has no native bcrypt), and always re-hashed to PBKDF2 when right, so an account
+ * pays this once. The password is used as the user typed it (no NFC), as Flask-Bcrypt hashed it.
+ * Anything else that starts like bcrypt is an unusable record and costs what a wrong password does.
+ */
+const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-5])\$[./A-Za-z0-9]{53}$/
+
+async function verifyBcrypt(password: string, stored: string, config: Config): Promise<Verification> {
+  if (!BCRYPT.test(stored)) {
+    await derive(password, randomBytes(SALT_BYTES), config.pbkdf2Iterations, config)
+    return { valid: false, needsRehash: false }
+  }
+  const valid = await bcrypt.compare(password, stored)
+  return { valid, needsRehash: valid }
 }
