@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   'user.email_verified',
   'user.reauth_failed',
   'admin.login_unlocked',
+  'user.imported',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

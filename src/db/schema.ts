@@ -26,8 +26,11 @@ export const users = sqliteTable(
      * that attempt's place among the account's attempts: how the limiter learns that a streak ended.
      */
     lastAuthAt: timestamp('last_auth_at'),
+    /** The account's integer id in the Flask app it was imported from (npm run import:flask). */
+    legacyId: integer('legacy_id'),
   },
   (t) => [
+    uniqueIndex('users_legacy_id_unique').on(t.legacyId),
     uniqueIndex('users_username_normalized_unique').on(t.usernameNormalized),
     uniqueIndex('users_email_unique').on(t.email),
     check('users_role_check', sql.raw(`role IN (${ROLES.map((role) => `'${role}'`).join(', ')})`)),
