@@ -76,13 +76,17 @@ describe('CORS', () => {
   })
 })
 
+/** Every line the worker logs from here on, instead of on the console. */
+function captureConsole(): string[] {
+  const lines: string[] = []
+  const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
+  for (const method of ['log', 'warn', 'error'] as const) vi.spyOn(console, method).mockImplementation(capture)
+  return lines
+}
+
 describe('logs', () => {
   it('logs no line per request by default, but still logs a security event', async () => {
-    const lines: string[] = []
-    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
-    vi.spyOn(console, 'log').mockImplementation(capture)
-    vi.spyOn(console, 'warn').mockImplementation(capture)
-    vi.spyOn(console, 'error').mockImplementation(capture)
+    const lines = captureConsole()
     const { tokens } = await signedIn()
     await call('/users/refresh', { json: { refresh_token: tokens.refresh_token } })
     await call('/users/refresh', { json: { refresh_token: tokens.refresh_token }, env: { REFRESH_REUSE_GRACE_SECONDS: '0' } })
@@ -98,11 +102,7 @@ describe('logs', () => {
   })
 
   it('with LOG_REQUESTS, writes one JSON line per request with its id, and never a password or a token', async () => {
-    const lines: string[] = []
-    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
-    vi.spyOn(console, 'log').mockImplementation(capture)
-    vi.spyOn(console, 'warn').mockImplementation(capture)
-    vi.spyOn(console, 'error').mockImplementation(capture)
+    const lines = captureConsole()
 
     const env = { LOG_REQUESTS: 'true' }
     const account = newAccount()
