@@ -172,8 +172,8 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
     now: new Date(),
   })
   if (!deleted) {
-    const now = await findUserById(db, user.id)
-    if (now?.passwordHash !== user.passwordHash) throw wrongPassword()
+    const current = await findUserById(db, user.id)
+    if (current?.passwordHash !== user.passwordHash) throw wrongPassword()
     // The password was right: that ends the account's failure streak, as a login would.
     await recordAuthentication(db, user.id, authAt)
     throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
