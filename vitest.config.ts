@@ -15,6 +15,8 @@ export default defineConfig(async () => {
             TEST_SPARE_KEY: JSON.stringify(spareKey),
             TEST_MIGRATIONS: await readD1Migrations('./migrations'),
           },
+          // A second database, playing a lagging read replica (test/read-replicas.test.ts).
+          d1Databases: { TEST_REPLICA: 'test-replica' },
         },
       }),
     ],

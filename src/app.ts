@@ -6,6 +6,7 @@ import { rejectInvalid } from './http/validation'
 import { log } from './log'
 import { requireConfig } from './middleware/config'
 import { corsForConfiguredOrigins } from './middleware/cors'
+import { useDatabase } from './middleware/database'
 import { jsonOnly, limitBody } from './middleware/json-only'
 import { requestIdentity } from './middleware/request-id'
 import { requestLog } from './middleware/request-log'
@@ -58,6 +59,7 @@ const api = app
     return c.html(docsPage(`${API}/openapi.json`, nonce))
   })
   .use(requireConfig())
+  .use(useDatabase())
   .route('/.well-known', wellKnown)
   .route(`${API}/users/me`, me)
   .route(`${API}/users`, users)

@@ -128,6 +128,12 @@ const varsSchema = z.object({
   REFRESH_REUSE_GRACE_SECONDS: integer(0, 60, 10),
   AUDIT_RETENTION_DAYS: integer(1, 3650, 365),
   LOG_REQUESTS: flag(false),
+  AUTH_READ_MODE: z
+    .string()
+    .optional()
+    .transform((value) => value?.trim().toLowerCase() || 'strict')
+    .pipe(z.enum(['strict', 'replica'], { message: 'must be strict or replica' })),
+  REPORT_D1_USAGE: flag(false),
 })
 
 export type Config = {
@@ -151,6 +157,14 @@ export type Config = {
   auditRetentionDays: number
   /** One log line per request; errors and security events are logged regardless. */
   logRequests: boolean
+  /**
+   * Where an authenticated read (the session and its user) may come from: `strict`, the D1 primary
+   * only, so a logout, a revocation or a disabled account counts on the very next request; or
+   * `replica`, any read replica, which may lag the primary (see SECURITY.md).
+   */
+  authReadMode: 'strict' | 'replica'
+  /** An `X-D1-Usage` header on every response: the request's D1 queries, rows read and written. */
+  reportD1Usage: boolean
   pepper: Pepper | undefined
   keys: KeySet
   /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
@@ -212,6 +226,8 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
       refreshReuseGraceSeconds: v.REFRESH_REUSE_GRACE_SECONDS,
       auditRetentionDays: v.AUDIT_RETENTION_DAYS,
       logRequests: v.LOG_REQUESTS,
+      authReadMode: v.AUTH_READ_MODE,
+      reportD1Usage: v.REPORT_D1_USAGE,
       pepper,
       keys: keys.keys,
       // The pepper is kept apart from the database and rarely changes; without one, the signing key.

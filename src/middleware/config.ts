@@ -1,14 +1,12 @@
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
-import { databaseFor } from '../db/client'
 import { internalError } from '../errors'
 import { log } from '../log'
 
 /**
- * Puts the parsed configuration, a database handle and the caller's address on the request. A
- * configuration that does not parse stops the request with 500 internal_error (health alone
- * reports which variable).
+ * Puts the parsed configuration and the caller's address on the request. A configuration that
+ * does not parse stops the request with 500 internal_error (health alone reports which variable).
  */
 export function requireConfig() {
   return createMiddleware<AppEnv>(async function loadConfig(c, next) {
@@ -18,7 +16,6 @@ export function requireConfig() {
       throw internalError()
     }
     c.set('config', result.config)
-    c.set('db', databaseFor(c.env.DB))
     c.set('client', { ip: c.req.header('CF-Connecting-IP') ?? null, userAgent: c.req.header('User-Agent') ?? null })
     await next()
   })

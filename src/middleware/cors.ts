@@ -10,8 +10,8 @@ const handlerFor: (origins: string[]) => MiddlewareHandler = memoize((origins) =
   cors({
     origin: (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-D1-Bookmark'],
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'X-D1-Bookmark'],
     maxAge: 600,
   }),
 )
