@@ -1,4 +1,5 @@
-import { and, desc, eq, lt, or, type SQL, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, lt, type SQL, sql } from 'drizzle-orm'
+import { union } from 'drizzle-orm/sqlite-core'
 import { uuidv7 } from '../lib/ids'
 import type { Database } from './client'
 import { auditEvents } from './schema'
@@ -82,18 +83,31 @@ export function auditStatementWhen(db: Database, event: AuditEvent, client: Clie
   )
 }
 
+type AuditFilter = { limit: number; before?: string; userId?: string; action?: AuditAction }
+
 /** Newest first, keyset-paged on the time-ordered id. */
-export async function listAuditEvents(db: Database, filter: { limit: number; before?: string; userId?: string; action?: AuditAction }) {
-  return db
-    .select()
-    .from(auditEvents)
-    .where(
-      and(
-        filter.before ? lt(auditEvents.id, filter.before) : undefined,
-        filter.userId ? or(eq(auditEvents.actorId, filter.userId), eq(auditEvents.targetId, filter.userId)) : undefined,
-        filter.action ? eq(auditEvents.action, filter.action) : undefined,
-      ),
-    )
-    .orderBy(desc(auditEvents.id))
-    .limit(filter.limit)
+export async function listAuditEvents(db: Database, filter: AuditFilter) {
+  const { limit, before, userId, action } = filter
+  const page = (...conditions: (SQL | undefined)[]) =>
+    and(before ? lt(auditEvents.id, before) : undefined, action ? eq(auditEvents.action, action) : undefined, ...conditions)
+  if (!userId) return db.select().from(auditEvents).where(page()).orderBy(desc(auditEvents.id)).limit(limit)
+
+  // A user's events are those they did and those done to them. Asked as one `actor OR target`,
+  // SQLite reads every event of the user through both indexes and sorts them, so a busy account's
+  // page read its whole history. Instead each index gives its newest `limit` ids, in index order,
+  // and the page is the newest `limit` of those: at most 2 × limit index entries and limit rows.
+  const newest = (column: typeof auditEvents.actorId | typeof auditEvents.targetId, name: string) => {
+    const ids = db
+      .select({ id: auditEvents.id })
+      .from(auditEvents)
+      .where(page(eq(column, userId)))
+      .orderBy(desc(auditEvents.id))
+      .limit(limit)
+      .as(name)
+    return db.select({ id: ids.id }).from(ids)
+  }
+  const pageIds = union(newest(auditEvents.actorId, 'by_actor'), newest(auditEvents.targetId, 'by_target'))
+    .orderBy(desc(sql`id`))
+    .limit(limit)
+  return db.select().from(auditEvents).where(inArray(auditEvents.id, pageIds)).orderBy(desc(auditEvents.id))
 }

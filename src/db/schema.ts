@@ -33,6 +33,10 @@ export const users = sqliteTable(
     uniqueIndex('users_legacy_id_unique').on(t.legacyId),
     uniqueIndex('users_username_normalized_unique').on(t.usernameNormalized),
     uniqueIndex('users_email_unique').on(t.email),
+    // Partial: only the few rows a filter looks for are indexed, so an ordinary signup writes no
+    // entry in either. A query uses one only when it repeats the index's condition (db/users.ts).
+    index('users_staff_idx').on(t.role, t.id).where(sql`role <> 'user'`),
+    index('users_disabled_idx').on(t.id).where(sql`disabled = 1`),
     check('users_role_check', sql.raw(`role IN (${ROLES.map((role) => `'${role}'`).join(', ')})`)),
   ],
 )

@@ -207,7 +207,11 @@ export function listUsers(db: Database, filter: UserListFilter) {
             )
           : undefined,
         filter.role ? eq(users.role, filter.role) : undefined,
+        // Repeating a partial index's own condition, as a constant, lets SQLite use it: the rows
+        // the filter wants are then all it reads (schema.ts: users_staff_idx, users_disabled_idx).
+        filter.role && filter.role !== 'user' ? sql`${users.role} <> 'user'` : undefined,
         filter.disabled !== undefined ? eq(users.disabled, filter.disabled) : undefined,
+        filter.disabled === true ? sql`${users.disabled} = 1` : undefined,
       ),
     )
     .orderBy(asc(users.id))
