@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { primaryDatabase } from '../src/db/client'
+import { databaseFor } from '../src/db/client'
 import { startSession } from '../src/db/sessions'
 import { findUserByLogin } from '../src/db/users'
 import { call, expectProblem, login, signup, storedUser } from './helpers'
@@ -12,7 +12,7 @@ describe('writes that depend on a password', () => {
   it('lets a password change win over a login that read the account before it: no session, no re-hash over the new password', async () => {
     const { account } = await signup()
     const owner = await login(account)
-    const db = primaryDatabase(env.DB)
+    const db = databaseFor(env.DB)
     const readByLogin = await findUserByLogin(db, { kind: 'username', value: account.username.toLowerCase() })
     if (!readByLogin) throw new Error('signed up above')
 

@@ -62,18 +62,30 @@ export async function startSession(
   return started.length > 0
 }
 
+const authenticatedSession = memoize((db: Database) =>
+  db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(
+      and(
+        eq(sessions.id, sql.placeholder('sessionId')),
+        eq(sessions.userId, sql.placeholder('userId')),
+        gt(sessions.expiresAt, sql.placeholder('now')),
+        eq(users.disabled, false),
+      ),
+    )
+    .prepare(),
+)
+
 /**
  * The session an access token names, with its user, in one primary-key lookup. Nothing comes back
  * once the session has ended (logout, revocation, expiry) or the user is disabled, so those take
  * effect on the very next request.
  */
 export async function findAuthenticatedSession(db: Database, sessionId: string, userId: string, now: Date) {
-  return db
-    .select({ session: sessions, user: users })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), gt(sessions.expiresAt, now), eq(users.disabled, false)))
-    .get()
+  // A placeholder is bound as given, so the time goes in as the column stores it: milliseconds.
+  return authenticatedSession(db).get({ sessionId, userId, now: now.getTime() })
 }
 
 /**

@@ -93,9 +93,24 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
   return trimmed.includes('@') ? { kind: 'email', value: normaliseEmail(trimmed) } : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
+const userByEmail = memoize((db: Database) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.email, sql.placeholder('value')))
+    .prepare(),
+)
+const userByUsername = memoize((db: Database) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.usernameNormalized, sql.placeholder('value')))
+    .prepare(),
+)
+
 export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<UserRow | undefined> {
-  const column = identifier.kind === 'email' ? users.email : users.usernameNormalized
-  return db.select().from(users).where(eq(column, identifier.value)).get()
+  const query = identifier.kind === 'email' ? userByEmail(db) : userByUsername(db)
+  return query.get({ value: identifier.value })
 }
 
 /** A login's mark on the account, and its re-hash when one is due; only over the hash the login checked. */

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type { Bindings } from '../app-env'
 import { readConfig } from '../config'
-import { type Database, primaryDatabase } from '../db/client'
+import { type Database, databaseFor } from '../db/client'
 import { log } from '../log'
 import { LIMITER_NAME } from '../rate-limit/client'
 
@@ -34,7 +34,7 @@ export async function runUpkeep(
     log('error', 'upkeep.config_invalid', { variables: result.problems.map((p) => p.name) })
     throw new Error('the configuration is not valid')
   }
-  const db = primaryDatabase(env.DB)
+  const db = databaseFor(env.DB)
   const at = now.getTime()
   const auditCutoff = at - result.config.auditRetentionDays * DAY_MS
   const report: UpkeepReport = { sessions: 0, audit_events: 0, mail_tokens: 0, mail_jobs: 0, limiter_streaks: 0, more: false }

@@ -1,7 +1,7 @@
 import type { Bindings } from '../app-env'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { type Config, readConfig } from '../config'
-import { type Database, primaryDatabase } from '../db/client'
+import { type Database, databaseFor } from '../db/client'
 import { addressKey, claimJob, finishJob, issueMailToken, mailsSentWithinHour, markJobDead, passwordBinding, releaseJob } from '../db/mail'
 import { findUserById, findUserByLogin } from '../db/users'
 import { log } from '../log'
@@ -31,7 +31,7 @@ export async function consumeMail(batch: MessageBatch<unknown>, env: Bindings, m
     return
   }
   const config = result.config
-  const db = primaryDatabase(env.DB)
+  const db = databaseFor(env.DB)
   const out = mailer ?? emailServiceMailer(env.EMAIL, config.mailFrom)
   for (const message of batch.messages) {
     const parsed = mailJobSchema.safeParse(message.body)
@@ -67,7 +67,7 @@ export async function consumeMail(batch: MessageBatch<unknown>, env: Bindings, m
 
 /** Jobs that used up their retries: recorded, and an error logged for an operator. */
 export async function consumeDeadMail(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
-  const db = primaryDatabase(env.DB)
+  const db = databaseFor(env.DB)
   for (const message of batch.messages) {
     const job = mailJobSchema.safeParse(message.body)
     log('error', 'mail.dead_lettered', { message_id: message.id, ...(job.success ? { job_id: job.data.id, kind: job.data.kind } : {}) })

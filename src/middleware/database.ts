@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
-import { openSession, type SessionStart } from '../db/client'
+import { databaseFor, inSession, openSession, type SessionStart } from '../db/client'
 import { usageHeader } from '../db/meter'
 
 /** The header a client sends back to read at least what it last wrote, and finds on every answer. */
@@ -29,17 +29,17 @@ function sessionStart(c: Context<AppEnv>): SessionStart {
 }
 
 /**
- * Gives the request its own D1 session (`c.var.db`) and hands its bookmark back in
+ * Runs the request in its own D1 session (every statement of `c.var.db` goes to it) and hands its bookmark back in
  * `X-D1-Bookmark`, so the client's next request can ask for at least what this one wrote. With
  * REPORT_D1_USAGE, `X-D1-Usage` says what the request's queries cost D1. Runs after requireConfig().
  */
 export function useDatabase() {
   return createMiddleware<AppEnv>(async function openDatabase(c, next) {
-    const database = openSession(c.env.DB, sessionStart(c), { meter: c.var.config.reportD1Usage })
-    c.set('db', database.db)
-    await next()
-    const bookmark = database.bookmark()
+    const request = openSession(c.env.DB, sessionStart(c), { meter: c.var.config.reportD1Usage })
+    c.set('db', databaseFor(c.env.DB))
+    await inSession(request.session, next)
+    const bookmark = request.bookmark()
     if (bookmark) c.res.headers.set(BOOKMARK_HEADER, bookmark)
-    if (database.usage) c.res.headers.set(USAGE_HEADER, usageHeader(database.usage))
+    if (request.usage) c.res.headers.set(USAGE_HEADER, usageHeader(request.usage))
   })
 }
