@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- [--users N] [--quick] [--scale] [--peer] [--mode direct|wrangler] [--seconds S] [--json FILE] [--only hello,login]`
+ * `npm run bench -- [--users N] [--quick] [--scale] [--peer] [--mode direct|wrangler] [--assets] [--seconds S] [--json FILE] [--only hello,login]`
  *
  * Serves the worker in workerd on a fresh local D1 seeded with N users (by default through
  * wrangler's engine with the inspector detached; `--mode wrangler` uses `wrangler dev`), with
  * `--peer` serves Better Auth beside it the same way (bench/peer), drives each
  * endpoint with autocannon from this process, once at concurrency 1 (latency) and once at
  * concurrency 8 (throughput), measures the floors (hello; one PBKDF2 derivation and one D1 round
- * trip in workerd), and prints a Markdown table with the ratios the targets are stated in.
+ * trip in workerd), and prints a Markdown table with the ratios the targets are stated in. A rows
+ * pass then serves the same database with REPORT_D1_USAGE on and prints each endpoint's D1 rows
+ * read and written and the cost of a million requests at Cloudflare's published prices.
  */
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -27,9 +29,12 @@ import {
   pinLoadGenerator,
   pinning,
   type ServeMode,
+  storageByTable,
+  type TableStorage,
   useServeMode,
 } from './bench/environment.ts'
 import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './bench/load.ts'
+import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
 
 const { values: options } = parseArgs({
   options: {
@@ -41,6 +46,7 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
     peer: { type: 'boolean', default: false },
     mode: { type: 'string', default: 'direct' },
+    assets: { type: 'boolean', default: false },
   },
 })
 if (options.mode !== 'direct' && options.mode !== 'wrangler') throw new Error("--mode must be 'direct' or 'wrangler'")
@@ -155,6 +161,7 @@ const FLOOR_DERIVE = 'floor: pbkdf2'
 const FLOOR_DERIVE_MANY = 'floor: pbkdf2 x10'
 const FLOOR_NOOP = 'floor: noop'
 const FLOOR_D1 = 'floor: d1'
+const FLOOR_D1_SESSION = 'floor: d1 session'
 /** Derivations per request of the amortised floor, which divides the HTTP noise among them. */
 const DERIVES_PER_REQUEST = 10
 
@@ -192,9 +199,57 @@ async function targetsOf(deployment: Deployment, only?: string[]) {
     .map(({ name, spec }) => ({ name, baseUrl: deployment.baseUrl, spec, cpuMs: deployment.cpuMs }))
 }
 
+/** D1's own account of one request, averaged over the rows pass: queries, rows read and written, query time. */
+type Usage = { queries: number; rows_read: number; rows_written: number; d1_ms: number }
+const USAGE_REQUESTS = 20
+
+function parseUsage(header: string | null): Usage {
+  const fields = Object.fromEntries((header ?? '').split('; ').map((pair) => pair.split('=') as [string, string]))
+  return {
+    queries: Number(fields.queries ?? 0),
+    rows_read: Number(fields.rows_read ?? 0),
+    rows_written: Number(fields.rows_written ?? 0),
+    d1_ms: Number(fields.duration_ms ?? 0),
+  }
+}
+
+/**
+ * The rows pass: the same database served again with REPORT_D1_USAGE on, each endpoint asked
+ * USAGE_REQUESTS times in turn, and D1's meta for each answer (the X-D1-Usage header) averaged.
+ * Separate from the timed runs, because metering runs each raw() read twice.
+ */
+async function measureUsage(deployment: Deployment, only?: string[]): Promise<Map<string, Usage>> {
+  process.stderr.write('  rows pass: serving again with REPORT_D1_USAGE=true\n')
+  const metered = await deployment.metered()
+  const usage = new Map<string, Usage>()
+  for (const { name, spec } of await targetsOf({ ...deployment, baseUrl: metered.baseUrl }, only)) {
+    const total: Usage = { queries: 0, rows_read: 0, rows_written: 0, d1_ms: 0 }
+    for (let i = 0; i < USAGE_REQUESTS; i++) {
+      const response = await fetch(`${metered.baseUrl}${spec.path}`, {
+        method: spec.method ?? 'GET',
+        headers: { ...spec.headers, ...(spec.body ? { 'content-type': 'application/json' } : {}) },
+        body: spec.body?.(),
+      })
+      const text = await response.text()
+      spec.onResponse?.(response.status, text)
+      if (!response.ok) throw new Error(`rows pass: ${name} answered ${response.status}: ${text}`)
+      const one = parseUsage(response.headers.get('X-D1-Usage'))
+      for (const key of Object.keys(total) as (keyof Usage)[]) total[key] += one[key]
+    }
+    const round = (value: number) => Math.round((value / USAGE_REQUESTS) * 1000) / 1000
+    usage.set(name, {
+      queries: round(total.queries),
+      rows_read: round(total.rows_read),
+      rows_written: round(total.rows_written),
+      d1_ms: round(total.d1_ms),
+    })
+  }
+  return usage
+}
+
 async function withDeployment<T>(users: number, work: (deployment: Deployment) => Promise<T>): Promise<T> {
   process.stderr.write(`Starting the worker on a fresh D1 with ${users} users\n`)
-  const deployment = await deploy(users)
+  const deployment = await deploy(users, { assets: options.assets })
   try {
     return await work(deployment)
   } finally {
@@ -236,17 +291,23 @@ async function main() {
       ]
     : []
   let measured: Row[]
+  let usage: Map<string, Usage>
+  let storage: TableStorage[]
   try {
-    measured = await withDeployment(USERS, async (deployment) =>
-      measureAll([
+    const only = ONLY && [...new Set(['hello', ...ONLY])]
+    ;({ measured, usage, storage } = await withDeployment(USERS, async (deployment) => {
+      const measured = await measureAll([
         { name: FLOOR_DERIVE, baseUrl: floor.baseUrl, spec: { path: '/pbkdf2?n=1' } },
         { name: FLOOR_DERIVE_MANY, baseUrl: floor.baseUrl, spec: { path: `/pbkdf2?n=${DERIVES_PER_REQUEST}` } },
         { name: FLOOR_NOOP, baseUrl: floor.baseUrl, spec: { path: '/noop' } },
         { name: FLOOR_D1, baseUrl: floor.baseUrl, spec: { path: '/d1' } },
-        ...(await targetsOf(deployment, ONLY && [...new Set(['hello', ...ONLY])])),
+        { name: FLOOR_D1_SESSION, baseUrl: floor.baseUrl, spec: { path: '/d1-session' } },
+        ...(await targetsOf(deployment, only)),
         ...peerTargets,
-      ]),
-    )
+      ])
+      const usage = await measureUsage(deployment, only)
+      return { measured, usage, storage: storageByTable(deployment.persistTo) }
+    }))
   } finally {
     await floor.stop()
     await peer?.stop()
@@ -257,12 +318,14 @@ async function main() {
   const pbkdf2 = Math.round((p50(FLOOR_DERIVE) - p50(FLOOR_NOOP)) * 1000) / 1000
   const pbkdf2Amortised = Math.round(((p50(FLOOR_DERIVE_MANY) - p50(FLOOR_NOOP)) / DERIVES_PER_REQUEST) * 1000) / 1000
   const d1RoundTrip = Math.round((p50(FLOOR_D1) - p50(FLOOR_NOOP)) * 1000) / 1000
+  const d1SessionRoundTrip = Math.round((p50(FLOOR_D1_SESSION) - p50(FLOOR_NOOP)) * 1000) / 1000
   const helloP50 = p50('hello')
   const rps = (name: string) => measured.find((row) => row.name === name)?.throughput.rps ?? NaN
   const ratios = {
     login_p50_over_floor: p50('login') / (pbkdf2 + helloP50),
     me_p50_over_hello: p50('me') / helloP50,
     me_minus_hello_over_d1: (p50('me') - helloP50) / d1RoundTrip,
+    me_minus_hello_over_d1_session: (p50('me') - helloP50) / d1SessionRoundTrip,
     // Without --peer these are NaN: printed as not measured, written to JSON as null.
     hello_over_peer_hello: helloP50 / p50(PEER_HELLO),
     me_over_peer_session: p50('me') / p50(PEER_SESSION),
@@ -288,6 +351,9 @@ async function main() {
     '',
     `Machine: ${machine}. Latency at concurrency 1 (${ROUNDS} interleaved rounds), throughput at concurrency 8.`,
     `Mode: ${describeServeMode()}. ${devServer} (wrangler's local request tracing off: it is not part of the worker). Pinned: ${pinning}.`,
+    options.assets
+      ? 'Static Assets: served (--assets), so the local asset router worker runs in front of every request.'
+      : "Static Assets: left out of the served configuration (the local asset router worker would run in front of every request; in production Cloudflare's routing does it, outside the worker's CPU). --assets keeps them.",
     ...(peer ? [`Peer: Better Auth (bench/peer) at its defaults, served the same way on the same core, ${PEER_USERS} accounts.`] : []),
     '',
     '| endpoint | requests | req/s (c=8) | p50 ms (c=1) | p99 ms (c=1) | workerd CPU ms/req (c=8) | errors |',
@@ -297,12 +363,13 @@ async function main() {
         `| ${name} | ${latency.requests + throughput.requests} | ${fixed(throughput.rps, 1)} | ${fixed(latency.p50_ms)} | ${fixed(latency.p99_ms)} | ${fixed(cpuMsPerRequest)} | ${latency.errors + throughput.errors} |`,
     ),
     '',
-    `Floors: hello p50 ${fixed(helloP50)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(pbkdf2)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(pbkdf2Amortised)} ms each when ${DERIVES_PER_REQUEST} share a request); one D1 round trip (a bare worker's \`select 1\`, minus its no-op) ${fixed(d1RoundTrip)} ms.`,
+    `Floors: hello p50 ${fixed(helloP50)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(pbkdf2)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(pbkdf2Amortised)} ms each when ${DERIVES_PER_REQUEST} share a request); one D1 round trip (a bare worker's \`select 1\`, minus its no-op) ${fixed(d1RoundTrip)} ms; the same in a D1 session started on the primary, as the API makes every query, ${fixed(d1SessionRoundTrip)} ms.`,
     '',
     '| ratio | value | target |',
     '|---|---:|---|',
     `| login_p50 / (pbkdf2 + hello_p50) | ${fixed(ratios.login_p50_over_floor)} | ≤ ${TARGETS.loginOverFloor}: ${verdict(ratios.login_p50_over_floor, TARGETS.loginOverFloor)} |`,
     `| (me_p50 − hello_p50) / d1 round trip | ${fixed(ratios.me_minus_hello_over_d1)} | ≤ ${TARGETS.meMinusHelloOverD1}: ${verdict(ratios.me_minus_hello_over_d1, TARGETS.meMinusHelloOverD1)} |`,
+    `| (me_p50 − hello_p50) / d1 round trip in a session (for reference) | ${fixed(ratios.me_minus_hello_over_d1_session)} | – |`,
     `| me_p50 / hello_p50 (for reference; no longer a target) | ${fixed(ratios.me_p50_over_hello)} | – |`,
   ]
   if (peer) {
@@ -322,10 +389,26 @@ async function main() {
       'refresh has no Better Auth counterpart: its sessions are a cookie whose expiry slides on use, with no token to rotate.',
     )
   }
+  lines.push(
+    '',
+    `D1 and dollars per request: D1's own meta (rows read and written, query time) averaged over ${USAGE_REQUESTS} requests of each endpoint served with REPORT_D1_USAGE=true; CPU is the workerd CPU per request above (an upper bound: it includes the local D1 and Durable Object). Cost of one million requests beyond the Workers Paid plan's included usage, at Cloudflare's prices read on ${PRICES_READ_ON}: $${PLAN.overage.requests}/M requests, $${PLAN.overage.cpuMs}/M CPU ms, $${PLAN.overage.d1RowsRead}/M rows read, $${PLAN.overage.d1RowsWritten}/M rows written.`,
+    '',
+    '| endpoint | D1 queries/req | rows read/req | rows written/req | D1 query ms/req | CPU ms/req | $ per million requests |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows
+      .filter(({ name }) => usage.has(name))
+      .map(({ name, cpuMsPerRequest }) => {
+        const u = usage.get(name)!
+        const cost = costPerMillion({ cpuMs: cpuMsPerRequest, rowsRead: u.rows_read, rowsWritten: u.rows_written })
+        return `| ${name} | ${fixed(u.queries, 1)} | ${fixed(u.rows_read, 1)} | ${fixed(u.rows_written, 1)} | ${fixed(u.d1_ms, 3)} | ${fixed(cpuMsPerRequest)} | ${fixed(cost.total, 2)} |`
+      }),
+    '',
+    `Storage (bytes per row, indexes included, in the local D1 after the run): ${storage.map(({ table, rows: count, bytesPerRow }) => `${table} ${fixed(bytesPerRow, 0)} (${count} rows)`).join(', ')}.`,
+  )
   if (Number.isFinite(p50('me'))) {
     lines.push(
       '',
-      `Where me's time goes: me p50 − hello p50 = ${fixed(p50('me') - helloP50)} ms, of which ${fixed(d1RoundTrip)} ms is the one D1 round trip every authenticated request makes to read its session back.`,
+      `Where me's time goes: me p50 − hello p50 = ${fixed(p50('me') - helloP50)} ms, of which ${fixed(d1SessionRoundTrip)} ms is the one D1 round trip in a session (${fixed(d1RoundTrip)} ms without one) every authenticated request makes to read its session back.`,
     )
   }
   const scaleRatios: Record<string, number> = {}
@@ -361,16 +444,29 @@ async function main() {
         pbkdf2_amortised_ms: pbkdf2Amortised,
         iterations: ITERATIONS,
         d1_round_trip_ms: d1RoundTrip,
+        d1_session_round_trip_ms: d1SessionRoundTrip,
       },
       ratios: { ...ratios, ...(scale ? { scale_100000_over_1000: scaleRatios } : {}) },
+      prices: { read_on: PRICES_READ_ON, ...PLAN },
+      storage: storage.map(({ table, rows: count, bytesPerRow }) => ({ table, rows: count, bytes_per_row: bytesPerRow })),
       endpoints: Object.fromEntries(
-        rows.map(({ name, latency, throughput }) => [
+        rows.map(({ name, latency, throughput, cpuMsPerRequest }) => [
           name,
           {
             rps: throughput.rps,
             p50_ms: latency.p50_ms,
             p99_ms: latency.p99_ms,
             cpu_ms_per_request: row_cpu(name),
+            ...(usage.has(name)
+              ? {
+                  d1: usage.get(name),
+                  usd_per_million: costPerMillion({
+                    cpuMs: cpuMsPerRequest,
+                    rowsRead: usage.get(name)!.rows_read,
+                    rowsWritten: usage.get(name)!.rows_written,
+                  }),
+                }
+              : {}),
             errors: latency.errors + throughput.errors,
             status_5xx: latency.status_5xx + throughput.status_5xx,
             latency,

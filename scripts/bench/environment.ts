@@ -4,11 +4,12 @@
  * throttling raised so the run measures the work, not the limiter.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { drizzle } from 'drizzle-orm/d1'
 import { getPlatformProxy } from 'wrangler'
 import { generateSigningKey } from '../../src/auth/keys.ts'
@@ -69,6 +70,10 @@ export type Deployment = Served & {
   users: number
   /** The cursor of a page 90% of the way into the user table. */
   deepCursor: string
+  /** Where the local D1 lives. */
+  persistTo: string
+  /** Stops the server and serves the same database again with REPORT_D1_USAGE on. */
+  metered: () => Promise<Served>
 }
 
 export async function freePort(): Promise<number> {
@@ -267,8 +272,27 @@ async function serve(scratch: Scratch, args: string[] | ((port: number) => strin
   return { baseUrl, cpuMs: () => workerdCpuMs(child.pid!), stop: () => release(scratch) }
 }
 
-/** Migrates and seeds a fresh database with `count` users, then serves the worker on it. */
-export async function deploy(count: number): Promise<Deployment> {
+/**
+ * The project's wrangler.toml as the benchmark serves it, written into the scratch directory (its
+ * paths made absolute). Unless `assets` is set, the `[assets]` table is left out: with it, the local
+ * engine puts its asset router worker in front of the API, and every request passes through it
+ * first (about 0.5 ms of p50 and 0.3 ms of CPU per request here, docs/benchmark.md). In production
+ * Cloudflare routes assets before the worker runs, and none of it is the worker's billed CPU.
+ */
+function servedConfig(dir: string, assets: boolean): string {
+  const source = readFileSync('wrangler.toml', 'utf8')
+  const kept = assets ? source : source.replace(/^\[assets\]\n(?:(?!\[).*\n)*/m, '')
+  const text = kept.replace(/^(main|directory|migrations_dir) = "(.*)"$/gm, (_, key, path) => `${key} = ${JSON.stringify(resolve(path))}`)
+  const file = join(dir, 'wrangler.toml')
+  writeFileSync(file, text)
+  return file
+}
+
+/**
+ * Migrates and seeds a fresh database with `count` users, then serves the worker on it.
+ * `metered()` serves it again on the same database with REPORT_D1_USAGE on, for the rows pass.
+ */
+export async function deploy(count: number, options: { assets: boolean }): Promise<Deployment> {
   const scratch = newScratch('edge-users-bench-')
   const persistTo = join(scratch.dir, 'state')
   await run('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], {
@@ -279,23 +303,58 @@ export async function deploy(count: number): Promise<Deployment> {
 
   const envFile = join(scratch.dir, 'bench.env')
   writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\n`)
-  const served = await serve(
-    scratch,
-    [
-      '--persist-to',
-      persistTo,
-      '--env-file',
-      envFile,
-      '--var',
-      'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
-      '--var',
-      'LOGIN_FREE_FAILURES:99',
-      '--var',
-      `PBKDF2_ITERATIONS:${ITERATIONS}`,
-    ],
-    '/api/v1/health',
-  )
-  return { ...served, users: count, deepCursor }
+  const args = (extra: string[]) => [
+    '--config',
+    servedConfig(scratch.dir, options.assets),
+    '--persist-to',
+    persistTo,
+    '--env-file',
+    envFile,
+    '--var',
+    'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
+    '--var',
+    'LOGIN_FREE_FAILURES:99',
+    '--var',
+    `PBKDF2_ITERATIONS:${ITERATIONS}`,
+    ...extra,
+  ]
+  const served = await serve(scratch, args([]), '/api/v1/health')
+  const metered = async () => {
+    if (scratch.child) await stopProcess(scratch.child)
+    return serve(scratch, args(['--var', 'REPORT_D1_USAGE:true']), '/api/v1/health')
+  }
+  return { ...served, users: count, deepCursor, persistTo, metered }
+}
+
+export type TableStorage = { table: string; rows: number; bytesPerRow: number }
+
+/** The API's tables (not D1's or Drizzle's own), whose size per row the capacity model needs. */
+const APP_TABLES = ['users', 'sessions', 'spent_refresh_tokens', 'audit_events', 'mail_jobs', 'mail_tokens']
+
+/**
+ * The bytes each table's rows take in the local D1 (a SQLite file), with their indexes, per row:
+ * from SQLite's dbstat, which D1 does not offer but the file read directly does.
+ */
+export function storageByTable(persistTo: string): TableStorage[] {
+  const dir = join(persistTo, 'v3', 'd1', 'miniflare-D1DatabaseObject')
+  const file = readdirSync(dir).find((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite')
+  if (!file) throw new Error(`no D1 database under ${dir}`)
+  const db = new DatabaseSync(join(dir, file), { readOnly: true })
+  try {
+    const pages = db
+      .prepare('SELECT s.tbl_name AS tbl, SUM(d.pgsize) AS bytes FROM dbstat d JOIN sqlite_schema s ON s.name = d.name GROUP BY s.tbl_name')
+      .all() as {
+      tbl: string
+      bytes: number
+    }[]
+    return APP_TABLES.map((table) => {
+      const { rows } = db.prepare(`SELECT COUNT(*) AS rows FROM "${table}"`).get() as { rows: number }
+      const bytes = pages.find((page) => page.tbl === table)?.bytes ?? 0
+      return { table, rows, bytesPerRow: rows > 0 ? bytes / rows : NaN }
+    })
+  } finally {
+    db.close()
+  }
 }
 
 /** The minimal worker whose routes minus /noop are the floors: one derivation, one D1 round trip. */

@@ -4,6 +4,8 @@
  * - /pbkdf2?n=N: N PBKDF2 derivations at ITERATIONS (SHA-256, 32 bytes, as a login does one);
  *   dividing by N amortises the HTTP noise.
  * - /d1: one D1 round trip (`select 1`), what any query costs before its SQL does anything.
+ * - /d1-session: the same in a D1 session that starts on the primary (the Sessions API), as every
+ *   request of the API makes its queries; the session also asks D1 for a bookmark.
  */
 type FloorEnv = { ITERATIONS: string; DB: D1Database }
 
@@ -12,6 +14,10 @@ export default {
     const url = new URL(request.url)
     if (url.pathname === '/d1') {
       await env.DB.prepare('select 1').first()
+      return new Response('ok')
+    }
+    if (url.pathname === '/d1-session') {
+      await env.DB.withSession('first-primary').prepare('select 1').first()
       return new Response('ok')
     }
     if (url.pathname !== '/pbkdf2') return new Response('ok')

@@ -1,0 +1,155 @@
+/**
+ * The capacity model of docs/scale.md: turns a traffic mix and the benchmark's measured cost of
+ * each request (D1 queries, rows read and written, CPU, bytes per stored row) into requests a
+ * day, the load on one D1 database and on the limiter, storage, a monthly bill, and the number of
+ * users at which one database (or the one limiter) runs out first.
+ *
+ *   npm run capacity -- [--report FILE] [--users N] [--active F] [--logins N] [--refreshes N]
+ *                       [--reads N] [--signups F] [--peak R] [--audit-days N] [--replica]
+ *
+ * --report is a `npm run bench -- --json FILE` result (default: the one docs/scale.md uses).
+ * The mix is per active user per day; --active is the share of users active on a day, --signups
+ * the share of the user base that signs up each day, --peak the busiest second over the average.
+ * --replica models AUTH_READ_MODE=replica: authenticated reads leave the primary for read replicas.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { D1_LIMITS, DURABLE_OBJECT_LIMITS, PLAN, PRICES_READ_ON } from './bench/prices.ts'
+
+const { values: options } = parseArgs({
+  options: {
+    report: { type: 'string', default: 'docs/benchmarks/2026-11-25-rows.json' },
+    users: { type: 'string', default: '1000000' },
+    active: { type: 'string', default: '0.2' },
+    logins: { type: 'string', default: '0.2' },
+    refreshes: { type: 'string', default: '16' },
+    reads: { type: 'string', default: '50' },
+    signups: { type: 'string', default: '0.001' },
+    peak: { type: 'string', default: '3' },
+    'audit-days': { type: 'string', default: '365' },
+    replica: { type: 'boolean', default: false },
+  },
+})
+const number = (name: keyof typeof options) => {
+  const value = Number(options[name])
+  if (!(value >= 0) || !Number.isFinite(value)) throw new Error(`--${name} must be a non-negative number`)
+  return value
+}
+
+type Measured = { cpu_ms_per_request: number; d1: { queries: number; rows_read: number; rows_written: number; d1_ms: number } }
+type Report = { endpoints: Record<string, Measured>; storage: { table: string; bytes_per_row: number }[] }
+const report = JSON.parse(readFileSync(options.report, 'utf8')) as Report
+const measured = (name: string) => {
+  const endpoint = report.endpoints[name]
+  if (!endpoint?.d1) throw new Error(`${options.report} has no D1 figures for '${name}': run npm run bench -- --json FILE`)
+  return endpoint
+}
+const bytesPerRow = (table: string) => report.storage.find((row) => row.table === table)?.bytes_per_row ?? 0
+
+const DAY = 86_400
+const MONTH_DAYS = 30
+const users = number('users')
+const active = users * number('active')
+
+/** Requests a day by kind; `me` stands for every authenticated read (profile, sessions, admin). */
+const mix = [
+  { kind: 'signup', endpoint: 'signup', perDay: users * number('signups'), limiter: true, mails: 1, primary: true },
+  { kind: 'login', endpoint: 'login', perDay: active * number('logins'), limiter: true, mails: 0, primary: true },
+  { kind: 'refresh', endpoint: 'refresh', perDay: active * number('refreshes'), limiter: true, mails: 0, primary: true },
+  { kind: 'authenticated read', endpoint: 'me', perDay: active * number('reads'), limiter: false, mails: 0, primary: !options.replica },
+].map((entry) => ({ ...entry, cost: measured(entry.endpoint) }))
+
+const perDay = (pick: (entry: (typeof mix)[number]) => number) => mix.reduce((sum, entry) => sum + entry.perDay * pick(entry), 0)
+const requestsPerDay = perDay(() => 1)
+const peakFactor = number('peak')
+const peakRps = (requestsPerDay / DAY) * peakFactor
+const queriesPerDay = perDay((e) => e.cost.d1.queries)
+const rowsReadPerDay = perDay((e) => e.cost.d1.rows_read)
+const rowsWrittenPerDay = perDay((e) => e.cost.d1.rows_written)
+const cpuMsPerDay = perDay((e) => e.cost.cpu_ms_per_request)
+const limiterPerDay = perDay((e) => (e.limiter ? 1 : 0))
+const mailsPerDay = perDay((e) => e.mails)
+
+// One database answers one query at a time: the primary's busy milliseconds per second at the
+// peak (read replicas, in replica mode, take the authenticated reads).
+const onPrimary = (pick: (entry: (typeof mix)[number]) => number) => perDay((e) => (e.primary ? pick(e) : 0))
+const busyMeasured = (onPrimary((e) => e.cost.d1.d1_ms) / DAY) * peakFactor
+const busyPlanned = ((onPrimary((e) => e.cost.d1.queries) * D1_LIMITS.planningMsPerQuery) / DAY) * peakFactor
+const limiterPeakRps = (limiterPerDay / DAY) * peakFactor
+
+// Storage: every account; every session a login opened, kept until it expires (REFRESH_TOKEN_TTL,
+// 30 days; logouts would free some); the spent refresh tokens, kept as long as their session; and
+// audit events (signups and logins) for their retention.
+const SESSION_DAYS = 30
+const stored = {
+  users: users * bytesPerRow('users'),
+  sessions: mix[1]!.perDay * SESSION_DAYS * bytesPerRow('sessions'),
+  spent_refresh_tokens: mix[2]!.perDay * SESSION_DAYS * bytesPerRow('spent_refresh_tokens'),
+  audit_events: (mix[0]!.perDay + mix[1]!.perDay) * number('audit-days') * bytesPerRow('audit_events'),
+}
+const storageBytes = Object.values(stored).reduce((sum, bytes) => sum + bytes, 0)
+
+// How many users each limit allows, everything else scaling with the user base.
+const headroom = [
+  {
+    limit: `D1 query time at the peak, at ${D1_LIMITS.planningMsPerQuery} ms a query (Cloudflare's rule of thumb)`,
+    used: busyPlanned / D1_LIMITS.queryMsPerSecond,
+  },
+  { limit: 'D1 query time at the peak, at the locally measured query time', used: busyMeasured / D1_LIMITS.queryMsPerSecond },
+  { limit: 'D1 database size (10 GB)', used: storageBytes / D1_LIMITS.databaseBytes },
+  {
+    limit: `the limiter Durable Object (soft limit ${DURABLE_OBJECT_LIMITS.requestsPerSecond} requests/s)`,
+    used: limiterPeakRps / DURABLE_OBJECT_LIMITS.requestsPerSecond,
+  },
+].map((entry) => ({ ...entry, maxUsers: entry.used > 0 ? users / entry.used : Infinity }))
+const first = headroom.reduce((a, b) => (b.maxUsers < a.maxUsers ? b : a))
+
+const month = (daily: number) => daily * MONTH_DAYS
+const beyond = (used: number, included: number) => Math.max(0, used - included) / 1e6
+const bill = {
+  plan: PLAN.monthlyFee,
+  requests: beyond(month(requestsPerDay), PLAN.included.requests) * PLAN.overage.requests,
+  cpu: beyond(month(cpuMsPerDay), PLAN.included.cpuMs) * PLAN.overage.cpuMs,
+  rowsRead: beyond(month(rowsReadPerDay), PLAN.included.d1RowsRead) * PLAN.overage.d1RowsRead,
+  rowsWritten: beyond(month(rowsWrittenPerDay), PLAN.included.d1RowsWritten) * PLAN.overage.d1RowsWritten,
+  storage: Math.max(0, storageBytes / 1e9 - PLAN.included.d1StorageGb) * PLAN.overage.d1StorageGbMonth,
+  limiter: beyond(month(limiterPerDay), PLAN.included.durableObjectRequests) * PLAN.overage.durableObjectRequests,
+  // A mail is one message: written, read and acknowledged, three Queue operations.
+  queue: beyond(month(mailsPerDay * 3), PLAN.included.queueOperations) * PLAN.overage.queueOperations,
+}
+const total = Object.values(bill).reduce((sum, part) => sum + part, 0)
+
+const f = (value: number, digits = 0) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '∞'
+const lines = [
+  `## Capacity of one D1 database: ${f(users)} users, ${f(active)} active a day`,
+  '',
+  `Measured costs from ${options.report}; prices and limits read ${PRICES_READ_ON}.`,
+  `AUTH_READ_MODE: ${options.replica ? 'replica (authenticated reads on read replicas)' : 'strict (every query on the primary)'}.`,
+  `Mix per active user per day: ${options.logins} login, ${options.refreshes} refreshes, ${options.reads} authenticated reads; ${f(number('signups') * 100, 2)} % of users sign up each day; the peak second is ${peakFactor} × the average.`,
+  '',
+  '| request | per day | D1 queries | rows read | rows written | CPU ms |',
+  '|---|---:|---:|---:|---:|---:|',
+  ...mix.map(
+    (e) =>
+      `| ${e.kind} | ${f(e.perDay)} | ${f(e.cost.d1.queries, 1)} | ${f(e.cost.d1.rows_read, 1)} | ${f(e.cost.d1.rows_written, 1)} | ${f(e.cost.cpu_ms_per_request, 2)} |`,
+  ),
+  `| **all** | ${f(requestsPerDay)} | ${f(queriesPerDay)} | ${f(rowsReadPerDay)} | ${f(rowsWrittenPerDay)} | ${f(cpuMsPerDay)} |`,
+  '',
+  `Average ${f(requestsPerDay / DAY, 1)} requests/s, peak ${f(peakRps, 1)}; the limiter's peak ${f(limiterPeakRps, 1)} requests/s.`,
+  `Storage: ${f(storageBytes / 1e9, 2)} GB: ${Object.entries(stored)
+    .map(([table, bytes]) => `${table} ${f(bytes / 1e9, 2)} GB (${f(bytesPerRow(table))} B a row)`)
+    .join(', ')}.`,
+  '',
+  '| limit | used at this size | users at 100 % |',
+  '|---|---:|---:|',
+  ...headroom.map((h) => `| ${h.limit} | ${f(h.used * 100, 1)} % | ${f(h.maxUsers)} |`),
+  '',
+  `First limit reached: ${first.limit}, at about ${f(first.maxUsers)} users with this mix.`,
+  '',
+  '| monthly bill (Workers Paid, beyond included usage) | USD |',
+  '|---|---:|',
+  ...Object.entries(bill).map(([part, usd]) => `| ${part} | ${f(usd, 2)} |`),
+  `| **total** | ${f(total, 2)} |`,
+]
+console.log(lines.join('\n'))
