@@ -9,9 +9,8 @@
  * that `npm run upkeep` runs the daily upkeep on the tour's database.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { type DevServer, scratchCopy, startDevServer } from './lib/dev-server.ts'
 import { quietEnv } from './lib/run.ts'
 

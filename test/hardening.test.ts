@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { call, login, newAccount, ORIGIN, signedIn, signup, type TokenPair } from './helpers'
+import { call, newAccount, ORIGIN, signedIn, signup, type TokenPair } from './helpers'
 
 afterEach(() => {
   vi.restoreAllMocks()
