@@ -43,7 +43,7 @@ async function snapshotIntoReplica() {
 }
 
 const mode = (authReadMode: 'strict' | 'replica', binding: unknown) => ({ AUTH_READ_MODE: authReadMode, DB: binding })
-const BOOKMARK = /^[0-9a-f]+(?:-[0-9a-f]+)*$/
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/
 
 describe('D1 sessions and bookmarks', () => {
   it('hands a bookmark back on every answer that used the database', async () => {

@@ -8,8 +8,8 @@ import { usageHeader } from '../db/meter'
 export const BOOKMARK_HEADER = 'X-D1-Bookmark'
 export const USAGE_HEADER = 'X-D1-Usage'
 
-/** D1 bookmarks are lowercase hex groups joined by dashes; anything else is not passed to D1. */
-const BOOKMARK = /^[0-9a-f]{1,64}(?:-[0-9a-f]{1,64}){0,7}$/
+/** A D1 bookmark's shape (four lowercase hex groups: 8, 8, 8 and 32 digits); nothing else is passed to D1. */
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/
 
 /**
  * Where a request's D1 session starts. A request that may write (any method but GET and HEAD)
