@@ -39,7 +39,8 @@ describe('login', () => {
       access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
       token_type: 'Bearer',
       expires_in: 900,
-      refresh_token: expect.stringMatching(/^[\w-]{43}$/),
+      // The session's id, then 256 random bits.
+      refresh_token: expect.stringMatching(/^[0-9a-f-]{36}\.[\w-]{43}$/),
       refresh_expires_in: 2_592_000,
       user,
     })

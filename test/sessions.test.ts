@@ -1,5 +1,19 @@
+import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { call, claimsOf, expectProblem, failingFields, login, me, refresh, signedIn, signup, type TokenPair } from './helpers'
+import { MAX_ROTATIONS_WALKED } from '../src/auth/opaque-tokens'
+import {
+  call,
+  claimsOf,
+  expectProblem,
+  failingFields,
+  legacySession,
+  login,
+  me,
+  refresh,
+  signedIn,
+  signup,
+  type TokenPair,
+} from './helpers'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -126,6 +140,74 @@ describe('refresh', () => {
     const next = await refreshed(tokens.refresh_token)
     expect(claimsOf(next.access_token).role).toBe('moderator')
     expect(next.user.role).toBe('moderator')
+  })
+})
+
+describe('refresh tokens that name their session', () => {
+  const stored = (sessionId: string) =>
+    env.DB.prepare(
+      'SELECT rotations, (SELECT count(*) FROM spent_refresh_tokens WHERE session_id = ?1) AS spent FROM sessions WHERE id = ?1',
+    )
+      .bind(sessionId)
+      .first<{ rotations: number; spent: number }>()
+  const afterGrace = () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 10_001)
+  }
+
+  it('names the session and keeps no record of the tokens it replaced', async () => {
+    const { tokens } = await signedIn()
+    const sessionId = claimsOf(tokens.access_token).sid as string
+    let token = tokens.refresh_token
+    for (let i = 0; i < 3; i++) token = (await refreshed(token)).refresh_token
+    expect(token.startsWith(`${sessionId}.`)).toBe(true)
+    expect(await stored(sessionId)).toEqual({ rotations: 3, spent: 0 })
+  })
+
+  it('ends the session when a token several rotations old comes back', async () => {
+    const { tokens } = await signedIn()
+    const second = await refreshed(tokens.refresh_token)
+    const third = await refreshed(second.refresh_token)
+    const fourth = await refreshed(third.refresh_token)
+    afterGrace()
+    await expectProblem(await refresh(second.refresh_token), 401, 'invalid_refresh_token')
+    await expectProblem(await refresh(fourth.refresh_token), 401, 'invalid_refresh_token')
+    expect((await me(fourth.access_token)).status).toBe(401)
+  })
+
+  it('refuses a made-up token for a real session and leaves the session alone', async () => {
+    const { tokens } = await signedIn()
+    await refreshed((await refreshed(tokens.refresh_token)).refresh_token)
+    const sessionId = claimsOf(tokens.access_token).sid as string
+    const madeUp = `${sessionId}.${'A'.repeat(43)}`
+    await expectProblem(await refresh(madeUp), 401, 'invalid_refresh_token')
+    const other = await signedIn()
+    // Another session's genuine token under this session's id is not one of this session's.
+    const swapped = `${sessionId}.${other.tokens.refresh_token.split('.')[1]}`
+    await expectProblem(await refresh(swapped), 401, 'invalid_refresh_token')
+    expect((await me(tokens.access_token)).status).toBe(200)
+    expect((await refresh(other.tokens.refresh_token)).status).toBe(200)
+  })
+
+  it(`refuses a replay older than ${MAX_ROTATIONS_WALKED} rotations without ending the session`, { timeout: 60_000 }, async () => {
+    const { tokens } = await signedIn()
+    let current = tokens
+    for (let i = 0; i <= MAX_ROTATIONS_WALKED; i++) current = await refreshed(current.refresh_token)
+    afterGrace()
+    await expectProblem(await refresh(tokens.refresh_token), 401, 'invalid_refresh_token')
+    expect((await me(current.access_token)).status).toBe(200)
+  })
+
+  it('still rotates a token from before tokens named their session, and ends its session when it is replayed', async () => {
+    const { user } = await signup()
+    const legacy = await legacySession(user.id)
+    const next = await refreshed(legacy.refreshToken)
+    const retried = await refreshed(legacy.refreshToken)
+    expect(retried.refresh_token).toBe(next.refresh_token)
+    expect(claimsOf(next.access_token).sid).toBe(legacy.sessionId)
+    afterGrace()
+    await expectProblem(await refresh(legacy.refreshToken), 401, 'invalid_refresh_token')
+    await expectProblem(await refresh(next.refresh_token), 401, 'invalid_refresh_token')
   })
 })
 

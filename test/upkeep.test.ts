@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import worker from '../src/index'
 import { runUpkeep } from '../src/jobs/upkeep'
 import { LIMITER_NAME } from '../src/rate-limit/client'
-import { call, deliver, login, mailRig, newAccount, refresh, signup } from './helpers'
+import { call, deliver, legacySession, login, mailRig, newAccount, refresh, signup } from './helpers'
 
 const DAY = 86_400_000
 
@@ -19,10 +19,13 @@ const count = (table: string) => env.DB.prepare(`SELECT count(*) AS n FROM ${tab
 
 describe('daily upkeep (Cron Trigger)', () => {
   it('deletes expired sessions with their spent refresh tokens, keeps live ones, and changes nothing when run again', async () => {
-    const { account } = await signup()
+    const { account, user } = await signup()
     const first = await login(account)
-    await refresh(first.refresh_token) // one spent token, kept until its session goes
-    expect(await count('spent_refresh_tokens')).toBeGreaterThan(0)
+    await refresh(first.refresh_token)
+    // Spent tokens are kept only for sessions from before refresh tokens named their session.
+    const legacy = await legacySession(user.id)
+    expect((await refresh(legacy.refreshToken)).status).toBe(200)
+    expect(await count('spent_refresh_tokens')).toBe(1)
 
     await fireDailyUpkeep(Date.now() + DAY)
     expect(await count('sessions')).toBeGreaterThan(0)

@@ -50,6 +50,11 @@ export const sessions = sqliteTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     /** SHA-256 of the current refresh token; the token itself is never stored. */
     refreshTokenHash: text('refresh_token_hash').notNull(),
+    /**
+     * How many times the refresh token was rotated: how far back a presented token of this
+     * session can be, so a replayed one is recognised by walking its chain forward (refresh route).
+     */
+    rotations: integer('rotations').notNull().default(0),
     userAgent: text('user_agent'),
     createdAt: timestamp('created_at').notNull(),
     lastUsedAt: timestamp('last_used_at').notNull(),
@@ -60,8 +65,10 @@ export const sessions = sqliteTable(
 )
 
 /**
- * Refresh tokens that were rotated away. Presenting one again means a copy is in someone else's
- * hands (RFC 9700 §4.14.2), so its whole session is revoked. Rows go with their session.
+ * Refresh tokens that were rotated away, for sessions opened before refresh tokens named their
+ * session (see the refresh route): presenting one again means a copy is in someone else's hands
+ * (RFC 9700 §4.14.2), so its whole session is revoked. Rows go with their session; no new session
+ * adds any, so the table empties as those sessions expire (REFRESH_TOKEN_TTL_SECONDS).
  */
 export const spentRefreshTokens = sqliteTable(
   'spent_refresh_tokens',

@@ -40,6 +40,7 @@ export async function startSession(
             id: sql<string>`${id}`.as('id'),
             userId: users.id,
             refreshTokenHash: sql<string>`${input.refreshTokenHash}`.as('refresh_token_hash'),
+            rotations: sql<number>`0`.as('rotations'),
             userAgent: sql<string | null>`${input.userAgent?.slice(0, MAX_USER_AGENT) ?? null}`.as('user_agent'),
             createdAt: sql<number>`${now.getTime()}`.as('created_at'),
             lastUsedAt: sql<number>`${now.getTime()}`.as('last_used_at'),
@@ -90,17 +91,30 @@ export async function findAuthenticatedSession(db: Database, sessionId: string, 
 
 /**
  * Rotates a refresh token in one D1 batch (a transaction): the session takes the new hash only if
- * it still holds the old one and has not expired, the old hash is recorded as spent only if that
- * happened, and the session's user is read back. Of many simultaneous rotations of one token, the
- * database serialises them and exactly one matches.
+ * it still holds the old one and has not expired, and the session's user is read back. Of many
+ * simultaneous rotations of one token, the database serialises them and exactly one matches. A
+ * token that names its session (`sessionId`) is looked for in that session alone; one from before
+ * tokens named their session also has its old hash recorded as spent, to recognise a replay.
  */
-export async function rotateRefreshToken(db: Database, input: { oldHash: string; newHash: string; now: Date }) {
-  const [rotated, , owners] = await db.batch([
-    db
-      .update(sessions)
-      .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now })
-      .where(and(eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now)))
-      .returning({ id: sessions.id, expiresAt: sessions.expiresAt }),
+export async function rotateRefreshToken(db: Database, input: { sessionId?: string; oldHash: string; newHash: string; now: Date }) {
+  const stillCurrent = and(eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now))
+  const rotate = db
+    .update(sessions)
+    .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now, rotations: sql`${sessions.rotations} + 1` })
+    .where(input.sessionId ? and(eq(sessions.id, input.sessionId), stillCurrent) : stillCurrent)
+    .returning({ id: sessions.id, expiresAt: sessions.expiresAt })
+  // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
+  const owner = db
+    .select(getTableColumns(users))
+    .from(users)
+    .innerJoin(sessions, eq(sessions.userId, users.id))
+    .where(eq(sessions.refreshTokenHash, input.newHash))
+  if (input.sessionId) {
+    const [[session], [user]] = await db.batch([rotate, owner])
+    return session && user ? { session, user } : undefined
+  }
+  const [[session], , [user]] = await db.batch([
+    rotate,
     db
       .insert(spentRefreshTokens)
       .select(
@@ -115,19 +129,27 @@ export async function rotateRefreshToken(db: Database, input: { oldHash: string;
       )
       // A retried rotation finds its replacement already in place and the old token already spent.
       .onConflictDoNothing(),
-    // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
-    db
-      .select(getTableColumns(users))
-      .from(users)
-      .innerJoin(sessions, eq(sessions.userId, users.id))
-      .where(eq(sessions.refreshTokenHash, input.newHash)),
+    owner,
   ])
-  const [session] = rotated
-  const [user] = owners
   return session && user ? { session, user } : undefined
 }
 
-/** The session a rotated-away refresh token belonged to, if it still exists. */
+/** What a presented refresh token that names a session is checked against when it is not current. */
+export async function findRefreshState(db: Database, sessionId: string) {
+  return db
+    .select({
+      sessionId: sessions.id,
+      userId: sessions.userId,
+      refreshTokenHash: sessions.refreshTokenHash,
+      rotations: sessions.rotations,
+      rotatedAt: sessions.lastUsedAt,
+    })
+    .from(sessions)
+    .where(eq(sessions.id, sessionId))
+    .get()
+}
+
+/** The session a rotated-away refresh token from before tokens named their session belonged to. */
 export async function findSessionOfSpentToken(db: Database, tokenHash: string) {
   return db
     .select({

@@ -1,6 +1,7 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { hashOpaqueToken, newOpaqueToken, rotatedRefreshToken } from '../auth/opaque-tokens'
+import { hashOpaqueToken, newRefreshToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { hashPassword, verifyAgainstNobody, verifyPassword } from '../auth/password'
 import { signAccessToken } from '../auth/tokens'
 import type { Config } from '../config'
@@ -9,6 +10,7 @@ import type { UserRow } from '../db/schema'
 import {
   endSession,
   findLiveSession,
+  findRefreshState,
   findSessionOfSpentToken,
   logout,
   revokeReusedSession,
@@ -137,8 +139,9 @@ const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
     throw invalidCredentials()
   }
 
-  const refreshToken = newOpaqueToken()
-  const session = { id: uuidv7(now.getTime()), expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000), refreshToken }
+  const id = uuidv7(now.getTime())
+  const session = { id, expiresAt: new Date(now.getTime() + config.refreshTokenTtlSeconds * 1000), refreshToken: newRefreshToken(id) }
+  const { refreshToken } = session
   const newPasswordHash = check.needsRehash ? await hashPassword(body.password, config) : undefined
   // Signing needs nothing from the write, so the two overlap; the answer waits for both, so the
   // session exists before the client can use its tokens.
@@ -185,25 +188,24 @@ const refresh: RouteHandler<typeof refreshRoute, AppEnv> = async (c) => {
   const { refresh_token } = c.req.valid('json')
   const { db, config, client } = c.var
   const now = new Date()
+  const sessionId = sessionOfRefreshToken(refresh_token)
   const presentedHash = await hashOpaqueToken(refresh_token)
   const refreshToken = await rotatedRefreshToken(config.refreshKey, refresh_token)
   const newHash = await hashOpaqueToken(refreshToken)
 
-  const rotated = await rotateRefreshToken(db, { oldHash: presentedHash, newHash, now })
+  const rotated = await rotateRefreshToken(db, { sessionId, oldHash: presentedHash, newHash, now })
   if (!rotated) {
-    const reused = await findSessionOfSpentToken(db, presentedHash)
+    const replay = await replayOf(c, refresh_token, { sessionId, presentedHash, newHash, now })
     // The token was rotated moments ago and its replacement is still the session's: a client
     // retrying a refresh whose answer it lost. It gets the same replacement back.
-    const retry =
-      reused && reused.currentHash === newHash && now.getTime() - reused.spentAt.getTime() < config.refreshReuseGraceSeconds * 1000
-    const live = retry ? await findLiveSession(db, reused.sessionId, now) : undefined
+    const live = replay?.retry ? await findLiveSession(db, replay.sessionId, now) : undefined
     if (live && !live.user.disabled) {
       c.header('Cache-Control', 'no-store')
       return c.json(await tokenPair(config, live.user, { ...live.session, refreshToken }, now), 200)
     }
-    if (reused) {
-      await revokeReusedSession(db, { ...reused, client, now })
-      log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: reused.sessionId, user_id: reused.userId })
+    if (replay) {
+      await revokeReusedSession(db, { ...replay, client, now })
+      log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: replay.sessionId, user_id: replay.userId })
     }
     throw invalidRefreshToken()
   }
@@ -214,6 +216,30 @@ const refresh: RouteHandler<typeof refreshRoute, AppEnv> = async (c) => {
   }
   c.header('Cache-Control', 'no-store')
   return c.json(await tokenPair(config, rotated.user, { ...rotated.session, refreshToken }, now), 200)
+}
+
+/**
+ * Whether a refresh token that is not its session's current one was once: then it is being
+ * presented again, by a client retrying (the latest rotation, within the grace window, and its
+ * replacement still unused) or by someone holding a copy. A token that names its session is
+ * walked forward to that session's current token; one from before is looked up among the spent.
+ */
+async function replayOf(
+  c: Context<AppEnv>,
+  presented: string,
+  token: { sessionId: string | undefined; presentedHash: string; newHash: string; now: Date },
+): Promise<{ sessionId: string; userId: string; retry: boolean } | undefined> {
+  const { db, config } = c.var
+  const withinGrace = (rotatedAt: Date) => token.now.getTime() - rotatedAt.getTime() < config.refreshReuseGraceSeconds * 1000
+  if (token.sessionId) {
+    const state = await findRefreshState(db, token.sessionId)
+    const behind = state && (await rotationsBehind(config.refreshKey, presented, state))
+    if (!state || behind === undefined) return undefined
+    return { sessionId: state.sessionId, userId: state.userId, retry: behind === 1 && withinGrace(state.rotatedAt) }
+  }
+  const spent = await findSessionOfSpentToken(db, token.presentedHash)
+  if (!spent) return undefined
+  return { sessionId: spent.sessionId, userId: spent.userId, retry: spent.currentHash === token.newHash && withinGrace(spent.spentAt) }
 }
 
 const logoutBody = z

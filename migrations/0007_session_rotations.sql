@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `rotations` integer DEFAULT 0 NOT NULL;
