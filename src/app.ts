@@ -36,7 +36,10 @@ app.doc31(`${API}/openapi.json`, {
   info: {
     title: 'edge-users',
     version: '1.0.0',
-    description: 'Users and roles at the edge. Errors are RFC 9457 problem details with a stable `code`.',
+    description:
+      'Users and roles at the edge. Errors are RFC 9457 problem details with a stable `code`. Every response carries `X-Request-Id`; ' +
+      'every response from a request that used the database carries `X-D1-Bookmark`: send it back as a request header and the next ' +
+      'read is answered from a copy of the database at least that new, so a client reads its own writes even from a D1 read replica.',
   },
   servers: [{ url: '/' }],
 })

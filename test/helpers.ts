@@ -290,20 +290,14 @@ export async function workerFetch(input: RequestInfo | URL, init?: RequestInit):
   return response
 }
 
-const toBase64Url = (bytes: ArrayBuffer | Uint8Array) =>
-  btoa(String.fromCharCode(...new Uint8Array(bytes)))
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '')
-
 /**
  * A session as logins opened them before refresh tokens named their session (the token is 43
  * characters of base64url), written straight into D1 because no route opens one any more. Returns
  * its refresh token.
  */
 export async function legacySession(userId: string): Promise<{ sessionId: string; refreshToken: string }> {
-  const refreshToken = toBase64Url(crypto.getRandomValues(new Uint8Array(32)))
-  const hash = toBase64Url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(refreshToken)))
+  const refreshToken = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)).buffer)
+  const hash = bytesToBase64Url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(refreshToken)))
   const sessionId = crypto.randomUUID()
   const now = Date.now()
   await env.DB.prepare(

@@ -177,6 +177,11 @@ describe('OpenAPI', () => {
     expect(unauthorized.unauthorized!.value.code).toBe('unauthorized')
   })
 
+  it('tells clients about X-D1-Bookmark in the API description', async () => {
+    const doc = (await (await call('/openapi.json')).json()) as { info: { description: string } }
+    expect(doc.info.description).toContain('X-D1-Bookmark')
+  })
+
   it('lists the API under /api/v1 only', async () => {
     await expectProblem(await call(`${ORIGIN}/hello`), 404, 'not_found')
   })

@@ -71,10 +71,13 @@ describe('D1 sessions and bookmarks', () => {
 
   it('starts every request that may write on the primary, in either mode', async () => {
     const { account, tokens } = await signedIn()
+    // A real bookmark, which a read in replica mode would start from: a write must not.
+    const bookmark = (await me(tokens.access_token)).headers.get('X-D1-Bookmark')!
+    expect(bookmark).toMatch(BOOKMARK)
     for (const authReadMode of ['strict', 'replica'] as const) {
       const replicas = laggingReplicas()
       const env = mode(authReadMode, replicas.binding)
-      const headers = { 'X-D1-Bookmark': '00000001-00000002-00000003' }
+      const headers = { 'X-D1-Bookmark': bookmark }
       await call('/users/login', { json: { username: account.username, password: account.password }, env, headers })
       await call('/users/me', { method: 'PATCH', token: tokens.access_token, json: { username: `${authReadMode}_writer` }, env, headers })
       await call('/users/refresh', { json: { refresh_token: 'not-a-token' }, env, headers })

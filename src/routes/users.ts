@@ -175,7 +175,7 @@ const refreshRoute = createRoute({
   tags: ['users'],
   summary: 'Rotate a refresh token for a new token pair',
   description:
-    'Each refresh token works once. Presented again within REFRESH_REUSE_GRACE_SECONDS of its rotation, while its replacement is unused, it is a retry and gets the same replacement back; otherwise presenting a rotated token ends its whole session, because a copy of it is in other hands.',
+    'Each refresh token works once. Presented again within REFRESH_REUSE_GRACE_SECONDS of its rotation, while its replacement is unused, it is a retry and gets the same replacement back; otherwise presenting a rotated token (up to 512 rotations back) ends its whole session, because a copy of it is in other hands.',
   middleware: [ipBudget()] as const,
   request: { body: jsonRequest(refreshBody) },
   responses: {

@@ -6,7 +6,7 @@ export const tokenPairSchema = z
     access_token: z.string().openapi({ description: 'EdDSA-signed JWT (typ at+jwt)' }),
     token_type: z.literal('Bearer'),
     expires_in: z.int().openapi({ description: 'Seconds until the access token expires' }),
-    refresh_token: z.string().openapi({ description: 'Opaque; single use: each refresh rotates it' }),
+    refresh_token: z.string().openapi({ description: 'Opaque (it names its session); single use: each refresh rotates it' }),
     refresh_expires_in: z.int().openapi({ description: 'Seconds until the session ends (absolute)' }),
     user: userSchema,
   })
