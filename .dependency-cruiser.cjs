@@ -1,9 +1,11 @@
 /**
  * The layers of src/, checked in CI (`npm run lint`). From the bottom up:
  *   lib/                small primitives (encoding, ids, memoisation): import nothing of ours
- *   db/                 tables, queries and write units: lib/ and the role names only
+ *   db/                 tables, queries and write units: lib/, the role names and assurance types only
  *   auth/               hashing, tokens, keys, roles: no HTTP schemas, routes or middleware
  *   schemas/            request and response shapes shared by routes
+ *   sign-in/            the pipeline every way of proving who one is goes through: routes ask it,
+ *                       it asks auth/, db/ and the limiter; it knows no route or middleware
  *   http/ middleware/ rate-limit/ routes/ app.ts index.ts   the HTTP side
  * and routes never import one another.
  */
@@ -27,7 +29,7 @@ module.exports = {
       severity: 'error',
       comment: 'db/ is reused by the Node scripts (admin promote, bench, import): it must not need the app, its env or HTTP.',
       from: { path: '^src/db/' },
-      to: { path: '^src/', pathNot: ['^src/db/', '^src/lib/', '^src/auth/roles\\.ts$'] },
+      to: { path: '^src/', pathNot: ['^src/db/', '^src/lib/', '^src/auth/roles\\.ts$', '^src/auth/assurance\\.ts$'] },
     },
     {
       name: 'auth-knows-no-http',
@@ -40,6 +42,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/schemas/' },
       to: { path: '^src/(routes|middleware|http|rate-limit|app|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'sign-in-knows-no-routes',
+      severity: 'error',
+      comment: 'Routes call the sign-in layer, never the other way round.',
+      from: { path: '^src/sign-in/' },
+      to: { path: '^src/(routes|middleware|http|app|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'proofs-are-checked-in-sign-in',
+      severity: 'error',
+      comment: 'A proof is checked in one place: only the sign-in layer may import the password check.',
+      from: { path: '^src/', pathNot: '^src/sign-in/' },
+      to: { path: '^src/auth/password-check\\.ts$' },
     },
     {
       name: 'routes-are-independent',

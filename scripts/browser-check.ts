@@ -46,7 +46,7 @@ async function tryIt(page: Page, method: string, path: string): Promise<string> 
   await block.locator('button.execute').click()
   const status = block.locator('.live-responses-table .response .response-col_status').first()
   await status.waitFor({ timeout: 15_000 })
-  return (await status.innerText()).trim()
+  return ((await status.textContent()) ?? '').trim()
 }
 
 let server: DevServer | undefined

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { HTTPException } from 'hono/http-exception'
 import type { AppEnv } from './app-env'
-import { ApiError, type ErrorCode, internalError, notFound, problemResponse } from './errors'
+import { ApiError, type ErrorCode, MAX_BODY_BYTES, problem, problemResponse } from './errors'
 import { rejectInvalid } from './http/validation'
 import { log } from './log'
 import { requireConfig } from './middleware/config'
@@ -20,7 +20,6 @@ import { users } from './routes/users'
 import { wellKnown } from './routes/well-known'
 
 const API = '/api/v1'
-const MAX_BODY_BYTES = 16 * 1024
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid })
 
@@ -72,9 +71,9 @@ const api = app
 // A path the API serves, asked with another method, is 405 with the methods it does serve.
 app.notFound((c) => {
   const allowed = methodsServing(c.req.path)
-  if (allowed.length === 0) return problemResponse(c, notFound())
+  if (allowed.length === 0) return problemResponse(c, problem('not_found'))
   const allow = allowed.join(', ')
-  return problemResponse(c, new ApiError(405, 'method_not_allowed', `This resource answers ${allow}.`, { headers: { Allow: allow } }))
+  return problemResponse(c, problem('method_not_allowed', { context: `It answers ${allow}.`, headers: { Allow: allow } }))
 })
 
 let routeMethods: Map<string, { pattern: RegExp; methods: Set<string> }> | undefined
@@ -109,12 +108,10 @@ const codeForHttpStatus: Partial<Record<number, ErrorCode>> = {
 app.onError((error, c) => {
   if (error instanceof ApiError) return problemResponse(c, error)
   const code = error instanceof HTTPException ? codeForHttpStatus[error.status] : undefined
-  if (error instanceof HTTPException && code) {
-    return problemResponse(c, new ApiError(error.status as 400, code, error.message))
-  }
+  if (error instanceof HTTPException && code) return problemResponse(c, problem(code))
   // The error's name only: a database error's message embeds bound values.
   log('error', 'request.failed', { request_id: c.var.requestId, error: error.name, path: c.req.path })
-  return problemResponse(c, internalError())
+  return problemResponse(c, problem('internal_error'))
 })
 
 /** The whole API's type: `hc<AppType>(baseUrl)` from hono/client infers every route's input and output. */

@@ -34,9 +34,8 @@ export async function call(path: string, options: CallOptions = {}): Promise<Res
   if (!headers.has('CF-Connecting-IP')) headers.set('CF-Connecting-IP', freshIp())
   const url = path.startsWith('http') ? path : `${API}${path}`
   const request = new Request(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body })
-  // Through the worker's fetch handler with an execution context we can wait on: work a route
-  // defers with waitUntil (the login record, a failed login's audit event) is done before the
-  // test looks at what is stored.
+  // Through the worker's fetch handler with an execution context we wait on: no route defers work
+  // with waitUntil today, and if one ever does, a test still sees its writes done.
   const ctx = createExecutionContext()
   const response = await worker.fetch(request, options.env ? { ...env, ...options.env } : env, ctx)
   await waitOnExecutionContext(ctx)
@@ -288,22 +287,4 @@ export async function workerFetch(input: RequestInfo | URL, init?: RequestInit):
   const response = await worker.fetch(request, env, ctx)
   await waitOnExecutionContext(ctx)
   return response
-}
-
-/**
- * A session as logins opened them before refresh tokens named their session (the token is 43
- * characters of base64url), written straight into D1 because no route opens one any more. Returns
- * its refresh token.
- */
-export async function legacySession(userId: string): Promise<{ sessionId: string; refreshToken: string }> {
-  const refreshToken = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)).buffer)
-  const hash = bytesToBase64Url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(refreshToken)))
-  const sessionId = crypto.randomUUID()
-  const now = Date.now()
-  await env.DB.prepare(
-    'INSERT INTO sessions (id, user_id, refresh_token_hash, user_agent, created_at, last_used_at, expires_at) VALUES (?, ?, ?, NULL, ?, ?, ?)',
-  )
-    .bind(sessionId, userId, hash, now, now, now + 30 * 86_400_000)
-    .run()
-  return { sessionId, refreshToken }
 }

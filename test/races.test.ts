@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { databaseFor } from '../src/db/client'
 import { startSession } from '../src/db/sessions'
-import { findUserByLogin } from '../src/db/users'
+import { findUserByLogin, passwordSignIn } from '../src/db/users'
 import { call, expectProblem, login, signup, storedUser } from './helpers'
 
 describe('writes that depend on a password', () => {
@@ -31,8 +31,13 @@ describe('writes that depend on a password', () => {
       refreshTokenHash: `race-${sessionId}`,
       userAgent: 'race',
       expiresAt: new Date(Date.now() + 60_000),
-      checkedPasswordHash: readByLogin.passwordHash,
-      newPasswordHash: '$pbkdf2-sha256$v=1$i=100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+      assurance: { authTime: new Date(), amr: ['pwd'], aal: 'aal1' },
+      proof: passwordSignIn(db, {
+        userId: readByLogin.id,
+        checkedHash: readByLogin.passwordHash!,
+        newHash: '$pbkdf2-sha256$v=1$i=100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+        now: new Date(),
+      }),
       client: { ip: null, userAgent: 'race' },
       now: new Date(),
     })

@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../lib/encoding'
 import { memoize } from '../lib/memo'
+import type { Assurance } from './assurance'
 import type { Role } from './roles'
 
 export type AccessClaims = {
@@ -12,7 +13,14 @@ export type AccessClaims = {
   iat: number
   exp: number
   jti: string
+  /** When the session's user last proved who they are (NumericDate). */
+  auth_time: number
+  amr: string[]
+  aal: Assurance['aal']
 }
+
+/** What signing and verifying access tokens needs of the configuration. */
+export type TokenSettings = Pick<Config, 'keys' | 'issuer' | 'audience' | 'accessTokenTtlSeconds'>
 
 const ED25519 = { name: 'Ed25519' } as const
 const ACCESS_TOKEN_TYPE = 'at+jwt'
@@ -24,11 +32,12 @@ const CLOCK_SKEW_SECONDS = 60
 const encodeJson = (value: unknown) => toBase64Url(utf8.encode(JSON.stringify(value)))
 
 export async function signAccessToken(
-  config: Config,
-  subject: { userId: string; sessionId: string; role: Role },
+  config: TokenSettings,
+  subject: { userId: string; sessionId: string; role: Role; assurance: Assurance },
   nowSeconds: number,
 ): Promise<string> {
   const { kid, key } = config.keys.signing
+  const { authTime, amr, aal } = subject.assurance
   const claims: AccessClaims = {
     iss: config.issuer,
     aud: config.audience,
@@ -38,6 +47,9 @@ export async function signAccessToken(
     iat: nowSeconds,
     exp: nowSeconds + config.accessTokenTtlSeconds,
     jti: crypto.randomUUID(),
+    auth_time: Math.floor(authTime.getTime() / 1000),
+    amr,
+    aal,
   }
   const signingInput = `${encodeJson({ alg: 'EdDSA', typ: ACCESS_TOKEN_TYPE, kid })}.${encodeJson(claims)}`
   const signature = new Uint8Array(await crypto.subtle.sign(ED25519, key, utf8.encode(signingInput)))
@@ -53,14 +65,14 @@ export async function signAccessToken(
  * so expiry, logout and revocation count exactly as before. The oldest entry goes first when full.
  */
 const VERIFIED_TOKENS_KEPT = 1000
-const verifiedTokensOf = memoize((_config: Config) => new Map<string, Record<string, unknown>>())
+const verifiedTokensOf = memoize((_config: TokenSettings) => new Map<string, Record<string, unknown>>())
 
 /**
  * Verifies an access token the strict way (RFC 8725, RFC 9068): only EdDSA, only a kid we hold,
  * only `typ` at+jwt, exact issuer and audience, and a present, unexpired `exp`. Returns the claims,
  * or undefined for any token that is not exactly right; the caller answers 401 either way.
  */
-export async function verifyAccessToken(config: Config, token: string, nowSeconds: number): Promise<Verified> {
+export async function verifyAccessToken(config: TokenSettings, token: string, nowSeconds: number): Promise<Verified> {
   const known = verifiedTokensOf(config)
   const seen = known.get(token)
   if (seen) {
@@ -85,14 +97,14 @@ export async function verifyAccessToken(config: Config, token: string, nowSecond
  */
 export type Verified = { claims: AccessClaims; expired?: undefined } | { claims?: undefined; expired: boolean }
 
-function refusal(config: Config, claims: Record<string, unknown>, now: number): Verified {
+function refusal(config: TokenSettings, claims: Record<string, unknown>, now: number): Verified {
   const { exp } = claims
   const expired = isWholeNumber(exp) && exp <= now && checkClaims(config, claims, exp - 1) !== undefined
   return { expired }
 }
 
 /** The payload of a token whose header and signature are exactly right, before its claims are checked. */
-async function verifySignedClaims(config: Config, token: string): Promise<Record<string, unknown> | undefined> {
+async function verifySignedClaims(config: TokenSettings, token: string): Promise<Record<string, unknown> | undefined> {
   const parts = token.split('.')
   if (parts.length !== 3) return undefined
   const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string]
@@ -111,8 +123,8 @@ async function verifySignedClaims(config: Config, token: string): Promise<Record
   return decodeJsonObject(encodedPayload)
 }
 
-function checkClaims(config: Config, claims: Record<string, unknown>, now: number): AccessClaims | undefined {
-  const { iss, aud, sub, sid, role, iat, exp, jti, nbf } = claims
+function checkClaims(config: TokenSettings, claims: Record<string, unknown>, now: number): AccessClaims | undefined {
+  const { iss, aud, sub, sid, role, iat, exp, jti, nbf, auth_time, amr, aal } = claims
   if (iss !== config.issuer) return undefined
   const audiences = Array.isArray(aud) ? aud : [aud]
   if (!audiences.includes(config.audience)) return undefined
@@ -121,7 +133,10 @@ function checkClaims(config: Config, claims: Record<string, unknown>, now: numbe
   if (nbf !== undefined && (!isWholeNumber(nbf) || nbf > now + CLOCK_SKEW_SECONDS)) return undefined
   if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') return undefined
   if (typeof role !== 'string') return undefined
-  return { iss, aud: config.audience, sub, sid, role: role as Role, iat, exp, jti }
+  // The assurance is informational here: what a request may do is decided from the session row.
+  if (!isWholeNumber(auth_time) || !Array.isArray(amr) || !amr.every((method) => typeof method === 'string')) return undefined
+  if (aal !== 'aal1' && aal !== 'aal2') return undefined
+  return { iss, aud: config.audience, sub, sid, role: role as Role, iat, exp, jti, auth_time, amr, aal }
 }
 
 function isAccessTokenType(typ: unknown): boolean {

@@ -9,11 +9,12 @@ import { type MailJobStatus, type MailTokenPurpose, mailJobs, mailTokens, sessio
 const CONSUMER: Client = { ip: null, userAgent: 'mail queue' }
 
 /**
- * What a reset token is bound to: a fingerprint of the password hash it would replace, so any
- * change of the stored hash (a reset, a password change) leaves the token dead.
+ * What a reset token is bound to: a fingerprint of the password hash it would replace (or of
+ * there being none), so any change of the stored hash (a reset, a password change) leaves the
+ * token dead.
  */
-export async function passwordBinding(passwordHash: string): Promise<string> {
-  return toBase64Url(await sha256(`password:${passwordHash}`))
+export async function passwordBinding(passwordHash: string | null): Promise<string> {
+  return toBase64Url(await sha256(passwordHash === null ? 'password:none' : `password:${passwordHash}`))
 }
 
 /** The key that counts an address's mails: a hash, so the table holds no address. */
@@ -132,7 +133,7 @@ export async function findLiveMailToken(db: Database, input: { tokenHash: string
  */
 export async function resetPassword(
   db: Database,
-  input: { tokenId: string; userId: string; oldHash: string; newHash: string; client: Client; now: Date },
+  input: { tokenId: string; userId: string; oldHash: string | null; newHash: string; client: Client; now: Date },
 ): Promise<UserRow | undefined> {
   const { tokenId, userId, now } = input
   const tokenUnused = and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))
@@ -146,7 +147,7 @@ export async function resetPassword(
       .where(
         and(
           eq(users.id, userId),
-          eq(users.passwordHash, input.oldHash),
+          input.oldHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, input.oldHash),
           sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${tokenId} AND used_at = ${now.getTime()})`,
         ),
       )

@@ -14,7 +14,8 @@ export const users = sqliteTable(
     usernameNormalized: text('username_normalized').notNull(),
     /** Trimmed and lower-cased before it is stored. */
     email: text('email').notNull(),
-    passwordHash: text('password_hash').notNull(),
+    /** PBKDF2 (or an imported bcrypt hash until its first login); null for an account with no password. */
+    passwordHash: text('password_hash'),
     role: text('role').$type<Role>().notNull().default('user'),
     emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
     disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
@@ -22,8 +23,9 @@ export const users = sqliteTable(
     updatedAt: timestamp('updated_at').notNull(),
     lastLoginAt: timestamp('last_login_at'),
     /**
-     * The last time someone proved the password (a login, a re-authentication), no earlier than
-     * that attempt's place among the account's attempts: how the limiter learns that a streak ended.
+     * The last time someone proved who they are on this account (a login, a second step, a
+     * re-authentication), no earlier than that attempt's place among the account's attempts: how
+     * the limiter learns that a failure streak ended.
      */
     lastAuthAt: timestamp('last_auth_at'),
     /** The account's integer id in the Flask app it was imported from (npm run import:flask). */
@@ -41,6 +43,8 @@ export const users = sqliteTable(
   ],
 )
 
+export const AALS = ['aal1', 'aal2'] as const
+
 export const sessions = sqliteTable(
   'sessions',
   {
@@ -52,7 +56,7 @@ export const sessions = sqliteTable(
     refreshTokenHash: text('refresh_token_hash').notNull(),
     /**
      * How many times the refresh token was rotated: how far back a presented token of this
-     * session can be, so a replayed one is recognised by walking its chain forward (refresh route).
+     * session can be, so a replayed one is recognised by walking its chain forward (sign-in/refresh.ts).
      */
     rotations: integer('rotations').notNull().default(0),
     userAgent: text('user_agent'),
@@ -60,26 +64,94 @@ export const sessions = sqliteTable(
     lastUsedAt: timestamp('last_used_at').notNull(),
     /** Absolute: rotation does not extend it. */
     expiresAt: timestamp('expires_at').notNull(),
+    /** When the session's user last proved who they are: its login, or its latest re-authentication. */
+    authTime: timestamp('auth_time').notNull(),
+    /** How they proved it, as RFC 8176 method names (`pwd`, `otp`, `hwk`, ..., and `mfa` for two factors). */
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull(),
+    /** The assurance level that proof reached. */
+    aal: text('aal', { enum: AALS }).notNull(),
   },
-  (t) => [uniqueIndex('sessions_refresh_token_hash_unique').on(t.refreshTokenHash), index('sessions_user_id_idx').on(t.userId)],
+  (t) => [index('sessions_user_id_idx').on(t.userId)],
 )
 
 /**
- * Refresh tokens that were rotated away, for sessions opened before refresh tokens named their
- * session (see the refresh route): presenting one again means a copy is in someone else's hands
- * (RFC 9700 §4.14.2), so its whole session is revoked. Rows go with their session; no new session
- * adds any, so the table empties as those sessions expire (REFRESH_TOKEN_TTL_SECONDS).
+ * A second factor and the sign-in methods besides the password each have a table of their own,
+ * so each kind's rules sit on typed columns the database enforces: one authenticator app per
+ * account, a passkey's credential id unique across all accounts, one account per provider
+ * identity. The password stays on `users` (null when the account has none).
  */
-export const spentRefreshTokens = sqliteTable(
-  'spent_refresh_tokens',
+
+/**
+ * An account's authenticator app (TOTP, RFC 6238). Pending until a first code confirms it.
+ * `lastStep` is the last accepted time step: a code is accepted only for a later step, written
+ * with a conditional update, so a code works once even when two requests race.
+ */
+export const totpFactors = sqliteTable('totp_factors', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /** The shared secret, encrypted at rest (see auth/totp.ts); never returned after enrolment. */
+  secret: text('secret').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  confirmedAt: timestamp('confirmed_at'),
+  lastStep: integer('last_step').notNull().default(0),
+  lastUsedAt: timestamp('last_used_at'),
+})
+
+/** Single-use recovery codes, stored only as hashes; a new set replaces the old one. */
+export const recoveryCodes = sqliteTable(
+  'recovery_codes',
   {
-    tokenHash: text('token_hash').primaryKey(),
-    sessionId: text('session_id')
+    id: text('id').primaryKey(),
+    userId: text('user_id')
       .notNull()
-      .references(() => sessions.id, { onDelete: 'cascade' }),
-    spentAt: timestamp('spent_at').notNull(),
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    usedAt: timestamp('used_at'),
   },
-  (t) => [index('spent_refresh_tokens_session_id_idx').on(t.sessionId)],
+  (t) => [uniqueIndex('recovery_codes_user_code_unique').on(t.userId, t.codeHash)],
+)
+
+/** WebAuthn credentials (passkeys). The API names them by `id`; `credentialId` is the authenticator's. */
+export const passkeys = sqliteTable(
+  'passkeys',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** base64url, as the authenticator gave it. */
+    credentialId: text('credential_id').notNull(),
+    /** The COSE public key, base64url. */
+    publicKey: text('public_key').notNull(),
+    counter: integer('counter').notNull().default(0),
+    transports: text('transports', { mode: 'json' }).$type<string[]>(),
+    backedUp: integer('backed_up', { mode: 'boolean' }).notNull().default(false),
+    name: text('name').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    lastUsedAt: timestamp('last_used_at'),
+  },
+  (t) => [uniqueIndex('passkeys_credential_id_unique').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
+)
+
+/** Accounts at another provider (OpenID Connect, GitHub) linked to an account here. */
+export const identities = sqliteTable(
+  'identities',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The configured provider's id (OAUTH_PROVIDERS). */
+    provider: text('provider').notNull(),
+    /** The provider's stable id for the person (`sub`, or GitHub's numeric id). */
+    subject: text('subject').notNull(),
+    email: text('email'),
+    createdAt: timestamp('created_at').notNull(),
+    lastUsedAt: timestamp('last_used_at'),
+  },
+  (t) => [uniqueIndex('identities_provider_subject_unique').on(t.provider, t.subject), index('identities_user_id_idx').on(t.userId)],
 )
 
 /**
@@ -154,5 +226,8 @@ export const mailJobs = sqliteTable(
 
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
+export type TotpFactorRow = typeof totpFactors.$inferSelect
+export type PasskeyRow = typeof passkeys.$inferSelect
+export type IdentityRow = typeof identities.$inferSelect
 export type MailTokenRow = typeof mailTokens.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect

@@ -1,19 +1,34 @@
 import { and, desc, eq, getTableColumns, gt, or, sql } from 'drizzle-orm'
+import type { BatchItem } from 'drizzle-orm/batch'
+import type { SQL } from 'drizzle-orm/sql'
+import type { Assurance } from '../auth/assurance'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
-import { sessions, spentRefreshTokens, users } from './schema'
-import { recordLoginStatement } from './users'
+import { sessions, users } from './schema'
 
 /** User agents are stored to help people recognise their sessions, cut to a sane length. */
 const MAX_USER_AGENT = 256
 
 /**
- * A successful login: the new session, the account's last_login_at and last_auth_at (which ends
- * its failure streak at the limiter's next admission) with a re-hashed password when one is due,
- * and the `user.login` event, in one batch. Every statement holds only while the account still has
- * the password hash the login checked, so a password changed meanwhile wins: no session, no
- * re-hash over the new password. Returns whether the session was started.
+ * What a sign-in's proof adds to the write that opens its session: a condition on the account's
+ * row that holds only while what the proof was checked against is still current (the password
+ * hash it verified, say), and the statements that record the proof on the account (its
+ * last_auth_at, a re-hash). Made by the proof's own module in db/, composed by the sign-in layer.
+ */
+export type ProofWrite = { guard: SQL | undefined; records: BatchItem<'sqlite'>[] }
+
+/** Several proofs checked together (a password and a second factor): every guard, every record. */
+export const allOf = (writes: ProofWrite[]): ProofWrite => ({
+  guard: and(...writes.map((write) => write.guard)),
+  records: writes.flatMap((write) => write.records),
+})
+
+/**
+ * A successful sign-in: the new session with its assurance, the `user.login` event and the
+ * proof's records, in one batch. Every statement holds only while the proof's guard does, so a
+ * password changed meanwhile wins: no session, no re-hash over the new password. Returns whether
+ * the session was started.
  */
 export async function startSession(
   db: Database,
@@ -23,14 +38,13 @@ export async function startSession(
     refreshTokenHash: string
     userAgent: string | undefined
     expiresAt: Date
-    checkedPasswordHash: string
-    newPasswordHash: string | undefined
+    assurance: Assurance
+    proof: ProofWrite
     client: Client
     now: Date
   },
 ): Promise<boolean> {
-  const { id, userId, now } = input
-  const stillTheSamePassword = and(eq(users.id, userId), eq(users.passwordHash, input.checkedPasswordHash))
+  const { id, userId, now, assurance } = input
   const [started] = await db.batch([
     db
       .insert(sessions)
@@ -45,20 +59,23 @@ export async function startSession(
             createdAt: sql<number>`${now.getTime()}`.as('created_at'),
             lastUsedAt: sql<number>`${now.getTime()}`.as('last_used_at'),
             expiresAt: sql<number>`${input.expiresAt.getTime()}`.as('expires_at'),
+            authTime: sql<number>`${assurance.authTime.getTime()}`.as('auth_time'),
+            amr: sql<string>`${JSON.stringify(assurance.amr)}`.as('amr'),
+            aal: sql<string>`${assurance.aal}`.as('aal'),
           })
           .from(users)
-          .where(stillTheSamePassword),
+          .where(and(eq(users.id, userId), input.proof.guard)),
       )
       .returning({ id: sessions.id }),
     auditStatementWhen(
       db,
-      { action: 'user.login', actorId: userId, targetId: userId, details: { session_id: id } },
+      { action: 'user.login', actorId: userId, targetId: userId, details: { session_id: id, amr: assurance.amr.join(' ') } },
       input.client,
       now,
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${id})`,
     ),
-    // Last: it may replace the hash the statements above compare with.
-    recordLoginStatement(db, { userId, checkedPasswordHash: input.checkedPasswordHash, newPasswordHash: input.newPasswordHash, now }),
+    // Last: they may change what the statements above compare with (a re-hash replaces the hash).
+    ...input.proof.records,
   ])
   return started.length > 0
 }
@@ -92,49 +109,26 @@ export async function findAuthenticatedSession(db: Database, sessionId: string, 
 /**
  * Rotates a refresh token in one D1 batch (a transaction): the session takes the new hash only if
  * it still holds the old one and has not expired, and the session's user is read back. Of many
- * simultaneous rotations of one token, the database serialises them and exactly one matches. A
- * token that names its session (`sessionId`) is looked for in that session alone; one from before
- * tokens named their session also has its old hash recorded as spent, to recognise a replay.
+ * simultaneous rotations of one token, the database serialises them and exactly one matches.
  */
-export async function rotateRefreshToken(db: Database, input: { sessionId?: string; oldHash: string; newHash: string; now: Date }) {
-  const stillCurrent = and(eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now))
-  const rotate = db
-    .update(sessions)
-    .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now, rotations: sql`${sessions.rotations} + 1` })
-    .where(input.sessionId ? and(eq(sessions.id, input.sessionId), stillCurrent) : stillCurrent)
-    .returning({ id: sessions.id, expiresAt: sessions.expiresAt })
-  // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
-  const owner = db
-    .select(getTableColumns(users))
-    .from(users)
-    .innerJoin(sessions, eq(sessions.userId, users.id))
-    .where(eq(sessions.refreshTokenHash, input.newHash))
-  if (input.sessionId) {
-    const [[session], [user]] = await db.batch([rotate, owner])
-    return session && user ? { session, user } : undefined
-  }
-  const [[session], , [user]] = await db.batch([
-    rotate,
+export async function rotateRefreshToken(db: Database, input: { sessionId: string; oldHash: string; newHash: string; now: Date }) {
+  const [[session], [user]] = await db.batch([
     db
-      .insert(spentRefreshTokens)
-      .select(
-        db
-          .select({
-            tokenHash: sql<string>`${input.oldHash}`.as('token_hash'),
-            sessionId: sessions.id,
-            spentAt: sql<number>`${input.now.getTime()}`.as('spent_at'),
-          })
-          .from(sessions)
-          .where(eq(sessions.refreshTokenHash, input.newHash)),
-      )
-      // A retried rotation finds its replacement already in place and the old token already spent.
-      .onConflictDoNothing(),
-    owner,
+      .update(sessions)
+      .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now, rotations: sql`${sessions.rotations} + 1` })
+      .where(and(eq(sessions.id, input.sessionId), eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now)))
+      .returning({ id: sessions.id, expiresAt: sessions.expiresAt, authTime: sessions.authTime, amr: sessions.amr, aal: sessions.aal }),
+    // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
+    db
+      .select(getTableColumns(users))
+      .from(users)
+      .innerJoin(sessions, eq(sessions.userId, users.id))
+      .where(and(eq(sessions.id, input.sessionId), eq(sessions.refreshTokenHash, input.newHash))),
   ])
   return session && user ? { session, user } : undefined
 }
 
-/** What a presented refresh token that names a session is checked against when it is not current. */
+/** What a presented refresh token is checked against when it is not its session's current one. */
 export async function findRefreshState(db: Database, sessionId: string) {
   return db
     .select({
@@ -146,22 +140,6 @@ export async function findRefreshState(db: Database, sessionId: string) {
     })
     .from(sessions)
     .where(eq(sessions.id, sessionId))
-    .get()
-}
-
-/** The session a rotated-away refresh token from before tokens named their session belonged to. */
-export async function findSessionOfSpentToken(db: Database, tokenHash: string) {
-  return db
-    .select({
-      sessionId: spentRefreshTokens.sessionId,
-      userId: sessions.userId,
-      spentAt: spentRefreshTokens.spentAt,
-      currentHash: sessions.refreshTokenHash,
-      expiresAt: sessions.expiresAt,
-    })
-    .from(spentRefreshTokens)
-    .innerJoin(sessions, eq(sessions.id, spentRefreshTokens.sessionId))
-    .where(eq(spentRefreshTokens.tokenHash, tokenHash))
     .get()
 }
 
@@ -196,14 +174,17 @@ export async function endSession(db: Database, sessionId: string): Promise<void>
   await db.delete(sessions).where(eq(sessions.id, sessionId))
 }
 
-/** Logout: the caller's session, and the session of a refresh token they hold if it is theirs too, with the event. */
+/**
+ * Logout: the caller's session, and the session of a refresh token they hold (its session and its
+ * current hash) if that session is theirs too, with the event.
+ */
 export async function logout(
   db: Database,
-  input: { sessionId: string; userId: string; refreshTokenHash: string | undefined; client: Client; now: Date },
+  input: { sessionId: string; userId: string; refreshToken: { sessionId: string; hash: string } | undefined; client: Client; now: Date },
 ): Promise<void> {
-  const { sessionId, userId } = input
-  const byToken = input.refreshTokenHash
-    ? and(eq(sessions.refreshTokenHash, input.refreshTokenHash), eq(sessions.userId, userId))
+  const { sessionId, userId, refreshToken } = input
+  const byToken = refreshToken
+    ? and(eq(sessions.id, refreshToken.sessionId), eq(sessions.refreshTokenHash, refreshToken.hash), eq(sessions.userId, userId))
     : undefined
   await db.batch([
     db.delete(sessions).where(byToken ? or(eq(sessions.id, sessionId), byToken) : eq(sessions.id, sessionId)),

@@ -1,10 +1,11 @@
-import { and, asc, eq, gt, gte, lt, ne, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, lt, ne, or, type SQL, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { sessions, type UserRow, users } from './schema'
+import type { ProofWrite } from './sessions'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
 export const normaliseEmail = (email: string) => email.trim().toLowerCase()
@@ -113,20 +114,27 @@ export async function findUserByLogin(db: Database, identifier: LoginIdentifier)
   return query.get({ value: identifier.value })
 }
 
-/** A login's mark on the account, and its re-hash when one is due; only over the hash the login checked. */
-export function recordLoginStatement(
-  db: Database,
-  input: { userId: string; checkedPasswordHash: string; newPasswordHash: string | undefined; now: Date },
-) {
-  const { now, newPasswordHash } = input
-  return db
-    .update(users)
-    .set(
-      newPasswordHash
-        ? { lastLoginAt: now, lastAuthAt: now, passwordHash: newPasswordHash, updatedAt: now }
-        : { lastLoginAt: now, lastAuthAt: now },
-    )
-    .where(and(eq(users.id, input.userId), eq(users.passwordHash, input.checkedPasswordHash)))
+/** Holds while the account's password is still the hash a proof was checked against. */
+export const passwordStillIs = (checkedHash: string) => eq(users.passwordHash, checkedHash)
+
+/**
+ * What a checked password adds to the sign-in it opens: the session only while the password is
+ * still the one checked, and the account's last_login_at and last_auth_at (which ends its failure
+ * streak at the limiter's next admission), with the re-hash when one is due, under the same guard.
+ */
+export function passwordSignIn(db: Database, input: { userId: string; checkedHash: string; newHash?: string; now: Date }): ProofWrite {
+  const { now, newHash } = input
+  const guard = passwordStillIs(input.checkedHash)
+  const marks = { lastLoginAt: now, lastAuthAt: now }
+  return {
+    guard,
+    records: [
+      db
+        .update(users)
+        .set(newHash ? { ...marks, passwordHash: newHash, updatedAt: now } : marks)
+        .where(and(eq(users.id, input.userId), guard)),
+    ],
+  }
 }
 
 /** A re-authentication that proved the password without changing anything: it ends the failure streak. */
@@ -163,16 +171,17 @@ export function updateProfile(
 }
 
 /**
- * Sets a new password hash, only over the hash the current password was checked against, and then
- * ends every session but the one making the change, with its event. `authAt` is when the current
- * password was proved (see last_auth_at). Returns false when the password changed meanwhile.
+ * Sets a new password hash, only while the proof of the current password still holds (`confirmedBy`:
+ * the hash it was checked against is still the account's), and then ends every session but the
+ * one making the change, with its event. `authAt` is when the current password was proved (see
+ * last_auth_at). Returns false when the password changed meanwhile.
  */
 export async function changePassword(
   db: Database,
   input: {
     userId: string
     keepSessionId: string
-    checkedPasswordHash: string
+    confirmedBy: SQL | undefined
     passwordHash: string
     authAt: Date
     client: Client
@@ -185,7 +194,7 @@ export async function changePassword(
     db
       .update(users)
       .set({ passwordHash: input.passwordHash, lastAuthAt: input.authAt, updatedAt: now })
-      .where(and(eq(users.id, userId), eq(users.passwordHash, input.checkedPasswordHash)))
+      .where(and(eq(users.id, userId), input.confirmedBy))
       .returning({ id: users.id }),
     db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId), changed)),
     auditStatementWhen(db, { action: 'user.password_changed', actorId: userId, targetId: userId }, input.client, now, changed),

@@ -19,7 +19,7 @@ export type UpkeepReport = Record<'sessions' | 'audit_events' | 'mail_tokens' | 
 }
 
 /**
- * The daily clean-up (a Cron Trigger): expired sessions (their spent refresh tokens go with them),
+ * The daily clean-up (a Cron Trigger): expired sessions,
  * audit events older than AUDIT_RETENTION_DAYS, mail tokens that expired or were used, old mail
  * jobs, and the limiter's stale failure streaks. Each kind is deleted in bounded batches, and every
  * statement only deletes what is already past its use, so running it again changes nothing.

@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
-import { internalError } from '../errors'
+import { problem } from '../errors'
 import { log } from '../log'
 
 /**
@@ -13,7 +13,7 @@ export function requireConfig() {
     const result = await readConfig(c.env)
     if (!result.ok) {
       log('error', 'config.invalid', { request_id: c.var.requestId, variables: result.problems.map((p) => p.name) })
-      throw internalError()
+      throw problem('internal_error')
     }
     c.set('config', result.config)
     c.set('client', { ip: c.req.header('CF-Connecting-IP') ?? null, userAgent: c.req.header('User-Agent') ?? null })

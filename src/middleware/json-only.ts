@@ -1,7 +1,7 @@
 import { bodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
-import { ApiError } from '../errors'
+import { problem } from '../errors'
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;.*)?$/i
@@ -12,7 +12,7 @@ export function limitBody(maxBytes: number) {
   return bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new ApiError(413, 'payload_too_large', `The request body must be at most ${maxBytes / 1024} KiB.`)
+      throw problem('payload_too_large')
     },
   })
 }
@@ -31,12 +31,12 @@ export function jsonOnly() {
     const text = await c.req.text()
     if (text.length === 0 && contentType === undefined) return next()
     if (contentType === undefined || !JSON_MEDIA_TYPE.test(contentType)) {
-      throw new ApiError(415, 'unsupported_media_type', 'Send the body as JSON with Content-Type: application/json.')
+      throw problem('unsupported_media_type')
     }
     try {
       c.set('requestJson', JSON.parse(text))
     } catch {
-      throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON.')
+      throw problem('invalid_json')
     }
     return next()
   })

@@ -2,27 +2,11 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { verifyAccessToken } from '../auth/tokens'
 import { findAuthenticatedSession } from '../db/sessions'
-import { ApiError } from '../errors'
+import { expiredToken, missingToken, refusedToken } from '../errors'
 
 // RFC 6750 §2.1: the scheme is case-insensitive, the credential is token68. Only the header
 // counts: a token in the query string or the body is never looked at.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
-
-const missingToken = () =>
-  new ApiError(401, 'unauthorized', 'Send an access token: Authorization: Bearer <token>.', {
-    headers: { 'WWW-Authenticate': 'Bearer' },
-  })
-
-const invalidToken = () =>
-  new ApiError(401, 'unauthorized', 'The access token is invalid or revoked; log in again.', {
-    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="The access token is invalid"' },
-  })
-
-// RFC 6750 §3: said only of a token we signed whose one fault is its age, so the client refreshes.
-const expiredToken = () =>
-  new ApiError(401, 'unauthorized', 'The access token expired; refresh it with the refresh token.', {
-    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' },
-  })
 
 /**
  * Authenticates the request from its access token, then reads the session and the user back in
@@ -35,13 +19,13 @@ export function requireAuth() {
     // No Bearer credentials at all (none, or another scheme): RFC 6750 §3.1 names no error then.
     if (!/^bearer(?: |$)/i.test(header)) throw missingToken()
     const token = BEARER.exec(header)?.[1]
-    if (!token) throw invalidToken()
+    if (!token) throw refusedToken()
 
     const now = new Date()
     const { claims, expired } = await verifyAccessToken(c.var.config, token, Math.floor(now.getTime() / 1000))
-    if (!claims) throw expired ? expiredToken() : invalidToken()
+    if (!claims) throw expired ? expiredToken() : refusedToken()
     const found = await findAuthenticatedSession(c.var.db, claims.sid, claims.sub, now)
-    if (!found) throw invalidToken()
+    if (!found) throw refusedToken()
 
     c.set('user', found.user)
     c.set('session', found.session)

@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { can, PERMISSIONS, type Permission } from '../auth/roles'
-import { ApiError } from '../errors'
+import { problem } from '../errors'
 
 /**
  * Lets the request through only if the signed-in user's role holds the permission. The role is
@@ -12,7 +12,7 @@ export function requirePermission(permission: Permission) {
   if (!PERMISSIONS.includes(permission)) throw new Error(`requirePermission: unknown permission ${permission}`)
   return createMiddleware<AppEnv>(async function checkPermission(c, next) {
     if (!can(c.var.user.role, permission)) {
-      throw new ApiError(403, 'forbidden', 'Your role does not allow this.')
+      throw problem('forbidden')
     }
     await next()
   })

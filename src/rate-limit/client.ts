@@ -1,6 +1,5 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { ApiError } from '../errors'
 import { toBase64Url, utf8 } from '../lib/encoding'
 import { clientNetwork } from '../lib/network'
 import type { Admission } from './durable-object'
@@ -29,11 +28,6 @@ async function keyOf(c: Context<AppEnv>, kind: string, value: string): Promise<s
 const subjectKey = (c: Context<AppEnv>, subject: LoginSubject) =>
   subject.kind === 'account' ? keyOf(c, 'account', subject.userId) : keyOf(c, 'name', subject.name)
 
-export const rateLimited = (retryAfterSeconds: number) =>
-  new ApiError(429, 'rate_limited', 'Too many attempts; wait before trying again.', {
-    headers: { 'Retry-After': String(retryAfterSeconds) },
-  })
-
 const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
 
 async function ask(c: Context<AppEnv>, login?: { subject: LoginSubject; lastSuccessAt: number | undefined }): Promise<Admission> {
@@ -56,16 +50,12 @@ async function ask(c: Context<AppEnv>, login?: { subject: LoginSubject; lastSucc
 export const admitRequest = (c: Context<AppEnv>) => ask(c)
 
 /**
- * A password attempt (a login, or a re-authentication): the client network's budget and the
- * subject's failure streak, asked together in one round trip. `lastSuccessAt` is the account's
- * last_auth_at: a success is told to the limiter this way, at the next attempt, so a success needs
- * no second round trip.
+ * An attempt to prove who one is (a login, a second step, a re-authentication): the client
+ * network's budget and the subject's failure streak, asked together in one round trip.
+ * `lastSuccessAt` is the account's last_auth_at: a success is told to the limiter this way, at the
+ * next attempt, so a success needs no second round trip.
  */
-export function admitPasswordAttempt(
-  c: Context<AppEnv>,
-  subject: LoginSubject,
-  lastSuccessAt: Date | null | undefined,
-): Promise<Admission> {
+export function admitProofAttempt(c: Context<AppEnv>, subject: LoginSubject, lastSuccessAt: Date | null | undefined): Promise<Admission> {
   return ask(c, { subject, lastSuccessAt: lastSuccessAt?.getTime() })
 }
 

@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers'
 
 /** The waits of the login backoff are capped at 15 minutes. */
 export const MAX_BACKOFF_SECONDS = 15 * 60
-/** After this many consecutive failures only an admin's enable lets the account log in again. */
+/** After this many consecutive failures only an admin's unlock (POST /admin/users/{id}/unlock) lets the account log in again. */
 export const LOCK_AFTER_FAILURES = 100
 /** Failure streaks below the lock are forgotten after a day without attempts. */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000
@@ -17,8 +17,8 @@ export type AdmitRequest = {
   /** Hashed account (or login identifier) key, for login attempts only. */
   loginKey?: string
   /**
-   * When the account last logged in successfully (its last_login_at), in milliseconds: a streak
-   * whose every attempt was admitted at or before it ended with that success.
+   * When someone last proved who they are on the account (its last_auth_at), in milliseconds: a
+   * streak whose every attempt was admitted at or before it ended with that success.
    */
   lastSuccessAt?: number
   /** Milliseconds, from the worker's clock, so the caller (and a test) controls time. */
@@ -39,16 +39,16 @@ export type Admission =
  * is that attempt's `at`, kept after a success so later attempts still order after it.
  *
  * Why `order` and not just the clock: a success is never reported here; the worker writes it as
- * the account's last_login_at, no earlier than the attempt's `at`, and the next admission compares
+ * the account's last_auth_at, no earlier than the attempt's `at`, and the next admission compares
  * the two. Attempts in one millisecond (or under a frozen test clock) would tie, so every admitted
  * attempt gets an `at` strictly after the previous one's:
  *
  *   attempt A admitted    order = t          (counted as a failure when admitted)
- *   A succeeds            last_login_at = t  (written by the worker with the session)
- *   attempt B admitted    last_login_at ≥ order: A was no failure, the streak restarts at 0;
+ *   A succeeds            last_auth_at = t   (written by the worker with the session)
+ *   attempt B admitted    last_auth_at ≥ order: A was no failure, the streak restarts at 0;
  *                         B gets order t + 1 even if the clock still says t
  *   B fails               nothing to report: B was already counted as a failure
- *   attempt C admitted    last_login_at (t) < order (t + 1): B's failure stands, streak = 1
+ *   attempt C admitted    last_auth_at (t) < order (t + 1): B's failure stands, streak = 1
  */
 type Streak = { failures: number; lastAt: number; order: number }
 
@@ -62,7 +62,7 @@ type Streak = { failures: number; lastAt: number; order: number }
  *
  * A login attempt is counted as a failure when it is admitted, so simultaneous guesses cannot all
  * pass the check before their failures land. A success is not reported here: the worker records it
- * as the account's last_login_at in D1, and hands that time to the account's next admission, which
+ * as the account's last_auth_at in D1, and hands that time to the account's next admission, which
  * ends the streak when the success came after its last attempt. So a login costs one round trip
  * here, whatever its outcome. A streak is written to storage, so a backoff or a lock survives
  * eviction, from its second counted attempt on: an ordinary login (counted, then ended by its own
@@ -104,7 +104,7 @@ export class RateLimiter extends DurableObject<Env> {
     return { allowed: true, failuresSoFar: failures, at }
   }
 
-  /** Ends a failure streak when an admin enables the account: the only thing that lifts a lock. */
+  /** Ends a failure streak when an admin unlocks the account: the only thing that lifts a lock. */
   resetLogin(loginKey: string): void {
     this.saveStreak(loginKey, undefined)
   }

@@ -1,6 +1,7 @@
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
-import { admitRequest, rateLimited } from './client'
+import { rateLimited } from '../errors'
+import { admitRequest } from './client'
 
 /** For unauthenticated POSTs other than login (which asks together with its account): spend from the client address's budget or 429. */
 export function ipBudget() {

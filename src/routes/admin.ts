@@ -2,12 +2,12 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
-import { changeAccount, deleteAccount } from '../db/accounts'
 import { AUDIT_ACTIONS, listAuditEvents, recordEvent } from '../db/audit'
+import { changeRoleOrStatus, removeAccount } from '../db/last-admin'
 import type { UserRow } from '../db/schema'
 import { endAllSessions } from '../db/sessions'
 import { findUserById, listUsers } from '../db/users'
-import { ApiError, notFound } from '../errors'
+import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
@@ -15,7 +15,7 @@ import { accountSubject, resetLoginFailures } from '../rate-limit/client'
 import { auditEventSchema, publicAuditEvent } from '../schemas/audit'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
-import { problems } from '../schemas/problem'
+import { bodyProblems, problems } from '../schemas/problem'
 import { publicUser, userSchema } from '../schemas/user'
 
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
@@ -33,9 +33,9 @@ const limitedToUserAccounts = (c: Context<AppEnv>) => !can(c.var.user.role, 'use
 
 async function findTarget(c: Context<AppEnv>, id: string): Promise<UserRow> {
   const target = await findUserById(c.var.db, id)
-  if (!target) throw notFound()
+  if (!target) throw problem('not_found')
   if (limitedToUserAccounts(c) && target.role !== 'user') {
-    throw new ApiError(403, 'forbidden', 'Moderators may act only on accounts with the user role.')
+    throw problem('forbidden')
   }
   return target
 }
@@ -55,6 +55,7 @@ const listUsersParams = z.object({
 const listAccountsRoute = createRoute({
   method: 'get',
   path: '/users',
+  operationId: 'listUsers',
   tags: ['admin'],
   summary: 'List users, oldest first',
   description: 'Keyset-paginated: pass `next_cursor` back as `cursor` until it is null. Moderators and admins.',
@@ -77,6 +78,7 @@ const listAccounts: RouteHandler<typeof listAccountsRoute, AppEnv> = async (c) =
 const getUserRoute = createRoute({
   method: 'get',
   path: '/users/{id}',
+  operationId: 'getUser',
   tags: ['admin'],
   summary: 'One user',
   security: bearerAuth,
@@ -87,7 +89,7 @@ const getUserRoute = createRoute({
 
 const getUser: RouteHandler<typeof getUserRoute, AppEnv> = async (c) => {
   const user = await findUserById(c.var.db, c.req.valid('param').id)
-  if (!user) throw notFound()
+  if (!user) throw problem('not_found')
   return c.json({ user: adminUser(user) }, 200)
 }
 
@@ -101,6 +103,7 @@ const updateUserBody = z
 const updateUserRoute = createRoute({
   method: 'patch',
   path: '/users/{id}',
+  operationId: 'updateUser',
   tags: ['admin'],
   summary: 'Change a role, or disable or enable an account',
   description:
@@ -110,7 +113,7 @@ const updateUserRoute = createRoute({
   request: { params: userIdParam, body: jsonRequest(updateUserBody) },
   responses: {
     200: jsonResponse(z.object({ user: adminUserSchema }), 'The updated user'),
-    ...problems({ 400: ['invalid_json', 'validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
+    ...bodyProblems({ 400: ['validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
   },
 })
 
@@ -118,10 +121,10 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
   const change = c.req.valid('json')
   const { id } = c.req.valid('param')
   if (change.role !== undefined && !can(c.var.user.role, 'users:manage')) {
-    throw new ApiError(403, 'forbidden', 'Only admins may change roles.')
+    throw problem('forbidden')
   }
   const target = await findTarget(c, id)
-  const updated = await changeAccount(c.var.db, {
+  const updated = await changeRoleOrStatus(c.var.db, {
     target,
     change,
     actor: { id: c.var.user.id, onlyUserAccounts: limitedToUserAccounts(c) },
@@ -131,7 +134,7 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
   if (!updated) {
     // The guard refused inside the write; find out which rule, reading the row as it is now.
     await findTarget(c, id)
-    throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+    throw problem('last_admin')
   }
   return c.json({ user: adminUser(updated) }, 200)
 }
@@ -139,6 +142,7 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
 const deleteUserRoute = createRoute({
   method: 'delete',
   path: '/users/{id}',
+  operationId: 'deleteUser',
   tags: ['admin'],
   summary: 'Delete a user and every session',
   security: bearerAuth,
@@ -150,7 +154,7 @@ const deleteUserRoute = createRoute({
 const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param')
   const target = await findTarget(c, id)
-  const deleted = await deleteAccount(c.var.db, {
+  const deleted = await removeAccount(c.var.db, {
     targetId: target.id,
     event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
     actor: { id: c.var.user.id, onlyUserAccounts: false },
@@ -159,7 +163,7 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   })
   if (!deleted) {
     await findTarget(c, id)
-    throw new ApiError(409, 'last_admin', 'That would leave no enabled admin.')
+    throw problem('last_admin')
   }
   return c.body(null, 204)
 }
@@ -167,6 +171,7 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
 const endUserSessionsRoute = createRoute({
   method: 'delete',
   path: '/users/{id}/sessions',
+  operationId: 'endUserSessions',
   tags: ['admin'],
   summary: "End every one of a user's sessions",
   security: bearerAuth,
@@ -185,6 +190,7 @@ const endUserSessions: RouteHandler<typeof endUserSessionsRoute, AppEnv> = async
 const unlockUserRoute = createRoute({
   method: 'post',
   path: '/users/{id}/unlock',
+  operationId: 'unlockUser',
   tags: ['admin'],
   summary: "Clear an account's login backoff and lock",
   description:
@@ -214,6 +220,7 @@ const listAuditParams = z.object({
 const listAuditRoute = createRoute({
   method: 'get',
   path: '/audit',
+  operationId: 'listAuditEvents',
   tags: ['admin'],
   summary: 'The audit log, newest first',
   description: 'Keyset-paginated like the user list. Admins only.',

@@ -1,49 +1,30 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
-import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { hashPassword, verifyPassword } from '../auth/password'
-import { deleteAccount } from '../db/accounts'
-import { listAuditEvents, recordEvent } from '../db/audit'
+import { hashPassword } from '../auth/password'
+import { listAuditEvents } from '../db/audit'
+import { removeAccount } from '../db/last-admin'
 import { endUserSession, listActiveSessions, listAllSessions } from '../db/sessions'
 import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
-import { ApiError, notFound, takenError, validationFailed } from '../errors'
+import { problem, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
 import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
-import { accountSubject, admitPasswordAttempt, rateLimited } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { publicAuditEvent } from '../schemas/audit'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
-import { problems } from '../schemas/problem'
+import { bodyProblems, problems } from '../schemas/problem'
 import { publicUser, userEnvelope } from '../schemas/user'
+import { reauthenticate } from '../sign-in/reauthenticate'
 
 const unauthorized = problems({ 401: ['unauthorized'] })
-
-const wrongPassword = () => new ApiError(403, 'invalid_password', 'The current password is incorrect.')
-
-/**
- * Re-authentication before a change that needs the current password: it shares the account's
- * login backoff (429 while backing off, before any hash work), and each wrong password is audited.
- * Returns when the password was proved, for the write to record as last_auth_at.
- */
-async function confirmPassword(c: Context<AppEnv>, password: string, purpose: 'password_change' | 'account_deletion'): Promise<Date> {
-  const { db, config, user, client } = c.var
-  const admission = await admitPasswordAttempt(c, accountSubject(user.id), user.lastAuthAt)
-  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-  const at = new Date(Math.max(Date.now(), admission.at))
-  if (!(await verifyPassword(password, user.passwordHash, config)).valid) {
-    await recordEvent(db, { action: 'user.reauth_failed', actorId: user.id, targetId: user.id, details: { purpose } }, client, at)
-    throw wrongPassword()
-  }
-  return at
-}
 
 const getMeRoute = createRoute({
   method: 'get',
   path: '/',
+  operationId: 'getMe',
   tags: ['me'],
   summary: 'The signed-in user',
   security: bearerAuth,
@@ -59,6 +40,7 @@ const updateMeBody = z
 const updateMeRoute = createRoute({
   method: 'patch',
   path: '/',
+  operationId: 'updateMe',
   tags: ['me'],
   summary: 'Change your username or email',
   description: 'Uniqueness is checked as at signup. A new email address is unverified.',
@@ -66,7 +48,7 @@ const updateMeRoute = createRoute({
   request: { body: jsonRequest(updateMeBody) },
   responses: {
     200: jsonResponse(userEnvelope, 'The updated user'),
-    ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
+    ...bodyProblems({ 400: ['validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
   },
 })
 
@@ -84,7 +66,7 @@ const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
   if (taken) throw takenError(taken)
   const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
   if (updated.taken) throw takenError(updated.taken)
-  if (!updated.user) throw notFound()
+  if (!updated.user) throw problem('not_found')
   if (changes.email !== undefined) {
     // The new address must prove itself; the old one hears of the change, with no link to follow.
     await enqueueAfterWrite(
@@ -103,6 +85,7 @@ const changePasswordBody = z
 const changeMyPasswordRoute = createRoute({
   method: 'post',
   path: '/password',
+  operationId: 'changePassword',
   tags: ['me'],
   summary: 'Change your password',
   description: 'Every other session is ended; the one making this request stays signed in.',
@@ -110,7 +93,7 @@ const changeMyPasswordRoute = createRoute({
   request: { body: jsonRequest(changePasswordBody) },
   responses: {
     204: { description: 'Changed' },
-    ...problems({ 400: ['invalid_json', 'validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
+    ...bodyProblems({ 400: ['validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
   },
 })
 
@@ -121,19 +104,19 @@ const changeMyPassword: RouteHandler<typeof changeMyPasswordRoute, AppEnv> = asy
   if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
     throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
   }
-  const authAt = await confirmPassword(c, current_password, 'password_change')
+  const { checked, at } = await reauthenticate(c, { kind: 'password', password: current_password }, 'password_change')
   const passwordHash = await hashPassword(new_password, config)
   const changed = await changePassword(db, {
     userId: user.id,
     keepSessionId: session.id,
-    checkedPasswordHash: user.passwordHash,
+    confirmedBy: checked.write.guard,
     passwordHash,
-    authAt,
+    authAt: at,
     client,
     now: new Date(),
   })
   // Another change of the password landed first: the one checked here is no longer current.
-  if (!changed) throw wrongPassword()
+  if (!changed) throw problem('invalid_password')
   return c.body(null, 204)
 }
 
@@ -142,6 +125,7 @@ const deleteMeBody = z.object({ password: currentPasswordField }).openapi('Delet
 const deleteMeRoute = createRoute({
   method: 'delete',
   path: '/',
+  operationId: 'deleteMe',
   tags: ['me'],
   summary: 'Delete your account',
   description: 'The user and every session go; the username and email become free.',
@@ -149,8 +133,8 @@ const deleteMeRoute = createRoute({
   request: { body: jsonRequest(deleteMeBody) },
   responses: {
     204: { description: 'Deleted' },
-    ...problems({
-      400: ['invalid_json', 'validation_failed'],
+    ...bodyProblems({
+      400: ['validation_failed'],
       401: ['unauthorized'],
       403: ['invalid_password'],
       409: ['last_admin'],
@@ -162,21 +146,21 @@ const deleteMeRoute = createRoute({
 const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
   const { password } = c.req.valid('json')
   const { db, user, client } = c.var
-  const authAt = await confirmPassword(c, password, 'account_deletion')
-  const deleted = await deleteAccount(db, {
+  const { checked, at } = await reauthenticate(c, { kind: 'password', password }, 'account_deletion')
+  const deleted = await removeAccount(db, {
     targetId: user.id,
     event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
     actor: { id: user.id, onlyUserAccounts: false },
-    checkedPasswordHash: user.passwordHash,
+    confirmedBy: checked.write.guard,
     client,
     now: new Date(),
   })
   if (!deleted) {
     const current = await findUserById(db, user.id)
-    if (current?.passwordHash !== user.passwordHash) throw wrongPassword()
+    if (current?.passwordHash !== user.passwordHash) throw problem('invalid_password')
     // The password was right: that ends the account's failure streak, as a login would.
-    await recordAuthentication(db, user.id, authAt)
-    throw new ApiError(409, 'last_admin', 'You are the last enabled admin; make another admin first.')
+    await recordAuthentication(db, user.id, at)
+    throw problem('last_admin')
   }
   return c.body(null, 204)
 }
@@ -184,6 +168,7 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
 const askForVerificationMailRoute = createRoute({
   method: 'post',
   path: '/email/verification',
+  operationId: 'requestEmailVerification',
   tags: ['me'],
   summary: 'Mail a verification link to your current address',
   description: 'Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.',
@@ -212,6 +197,7 @@ const sessionSchema = z
 const listMySessionsRoute = createRoute({
   method: 'get',
   path: '/sessions',
+  operationId: 'listMySessions',
   tags: ['me'],
   summary: 'Your active sessions, newest first',
   security: bearerAuth,
@@ -239,6 +225,7 @@ const listMySessions: RouteHandler<typeof listMySessionsRoute, AppEnv> = async (
 const endMySessionRoute = createRoute({
   method: 'delete',
   path: '/sessions/{id}',
+  operationId: 'endMySession',
   tags: ['me'],
   summary: 'End one of your sessions',
   description: "Another user's session, or one that does not exist, is a 404.",
@@ -250,7 +237,7 @@ const endMySessionRoute = createRoute({
 const endMySession: RouteHandler<typeof endMySessionRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param')
   const { db, user, client } = c.var
-  if (!(await endUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw notFound()
+  if (!(await endUserSession(db, { userId: user.id, sessionId: id, client, now: new Date() }))) throw problem('not_found')
   return c.body(null, 204)
 }
 
@@ -260,6 +247,7 @@ const EXPORT_PAGE = 200
 const exportRoute = createRoute({
   method: 'get',
   path: '/export',
+  operationId: 'exportMyData',
   tags: ['me'],
   summary: 'Download everything held about you',
   description:

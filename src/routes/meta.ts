@@ -2,9 +2,9 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
 import { databaseAnswers } from '../db/health'
-import { ApiError } from '../errors'
+import { problem } from '../errors'
 import { createRouter } from '../http/router'
-import { jsonResponse } from '../schemas/openapi'
+import { jsonResponse, noAuth } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
 
 const helloResponse = z.object({ msg: z.literal('hello world') })
@@ -12,8 +12,10 @@ const helloResponse = z.object({ msg: z.literal('hello world') })
 const helloRoute = createRoute({
   method: 'get',
   path: '/hello',
+  operationId: 'sayHello',
   tags: ['meta'],
   summary: 'A greeting, to check the API answers',
+  security: noAuth,
   responses: { 200: jsonResponse(helloResponse, 'Hello') },
 })
 
@@ -24,7 +26,9 @@ const healthResponse = z.object({ status: z.literal('ok'), db: z.literal('ok') }
 const healthRoute = createRoute({
   method: 'get',
   path: '/health',
+  operationId: 'checkHealth',
   tags: ['meta'],
+  security: noAuth,
   summary: 'Whether the configuration parses and the database answers',
   description: 'A 503 names every configuration variable that is invalid (never its value).',
   responses: { 200: jsonResponse(healthResponse, 'Healthy'), ...problems({ 503: ['unavailable'] }) },
@@ -36,7 +40,8 @@ const health: RouteHandler<typeof healthRoute, AppEnv> = async (c) => {
   if (!config.ok || !dbOk) {
     const invalid = config.ok ? [] : config.problems
     const reasons = [...invalid.map((problem) => `${problem.name} ${problem.message}`), ...(dbOk ? [] : ['the database did not answer'])]
-    throw new ApiError(503, 'unavailable', `Not ready: ${reasons.join('; ')}.`, {
+    throw problem('unavailable', {
+      context: `${reasons.join('; ')}.`,
       headers: { 'Cache-Control': 'no-store' },
       extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },
     })

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { createRouter } from '../http/router'
-import { jsonResponse } from '../schemas/openapi'
+import { jsonResponse, noAuth } from '../schemas/openapi'
 
 export const wellKnown = createRouter()
 
@@ -23,7 +23,9 @@ wellKnown.openapi(
   createRoute({
     method: 'get',
     path: '/jwks.json',
+    operationId: 'getJwks',
     tags: ['tokens'],
+    security: noAuth,
     summary: 'Public keys that verify access tokens',
     description: 'Every configured key, so tokens signed by a key being rotated out still verify.',
     responses: { 200: jsonResponse(jwksResponse, 'JSON Web Key Set') },

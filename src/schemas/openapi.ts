@@ -14,3 +14,6 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
 
 /** The OpenAPI security requirement of routes that need an access token. */
 export const bearerAuth = [{ bearer: [] }]
+
+/** The security requirement of a route anyone may call: none, said explicitly. */
+export const noAuth = []

@@ -13,8 +13,24 @@ export const problemSchema = z
   })
   .openapi('Problem')
 
+type ProblemList = Partial<Record<number, ErrorCode[]>>
+
+/**
+ * A body route's problems: those it names, and what every route with a JSON body can answer
+ * before its own code runs (malformed JSON, a body over 16 KiB, one that is not JSON).
+ */
+export function bodyProblems(entries: ProblemList) {
+  const withBody: ProblemList = {
+    ...entries,
+    400: ['invalid_json', ...(entries[400] ?? []).filter((code) => code !== 'invalid_json')],
+    413: ['payload_too_large'],
+    415: ['unsupported_media_type'],
+  }
+  return problems(withBody)
+}
+
 /** OpenAPI response entries for the problem codes a route can answer with. */
-export function problems(entries: Partial<Record<number, ErrorCode[]>>) {
+export function problems(entries: ProblemList) {
   return Object.fromEntries(
     Object.entries(entries).map(([status, codes]) => [
       status,

@@ -1,3 +1,7 @@
+/**
+ * The writes the last-admin rule guards: a role or disabled-flag change, and deleting an account.
+ * Each checks, in the statement that writes, that at least one enabled admin remains.
+ */
 import { and, eq, type SQL, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import type { Role } from '../auth/roles'
@@ -36,7 +40,7 @@ type Actor = { id: string | null; onlyUserAccounts: boolean }
  * the account is disabled, and auditing each change, all in one batch. Returns the updated row,
  * or undefined when the guard refused (or the user does not exist).
  */
-export async function changeAccount(
+export async function changeRoleOrStatus(
   db: Database,
   input: { target: UserRow; change: AccountChange; actor: Actor; client: Client; now: Date },
 ): Promise<UserRow | undefined> {
@@ -68,16 +72,15 @@ export async function changeAccount(
 }
 
 /** Deletes an account with the last-admin guard, auditing it in the same batch; false if refused. */
-export async function deleteAccount(
+export async function removeAccount(
   db: Database,
-  input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date; checkedPasswordHash?: string },
+  input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date; confirmedBy?: SQL },
 ): Promise<boolean> {
-  // A deletion the owner confirmed with their password holds only while that password stands.
-  const confirmed = input.checkedPasswordHash === undefined ? undefined : eq(users.passwordHash, input.checkedPasswordHash)
-  const allowed = and(changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts), confirmed)!
+  // A deletion the owner confirmed with a proof holds only while what it was checked against stands.
+  const allowed = and(changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts), input.confirmedBy)!
   const [, deleted] = await db.batch([
     auditStatementWhen(db, input.event, input.client, input.now, existsAllowed(allowed)),
-    // Sessions and spent refresh tokens go with the user (ON DELETE CASCADE).
+    // Sessions, factors and tokens go with the user (ON DELETE CASCADE).
     db.delete(users).where(allowed).returning({ id: users.id }),
   ])
   return deleted.length > 0

@@ -1,0 +1,60 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import { recordEvent } from '../db/audit'
+import type { UserRow } from '../db/schema'
+import { findUserByLogin, normaliseLoginIdentifier } from '../db/users'
+import { problem, rateLimited } from '../errors'
+import { accountSubject, admitProofAttempt, type LoginSubject } from '../rate-limit/client'
+import { LOCK_AFTER_FAILURES } from '../rate-limit/durable-object'
+import type { TokenPair } from '../schemas/token-pair'
+import { completeSignIn } from './complete'
+import { checkProof } from './proofs'
+
+/** An admitted attempt: its place among the account's attempts, and the failures before it. */
+export type Attempt = { at: Date; failuresSoFar: number }
+
+/**
+ * Admits an attempt to prove who one is, against the client network's budget and the subject's
+ * failure streak, or throws 429 before any proof is checked. Its time is never before its place
+ * among the subject's attempts (see the limiter's Streak), so a success recorded at that time
+ * ends the streak it belongs to.
+ */
+export async function admitAttempt(c: Context<AppEnv>, subject: LoginSubject, user: UserRow | undefined): Promise<Attempt> {
+  const admission = await admitProofAttempt(c, subject, user?.lastAuthAt)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  return { at: new Date(Math.max(Date.now(), admission.at)), failuresSoFar: admission.failuresSoFar }
+}
+
+type FailureReason = 'unknown_account' | 'wrong_password' | 'account_disabled' | 'email_not_verified'
+
+/**
+ * A failed sign-in, audited alike whether or not the account exists (so both do the same work),
+ * then answered. Only with the right password may the answer reveal that the account exists.
+ */
+async function refuseSignIn(c: Context<AppEnv>, user: UserRow | undefined, attempt: Attempt, reason: FailureReason): Promise<never> {
+  const locked = attempt.failuresSoFar + 1 === LOCK_AFTER_FAILURES
+  const details = { reason, ...(locked ? { locked: true } : {}) }
+  await recordEvent(c.var.db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, c.var.client, attempt.at)
+  if (reason === 'account_disabled' || reason === 'email_not_verified') throw problem(reason)
+  throw problem('invalid_credentials')
+}
+
+/**
+ * A login with a username (or email) and a password: throttled by the identifier's subject, the
+ * password checked (or the same work done for an account that does not exist), every failure
+ * audited, then completed into a session. An account's username and email share one failure
+ * streak; a name with no account has its own.
+ */
+export async function signInWithPassword(c: Context<AppEnv>, input: { identifier: string; password: string }): Promise<TokenPair> {
+  const { db, config } = c.var
+  const identifier = normaliseLoginIdentifier(input.identifier)
+  const user = await findUserByLogin(db, identifier)
+  const subject = user ? accountSubject(user.id) : ({ kind: 'name', name: `${identifier.kind}:${identifier.value}` } as const)
+  const attempt = await admitAttempt(c, subject, user)
+  const checked = await checkProof({ db, config, now: attempt.at }, user, { kind: 'password', password: input.password })
+  if (!user) return refuseSignIn(c, user, attempt, 'unknown_account')
+  if (!checked) return refuseSignIn(c, user, attempt, 'wrong_password')
+  if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled')
+  if (config.emailVerificationRequired && !user.emailVerified) return refuseSignIn(c, user, attempt, 'email_not_verified')
+  return completeSignIn(c, user, [checked], attempt.at)
+}

@@ -1,0 +1,50 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import { assuranceOf } from '../auth/assurance'
+import { hashOpaqueToken, newRefreshToken } from '../auth/opaque-tokens'
+import type { UserRow } from '../db/schema'
+import { allOf, startSession } from '../db/sessions'
+import { problem } from '../errors'
+import { uuidv7 } from '../lib/ids'
+import type { TokenPair } from '../schemas/token-pair'
+import type { CheckedProof } from './proofs'
+import { tokenPair } from './token-pair'
+
+/**
+ * Every way of signing in ends here once its proofs checked out: the session opens with the
+ * assurance those proofs reach, in one write that holds only while what they were checked against
+ * is still current, and the token pair is built from it.
+ */
+export async function completeSignIn(c: Context<AppEnv>, user: UserRow, proofs: CheckedProof[], at: Date): Promise<TokenPair> {
+  const { db, config, client } = c.var
+  const assurance = assuranceOf(
+    proofs.map((proof) => proof.kind),
+    at,
+  )
+  const id = uuidv7(at.getTime())
+  const session = {
+    id,
+    expiresAt: new Date(at.getTime() + config.refreshTokenTtlSeconds * 1000),
+    refreshToken: newRefreshToken(id),
+    ...assurance,
+  }
+  // Signing needs nothing from the write, so the two overlap; the answer waits for both, so the
+  // session exists before the client can use its tokens.
+  const [started, pair] = await Promise.all([
+    startSession(db, {
+      id,
+      userId: user.id,
+      refreshTokenHash: await hashOpaqueToken(session.refreshToken),
+      userAgent: c.req.header('User-Agent'),
+      expiresAt: session.expiresAt,
+      assurance,
+      proof: allOf(proofs.map((proof) => proof.write)),
+      client,
+      now: at,
+    }),
+    tokenPair(config, user, session, at),
+  ])
+  // What a proof was checked against changed meanwhile (the password, say): the change wins.
+  if (!started) throw problem('invalid_credentials')
+  return pair
+}

@@ -1,0 +1,45 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import { hashOpaqueToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
+import { endSession, findLiveSession, findRefreshState, revokeReusedSession, rotateRefreshToken } from '../db/sessions'
+import { problem } from '../errors'
+import { log } from '../log'
+import type { TokenPair } from '../schemas/token-pair'
+import { tokenPair } from './token-pair'
+
+/**
+ * A refresh: the presented token rotates to the next of its chain, and the session's assurance
+ * comes back unchanged in a new pair. A token that is not current is either a client retrying
+ * (the latest rotation, within the grace window, its replacement still unused: it gets the same
+ * replacement back) or a copy in someone else's hands (RFC 9700 §4.14.2: the whole session ends).
+ */
+export async function refreshSession(c: Context<AppEnv>, presented: string): Promise<TokenPair> {
+  const { db, config, client } = c.var
+  const now = new Date()
+  const sessionId = sessionOfRefreshToken(presented)
+  if (!sessionId) throw problem('invalid_refresh_token')
+  const refreshToken = await rotatedRefreshToken(config.refreshKey, sessionId, presented)
+  const [oldHash, newHash] = await Promise.all([hashOpaqueToken(presented), hashOpaqueToken(refreshToken)])
+
+  const rotated = await rotateRefreshToken(db, { sessionId, oldHash, newHash, now })
+  if (rotated) {
+    if (rotated.user.disabled) {
+      // Disabling already ends every session; this only closes the gap of a concurrent refresh.
+      await endSession(db, sessionId)
+      throw problem('invalid_refresh_token')
+    }
+    return tokenPair(config, rotated.user, { ...rotated.session, refreshToken }, now)
+  }
+
+  const state = await findRefreshState(db, sessionId)
+  const behind = state && (await rotationsBehind(config.refreshKey, presented, state))
+  if (!state || behind === undefined) throw problem('invalid_refresh_token')
+  const withinGrace = now.getTime() - state.rotatedAt.getTime() < config.refreshReuseGraceSeconds * 1000
+  if (behind === 1 && withinGrace) {
+    const live = await findLiveSession(db, sessionId, now)
+    if (live && !live.user.disabled) return tokenPair(config, live.user, { ...live.session, refreshToken }, now)
+  }
+  await revokeReusedSession(db, { sessionId, userId: state.userId, client, now })
+  log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: sessionId, user_id: state.userId })
+  throw problem('invalid_refresh_token')
+}
