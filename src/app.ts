@@ -35,6 +35,9 @@ app.doc31(`${API}/openapi.json`, {
   info: {
     title: 'edge-users',
     version: '1.0.0',
+    // The repository carries no open-source licence; a team that publishes its API changes this line.
+    // `identifier` (an SPDX expression) is OpenAPI 3.1's, which the library's 3.0 type does not list.
+    license: { name: 'Proprietary', ...{ identifier: 'LicenseRef-Proprietary' } },
     description:
       'Users and roles at the edge. Errors are RFC 9457 problem details with a stable `code`. Every response carries `X-Request-Id`; ' +
       'every response from a request that used the database carries `X-D1-Bookmark`: send it back as a request header and the next ' +

@@ -1,8 +1,8 @@
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import type { AdmitRequest } from '../src/rate-limit/durable-object'
-import { LOCK_AFTER_FAILURES, MAX_BACKOFF_SECONDS } from '../src/rate-limit/durable-object'
+import type { AdmitRequest } from '../src/rate-limit/policy'
+import { LOCK_AFTER_FAILURES, MAX_BACKOFF_SECONDS } from '../src/rate-limit/policy'
 
 // The limiter's own rules, asked directly over RPC with a clock the test holds. Each test gets its
 // own instance, so none shares a budget or a streak with another.

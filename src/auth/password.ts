@@ -1,4 +1,4 @@
-import { type Config, type Pepper } from '../config'
+import type { Config, Pepper } from '../config'
 import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../lib/encoding'
 
 /*

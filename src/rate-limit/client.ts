@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { toBase64Url, utf8 } from '../lib/encoding'
 import { clientNetwork } from '../lib/network'
-import type { Admission } from './durable-object'
+import type { Admission } from './policy'
 
 /** Every worker isolate talks to the same limiter instance: the counters are global. */
 export const LIMITER_NAME = 'global'

@@ -1,38 +1,12 @@
 import { DurableObject } from 'cloudflare:workers'
+import { type Admission, type AdmitRequest, LOCK_AFTER_FAILURES, MAX_BACKOFF_SECONDS } from './policy'
 
-/** The waits of the login backoff are capped at 15 minutes. */
-export const MAX_BACKOFF_SECONDS = 15 * 60
-/** After this many consecutive failures only an admin's unlock (POST /admin/users/{id}/unlock) lets the account log in again. */
-export const LOCK_AFTER_FAILURES = 100
 /** Failure streaks below the lock are forgotten after a day without attempts. */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000
 const WINDOW_MS = 60_000
 /** Above this many cached streaks the cache is dropped; storage still has them all. */
 const MAX_CACHED_STREAKS = 50_000
 const STREAK_PREFIX = 'streak:'
-
-export type AdmitRequest = {
-  /** Hashed client address: every unauthenticated POST spends from its budget. */
-  ipKey: string
-  /** Hashed account (or login identifier) key, for login attempts only. */
-  loginKey?: string
-  /**
-   * When someone last proved who they are on the account (its last_auth_at), in milliseconds: a
-   * streak whose every attempt was admitted at or before it ended with that success.
-   */
-  lastSuccessAt?: number
-  /** Milliseconds, from the worker's clock, so the caller (and a test) controls time. */
-  now: number
-  perMinute: number
-  freeFailures: number
-}
-
-export type Admission =
-  /**
-   * `at` orders the attempt among its account's attempts: the admission time, or 1 ms after the
-   * previous attempt when the clock has not moved. A success is recorded no earlier than `at`.
-   */
-  { allowed: true; failuresSoFar: number; at: number } | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'backoff' | 'locked' }
 
 /**
  * `lastAt` is when the latest counted attempt was admitted (the backoff runs from it); `order`
