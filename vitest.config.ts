@@ -1,6 +1,6 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
-import { generateSigningKey } from './src/auth/keys.ts'
+import { generateSigningKey, newSecretKey } from './src/auth/keys.ts'
 
 export default defineConfig(async () => {
   // Fresh keys per run: the tests sign forged tokens with them, and nothing real is ever at stake.
@@ -12,6 +12,7 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             JWT_PRIVATE_KEYS: JSON.stringify([signingKey]),
+            SECRET_KEY: newSecretKey(),
             TEST_SPARE_KEY: JSON.stringify(spareKey),
             TEST_MIGRATIONS: await readD1Migrations('./migrations'),
           },

@@ -4,20 +4,28 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { generateSigningKey } from '../src/auth/keys.ts'
+import { generateSigningKey, newSecretKey } from '../src/auth/keys.ts'
 import { markDevServer } from './lib/dev-server.ts'
 import { migrateLocal, quietEnv, run } from './lib/run.ts'
 
 const DEV_VARS = '.dev.vars'
 
+/** Adds what .dev.vars lacks of the required secrets: a signing key, the worker's secret key. */
 async function ensureDevVars() {
   const current = existsSync(DEV_VARS) ? readFileSync(DEV_VARS, 'utf8') : ''
-  if (/^\s*JWT_PRIVATE_KEYS\s*=/m.test(current)) return
-  const key = await generateSigningKey()
-  const line = `JWT_PRIVATE_KEYS='${JSON.stringify([key])}'\n`
+  const lines: string[] = []
+  if (!/^\s*JWT_PRIVATE_KEYS\s*=/m.test(current)) {
+    const key = await generateSigningKey()
+    lines.push(`JWT_PRIVATE_KEYS='${JSON.stringify([key])}'`)
+    console.log(`Wrote a new development signing key (kid ${key.kid}) to ${DEV_VARS}.`)
+  }
+  if (!/^\s*SECRET_KEY\s*=/m.test(current)) {
+    lines.push(`SECRET_KEY='${newSecretKey()}'`)
+    console.log(`Wrote a new development SECRET_KEY to ${DEV_VARS}.`)
+  }
+  if (lines.length === 0) return
   const header = current ? '' : '# Local secrets for `wrangler dev`; git-ignored. Production uses `wrangler secret put`.\n'
-  writeFileSync(DEV_VARS, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${header}${line}`, { mode: 0o600 })
-  console.log(`Wrote a new development signing key (kid ${key.kid}) to ${DEV_VARS}.`)
+  writeFileSync(DEV_VARS, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${header}${lines.join('\n')}\n`, { mode: 0o600 })
 }
 
 await ensureDevVars()

@@ -15,6 +15,7 @@ import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
+import { mfa } from './routes/mfa'
 import { recovery } from './routes/recovery'
 import { users } from './routes/users'
 import { wellKnown } from './routes/well-known'
@@ -66,6 +67,7 @@ const api = app
   .use(requireConfig())
   .use(useDatabase())
   .route('/.well-known', wellKnown)
+  .route(`${API}/users/me/mfa`, mfa)
   .route(`${API}/users/me`, me)
   .route(`${API}/users`, users)
   .route(`${API}/users`, recovery)

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { importSigningKeys } from './auth/keys'
+import type { SealingKey } from './auth/secret-box'
+import { toBase64Url } from './lib/encoding'
 import { memoize } from './lib/memo'
 
 /*
@@ -92,8 +94,8 @@ const choice = <const T extends readonly [string, ...string[]]>(values: T, fallb
     .transform((value) => value?.trim().toLowerCase() || fallback)
     .pipe(z.enum(values, { message: `must be ${values.join(' or ')}` }))
 
-/** A pepper is a secret key: as much randomness as the HMAC-SHA-256 it keys. */
-const PEPPER_MIN_BYTES = 32
+/** A pepper or the secret key is keying material: as much randomness as the HMAC-SHA-256 it keys. */
+const SECRET_MIN_BYTES = 32
 
 /** base64 or base64url text to bytes; undefined for anything else. */
 function decodeBase64(value: string): Uint8Array | undefined {
@@ -106,18 +108,27 @@ function decodeBase64(value: string): Uint8Array | undefined {
   }
 }
 
-const pepperSecret = z
-  .string()
-  .optional()
-  .transform((value, ctx) => {
-    if (value === undefined || value.trim() === '') return undefined
-    const bytes = decodeBase64(value.trim())
-    if (!bytes || bytes.length < PEPPER_MIN_BYTES) {
-      ctx.addIssue({ code: 'custom', message: `must be base64 of at least ${PEPPER_MIN_BYTES} random bytes (openssl rand -base64 32)` })
-      return z.NEVER
-    }
-    return value.trim()
-  })
+/**
+ * A secret given as base64 text, checked and used as the bytes it decodes to: at least 32 of
+ * them, and not one byte repeated (an all-zero placeholder decodes to 32 bytes too).
+ */
+const secretBytes = (required: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') {
+        if (!required) return undefined
+        ctx.addIssue({ code: 'custom', message: 'is required: base64 of at least 32 random bytes (openssl rand -base64 32)' })
+        return z.NEVER
+      }
+      const bytes = decodeBase64(value.trim())
+      if (!bytes || bytes.length < SECRET_MIN_BYTES || bytes.every((byte) => byte === bytes[0])) {
+        ctx.addIssue({ code: 'custom', message: `must be base64 of at least ${SECRET_MIN_BYTES} random bytes (openssl rand -base64 32)` })
+        return z.NEVER
+      }
+      return bytes
+    })
 
 const signingKeys = z
   .string()
@@ -153,6 +164,14 @@ const SETTINGS = {
   mailPerAddressPerHour: setting('MAIL_PER_ADDRESS_PER_HOUR', integer(1, 100, 3)),
   refreshReuseGraceSeconds: setting('REFRESH_REUSE_GRACE_SECONDS', integer(0, 60, 10)),
   auditRetentionDays: setting('AUDIT_RETENTION_DAYS', integer(1, 3650, 365)),
+  /** How recent a session's last proof must be for a sensitive action (an email change, say). */
+  reauthMaxAgeSeconds: setting('REAUTH_MAX_AGE_SECONDS', integer(1, 86_400, 300)),
+  emailRevertTtlSeconds: setting('EMAIL_REVERT_TTL_SECONDS', integer(60, 2_592_000, 604_800)),
+  profileChangesPerHour: setting('PROFILE_CHANGES_PER_HOUR', integer(1, 1000, 10)),
+  /** An imported bcrypt hash above this cost is an unusable record: its owner resets the password. */
+  bcryptMaxCost: setting('BCRYPT_MAX_COST', integer(4, 15, 12)),
+  /** The issuer name authenticator apps show beside a TOTP factor. */
+  totpIssuer: setting('TOTP_ISSUER', text('edge-users').pipe(z.string().regex(/^[^:]{1,64}$/, 'must be 1-64 characters without ":"'))),
   /** One log line per request; errors and security events are logged regardless. */
   logRequests: setting('LOG_REQUESTS', flag(false)),
   /**
@@ -169,7 +188,14 @@ const SETTINGS = {
     text('1').pipe(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -')),
   ),
   /** The pepper, when one is configured: a secret applied to every password before PBKDF2. */
-  pepperSecret: setting('PASSWORD_PEPPER', pepperSecret),
+  pepperSecret: setting('PASSWORD_PEPPER', secretBytes(false)),
+  /**
+   * The worker's own secret, apart from the signing keys so that rotating those changes nothing
+   * else: it keys the limiter's names, the refresh-token chain and the encryption of TOTP secrets.
+   */
+  secretKey: setting('SECRET_KEY', secretBytes(true).pipe(z.instanceof(Uint8Array))),
+  /** The SECRET_KEY before a rotation, while what it sealed (TOTP secrets) is still being read. */
+  previousSecretKey: setting('SECRET_KEY_PREVIOUS', secretBytes(false)),
   keys: setting('JWT_PRIVATE_KEYS', signingKeys),
 } as const
 
@@ -184,16 +210,18 @@ export type Pepper = { id: string; key: CryptoKey }
 const encoder = new TextEncoder()
 
 async function withDerivedKeys(settings: Settings) {
-  const { pepperSecret, pepperId, ...rest } = settings
-  // The pepper is kept apart from the database and rarely changes; without one, the signing key.
-  const root = pepperSecret ?? settings.keys.seed
+  const { pepperSecret, pepperId, secretKey, previousSecretKey, ...rest } = settings
   return {
     ...rest,
-    pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(encoder.encode(pepperSecret)) } satisfies Pepper) : undefined,
+    pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(pepperSecret) } satisfies Pepper) : undefined,
     /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
-    throttleKey: await deriveHmacKey(root, 'edge-users throttle keys'),
+    throttleKey: await deriveHmacKey(secretKey, 'edge-users throttle keys'),
     /** Derives a rotated refresh token from the one presented, so a retried refresh gets the same one back. */
-    refreshKey: await deriveHmacKey(root, 'edge-users refresh tokens'),
+    refreshKey: await deriveHmacKey(secretKey, 'edge-users refresh tokens'),
+    /** Seal TOTP secrets at rest (auth/secret-box.ts): the current key first, then the previous one. */
+    sealingKeys: await Promise.all(
+      [secretKey, ...(previousSecretKey ? [previousSecretKey] : [])].map((secret) => sealingKey(secret, 'edge-users totp secrets')),
+    ),
   }
 }
 
@@ -223,14 +251,19 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
 const importHmacKey = (bytes: Uint8Array) =>
   crypto.subtle.importKey('raw', bytes as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
 
+const hkdfBase = (secret: Uint8Array) =>
+  crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveKey', 'deriveBits'])
+const hkdf = (purpose: string) => ({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode(purpose) })
+
 /** A key for one purpose, from a configured secret: HKDF-SHA-256 with the purpose as its info. */
-async function deriveHmacKey(secret: string, purpose: string): Promise<CryptoKey> {
-  const base = await crypto.subtle.importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
-  return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode(purpose) },
-    base,
-    { name: 'HMAC', hash: 'SHA-256', length: 256 },
-    false,
-    ['sign'],
-  )
+async function deriveHmacKey(secret: Uint8Array, purpose: string): Promise<CryptoKey> {
+  return crypto.subtle.deriveKey(hkdf(purpose), await hkdfBase(secret), { name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign'])
+}
+
+/** An AES-256-GCM key for one purpose, and a public id for it (stored beside what it sealed). */
+async function sealingKey(secret: Uint8Array, purpose: string): Promise<SealingKey> {
+  const base = await hkdfBase(secret)
+  const key = await crypto.subtle.deriveKey(hkdf(purpose), base, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
+  const id = new Uint8Array(await crypto.subtle.deriveBits(hkdf(`${purpose} key id`), base, 48))
+  return { id: toBase64Url(id), key }
 }

@@ -32,6 +32,17 @@ describe('logins with a bcrypt hash (accounts from the Flask app)', () => {
     }
   })
 
+  it('refuses a hash above BCRYPT_MAX_COST as unusable, right password or not, at the cost of a wrong one', async () => {
+    // Cost 13 for "correct horse battery staple 13": at the edge each check would cost about a second of CPU.
+    const costly = '$2b$13$5gRPcMG0sEueQNlAH1ItG.wlJ5yOt8rYjST49vjdZZIbM1vOT9tUy'
+    const account = await accountWithBcrypt(() => costly)
+    const right = { username: account.username, password: 'correct horse battery staple 13' }
+    await expectProblem(await call('/users/login', { json: right }), 401, 'invalid_credentials')
+    expect((await storedUser(account.username))?.password_hash).toBe(costly)
+    // An operator who raises the limit lets it through (and it is re-hashed).
+    expect((await call('/users/login', { json: right, env: { BCRYPT_MAX_COST: '13' } })).status).toBe(200)
+  })
+
   it('answers a wrong password with the plain 401 and keeps the bcrypt hash', async () => {
     const account = await accountWithBcrypt((password) => bcrypt.hashSync(password, 4))
     const before = (await storedUser(account.username))?.password_hash

@@ -28,7 +28,16 @@ describe('GET /users/me/export', () => {
     expect(data.user.id).toBe(user.id)
     expect(data.sessions).toHaveLength(2)
     for (const session of data.sessions)
-      expect(Object.keys(session).sort()).toEqual(['created_at', 'expires_at', 'id', 'last_used_at', 'user_agent'])
+      expect(Object.keys(session).sort()).toEqual([
+        'aal',
+        'amr',
+        'auth_time',
+        'created_at',
+        'expires_at',
+        'id',
+        'last_used_at',
+        'user_agent',
+      ])
     expect(data.audit_events.map((event) => event.action)).toEqual(['user.updated', 'user.login', 'user.login', 'user.signup'])
     for (const event of data.audit_events) expect([event.actor_id, event.target_id]).toContain(user.id)
     expect(text).not.toContain(other.user.id)

@@ -288,3 +288,56 @@ export async function workerFetch(input: RequestInfo | URL, init?: RequestInit):
   await waitOnExecutionContext(ctx)
   return response
 }
+
+/** base32 (RFC 4648, no padding) to bytes, as an authenticator app reads a TOTP secret. */
+function fromBase32(text: string): Uint8Array {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  const bytes: number[] = []
+  let bits = 0
+  let value = 0
+  for (const char of text.replace(/=+$/, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(char)
+    bits += 5
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff)
+      bits -= 8
+    }
+  }
+  return new Uint8Array(bytes)
+}
+
+/**
+ * An authenticator app written for the tests (RFC 4226 / 6238 on WebCrypto, apart from the
+ * server's library): the code for a secret at a moment, `digits` long.
+ */
+export async function totpFor(secret: Uint8Array, at = Date.now(), digits = 6): Promise<string> {
+  const counter = Math.floor(at / 1000 / 30)
+  const message = new DataView(new ArrayBuffer(8))
+  message.setUint32(0, Math.floor(counter / 2 ** 32))
+  message.setUint32(4, counter >>> 0)
+  const key = await crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-1' }, false, ['sign'])
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, message.buffer))
+  const offset = mac[19]! & 0x0f
+  const binary = ((mac[offset]! & 0x7f) << 24) | (mac[offset + 1]! << 16) | (mac[offset + 2]! << 8) | mac[offset + 3]!
+  return String(binary % 10 ** digits).padStart(digits, '0')
+}
+
+/** The secret an otpauth:// URI carries, as an app scanning its QR code reads it. */
+export function secretOf(otpauthUri: string): Uint8Array {
+  const secret = new URL(otpauthUri).searchParams.get('secret')
+  if (!secret) throw new Error('the URI has no secret')
+  return fromBase32(secret)
+}
+
+/** A signed-in account with an active TOTP factor: its secret, recovery codes and (aal2) tokens. */
+export async function withTotp(overrides: Partial<Account> = {}) {
+  const { account, user, tokens } = await signedIn(overrides)
+  const started = await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token })
+  expect(started.status, await describe(started)).toBe(200)
+  const enrolment = (await started.json()) as { secret: string; otpauth_uri: string; qr_svg: string }
+  const secret = secretOf(enrolment.otpauth_uri)
+  const confirmed = await call('/users/me/mfa/totp/confirm', { token: tokens.access_token, json: { code: await totpFor(secret) } })
+  expect(confirmed.status, await describe(confirmed)).toBe(200)
+  const { recovery_codes } = (await confirmed.json()) as { recovery_codes: string[] }
+  return { account, user, tokens, secret, enrolment, recoveryCodes: recovery_codes }
+}

@@ -226,8 +226,36 @@ describe('password hashes over time', () => {
     expect((await storedUser(account.username))?.password_hash).toMatch(/,k=1\$/)
   })
 
+  it('keys the pepper with the bytes its base64 decodes to, not with its text', async () => {
+    const account = newAccount()
+    await call('/users/signup', { json: account, env: { PASSWORD_PEPPER: PEPPER } })
+    const stored = (await storedUser(account.username))?.password_hash as string
+    const [, , , params, salt, hash] = stored.split('$')
+    const decode = (text: string) =>
+      Uint8Array.from(
+        atob(
+          text
+            .replace(/-/g, '+')
+            .replace(/_/g, '/')
+            .padEnd(Math.ceil(text.length / 4) * 4, '='),
+        ),
+        (c) => c.charCodeAt(0),
+      )
+    const bytes = decode(PEPPER)
+    const pepperKey = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+    const peppered = await crypto.subtle.sign('HMAC', pepperKey, new TextEncoder().encode(account.password.normalize('NFC')))
+    const base = await crypto.subtle.importKey('raw', peppered, 'PBKDF2', false, ['deriveBits'])
+    const iterations = Number(/i=(\d+)/.exec(params!)![1])
+    const derived = new Uint8Array(
+      await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: decode(salt!), iterations }, base, decode(hash!).length * 8),
+    )
+    expect(derived).toEqual(decode(hash!))
+  })
+
   it('rejects a pepper that is not base64 of at least 32 bytes as a configuration error, without echoing it', async () => {
-    for (const pepper of ['short', 'a-pepper-of-at-least-sixteen-chars', 'c2l4dGVlbiBieXRlcyBvbmx5']) {
+    const zeros = btoa(String.fromCharCode(...new Uint8Array(32)))
+    const sevens = btoa('7'.repeat(48))
+    for (const pepper of ['short', 'a-pepper-of-at-least-sixteen-chars', 'c2l4dGVlbiBieXRlcyBvbmx5', zeros, sevens, ` ${zeros} `]) {
       const problem = await expectProblem(await call('/health', { env: { PASSWORD_PEPPER: pepper } }), 503, 'unavailable')
       expect(problem.detail).toContain('PASSWORD_PEPPER')
       expect(JSON.stringify(problem)).not.toContain(pepper)

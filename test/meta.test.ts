@@ -40,6 +40,14 @@ describe('hello and health', () => {
 })
 
 describe('configuration', () => {
+  it('needs SECRET_KEY: missing, short or one repeated byte is a configuration error that names it', async () => {
+    for (const value of ['', 'c2hvcnQ=', btoa(String.fromCharCode(...new Uint8Array(32)))]) {
+      const problem = await expectProblem(await call('/health', { env: { SECRET_KEY: value } }), 503, 'unavailable')
+      expect(problem.detail).toContain('SECRET_KEY')
+      if (value) expect(JSON.stringify(problem)).not.toContain(value)
+    }
+  })
+
   it('answers health with 503 naming PBKDF2_ITERATIONS above the production cap of 100000', async () => {
     for (const value of ['100001', '600000']) {
       const problem = await expectProblem(await call('/health', { env: { PBKDF2_ITERATIONS: value } }), 503, 'unavailable')

@@ -37,6 +37,7 @@ describe('writes that depend on a password', () => {
         checkedHash: readByLogin.passwordHash!,
         newHash: '$pbkdf2-sha256$v=1$i=100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
         now: new Date(),
+        login: true,
       }),
       client: { ip: null, userAgent: 'race' },
       now: new Date(),

@@ -10,16 +10,29 @@ const T0 = Date.parse('2027-03-01T00:00:00Z')
 let instances = 0
 const freshLimiter = () => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`limiter-test-${++instances}`))
 
+const budget = (key: string, limit: number, windowMs = 60_000) => ({ key, limit, windowMs })
+
 const ask = (limiter: ReturnType<typeof freshLimiter>, request: Partial<AdmitRequest> & { now: number }) =>
-  limiter.admit({ ipKey: 'ip:a', perMinute: 1_000_000, freeFailures: 2, ...request })
+  limiter.admit({ budgets: [budget('ip:a', 1_000_000)], freeFailures: 2, ...request })
 
 describe('the RateLimiter Durable Object', () => {
   it("admits a full minute's IP budget at once, then refills it evenly", async () => {
     const limiter = freshLimiter()
-    for (let i = 0; i < 3; i++) expect((await ask(limiter, { perMinute: 3, now: T0 })).allowed).toBe(true)
-    expect(await ask(limiter, { perMinute: 3, now: T0 })).toEqual({ allowed: false, reason: 'ip', retryAfterSeconds: 20 })
-    expect((await ask(limiter, { perMinute: 3, now: T0 + 20_000 })).allowed).toBe(true)
-    expect((await ask(limiter, { perMinute: 3, ipKey: 'ip:b', now: T0 })).allowed).toBe(true)
+    const three = [budget('ip:a', 3)]
+    for (let i = 0; i < 3; i++) expect((await ask(limiter, { budgets: three, now: T0 })).allowed).toBe(true)
+    expect(await ask(limiter, { budgets: three, now: T0 })).toEqual({ allowed: false, reason: 'budget', retryAfterSeconds: 20 })
+    expect((await ask(limiter, { budgets: three, now: T0 + 20_000 })).allowed).toBe(true)
+    expect((await ask(limiter, { budgets: [budget('ip:b', 3)], now: T0 })).allowed).toBe(true)
+  })
+
+  it('charges a request to every budget it names only when all of them allow it', async () => {
+    const limiter = freshLimiter()
+    const wide = budget('net48:x', 2)
+    expect((await ask(limiter, { budgets: [budget('ip:1', 5), wide], now: T0 })).allowed).toBe(true)
+    expect((await ask(limiter, { budgets: [budget('ip:2', 5), wide], now: T0 })).allowed).toBe(true)
+    // The wide budget is spent: a third /64 in the same /48 is refused, and its own budget is not charged.
+    expect(await ask(limiter, { budgets: [budget('ip:3', 1), wide], now: T0 })).toMatchObject({ allowed: false, reason: 'budget' })
+    expect((await ask(limiter, { budgets: [budget('ip:3', 1)], now: T0 })).allowed).toBe(true)
   })
 
   it('counts each login attempt when admitted, then makes the next wait 2^(failures - free) seconds without counting it', async () => {

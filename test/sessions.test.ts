@@ -37,6 +37,21 @@ describe('refresh', () => {
     await expectProblem(await refresh(next.refresh_token), 401, 'invalid_refresh_token')
   })
 
+  it('still catches a replayed refresh token, and still answers a retry, after the signing key is rotated', async () => {
+    const { tokens } = await signedIn()
+    const next = await refreshed(tokens.refresh_token)
+    const rotated = { JWT_PRIVATE_KEYS: JSON.stringify([JSON.parse(env.TEST_SPARE_KEY), JSON.parse(env.JWT_PRIVATE_KEYS)[0]]) }
+    // Within the grace window a retry gets the same replacement, under the new signing key too.
+    const retried = await refresh(tokens.refresh_token, { env: rotated })
+    expect(retried.status).toBe(200)
+    expect(((await retried.json()) as TokenPair).refresh_token).toBe(next.refresh_token)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 10_001)
+    await expectProblem(await refresh(tokens.refresh_token, { env: rotated }), 401, 'invalid_refresh_token')
+    // Recognised as a replay: the session ended, its newest token with it.
+    await expectProblem(await refresh(next.refresh_token, { env: rotated }), 401, 'invalid_refresh_token')
+  })
+
   it('answers a refresh retried within the grace window with the same new refresh token, and keeps one live token', async () => {
     const { tokens } = await signedIn()
     const first = await refreshed(tokens.refresh_token)

@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LIMITER_NAME } from '../src/rate-limit/client'
-import { adminCall, asAdmin, call, expectProblem, freshIp, login, newAccount, signup } from './helpers'
+import { adminCall, asAdmin, call, deliver, expectProblem, freshIp, linkIn, login, mailRig, newAccount, signup } from './helpers'
 
 // Low limits through configuration, as an operator would set them with --var.
 const LOW = { RATE_LIMIT_PER_IP_PER_MINUTE: '3', LOGIN_FREE_FAILURES: '2' }
@@ -267,6 +267,53 @@ describe('IP budgets by network', () => {
     const v4 = `203.0.113.${Math.floor(Math.random() * 250)}`
     for (let i = 0; i < 3; i++) expect((await spend(v4)).status).toBe(401)
     await expectThrottled(await spend(`::ffff:${v4}`))
+  })
+})
+
+describe('IPv6 /48 budgets', () => {
+  it('gives a /48 eight times one /64’s budget, so rotating through its /64s does not multiply the budget', async () => {
+    const spend = (ip: string) =>
+      call('/users/refresh', { json: { refresh_token: 'nothing' }, env: LOW, headers: { 'CF-Connecting-IP': ip } })
+    const site = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}`
+    for (let subnet = 1; subnet <= 8; subnet++)
+      for (let i = 0; i < 3; i++) expect((await spend(`${site}:${subnet}::${i + 1}`)).status).toBe(401)
+    // A ninth /64 of the same /48, with its own budget untouched, meets the /48's.
+    await expectThrottled(await spend(`${site}:9::1`))
+    expect((await spend(`2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:9::1`)).status).toBe(401)
+  })
+})
+
+describe('the limiter forgets what it no longer needs', () => {
+  const streakKeys = () =>
+    runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)), (_instance, state) =>
+      [...state.storage.kv.list({ prefix: 'streak:account:' })].map(([key]) => key),
+    )
+
+  it('drops a deleted account’s failure streak with the account', async () => {
+    const { account } = await signup()
+    const before = new Set(await streakKeys())
+    for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    expect((await streakKeys()).filter((key) => !before.has(key))).toHaveLength(1)
+    advance(10)
+    const tokens = await login(account, { env: GENEROUS })
+    expect((await call('/users/me', { method: 'DELETE', token: tokens.access_token, json: { password: account.password } })).status).toBe(
+      204,
+    )
+    expect((await streakKeys()).filter((key) => !before.has(key))).toHaveLength(0)
+  })
+
+  it('ends the backoff with a completed password reset: the mailbox is a proof', async () => {
+    const rig = mailRig()
+    const account = newAccount()
+    await call('/users/signup', { json: account, env: rig.env })
+    for (let i = 0; i < 4; i++) await attempt(account.username, 'wrong-password-here')
+    await expectThrottled(await attempt(account.username, account.password))
+    await call('/users/password/forgot', { json: { email: account.email }, env: rig.env })
+    await deliver(rig.jobs.splice(0), rig)
+    const { token } = linkIn(rig.sent.at(-1))
+    const newPassword = 'quiet-meadow-lighthouse-42'
+    expect((await call('/users/password/reset', { json: { token, new_password: newPassword } })).status).toBe(204)
+    expect((await attempt(account.username, newPassword)).status).toBe(200)
   })
 })
 

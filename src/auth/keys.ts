@@ -9,8 +9,6 @@ export type KeySet = {
   /** Every configured key verifies, so a rotated-out key keeps its tokens valid until they expire. */
   verifying: ReadonlyMap<string, CryptoKey>
   jwks: PublicJwk[]
-  /** The signing key's private part, as secret material to derive other keys from. */
-  seed: string
 }
 
 const ED25519 = { name: 'Ed25519' } as const
@@ -59,7 +57,7 @@ export async function importSigningKeys(raw: string | undefined): Promise<Import
     const first = parsed.data[0]!
     const signingKey = await crypto.subtle.importKey('jwk', { ...first, key_ops: undefined }, ED25519, false, ['sign'])
     await assertPairMatches(signingKey, verifying.get(first.kid)!)
-    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, jwks, seed: first.d } }
+    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, jwks } }
   } catch {
     return { ok: false, message: 'holds a key that is not a valid Ed25519 key pair' }
   }
@@ -83,4 +81,9 @@ export async function generateSigningKey() {
   const jwk = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as JsonWebKey
   if (!jwk.x || !jwk.d) throw new Error('the runtime exported an incomplete Ed25519 key')
   return { kty: 'OKP' as const, crv: 'Ed25519' as const, x: jwk.x, d: jwk.d, kid: await jwkThumbprint(jwk.x) }
+}
+
+/** A fresh SECRET_KEY: 32 bytes from the CSPRNG, as standard base64 (what `openssl rand -base64 32` prints). */
+export function newSecretKey(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
 }

@@ -1,4 +1,5 @@
 import bcrypt from 'bcryptjs'
+import type { Config } from '../config'
 import { PBKDF2_MAX_ITERATIONS } from '../config'
 import { randomBytes } from '../lib/encoding'
 import { derive, type PasswordSettings, parse, SALT_BYTES, type Verification } from './password'
@@ -10,10 +11,14 @@ import { derive, type PasswordSettings, parse, SALT_BYTES, type Verification } f
  */
 
 /**
+/** What checking a password needs: hashing's settings, and the bcrypt cost an imported hash may have. */
+export type PasswordCheckSettings = PasswordSettings & Pick<Config, 'bcryptMaxCost'>
+
+/**
  * Checks a password against a stored hash in constant time. `needsRehash` is true when the
  * password is right but was stored with other parameters (iterations, pepper) than today's.
  */
-export async function verifyPassword(password: string, stored: string, settings: PasswordSettings): Promise<Verification> {
+export async function verifyPassword(password: string, stored: string, settings: PasswordCheckSettings): Promise<Verification> {
   if (stored.startsWith('$2')) return verifyBcrypt(password, stored, settings)
   const parsed = parse(stored)
   const usable =
@@ -41,12 +46,15 @@ export async function verifyAgainstNobody(password: string, settings: PasswordSe
  * bcrypt as the Flask app this project began as stored it ($2a$/$2b$/$2y$, cost 4–15): checked with
  * bcryptjs (workerd has no native bcrypt), and always re-hashed to PBKDF2 when right, so an account
  * pays this once. The password is used as the user typed it (no NFC), as Flask-Bcrypt hashed it.
- * Anything else that starts like bcrypt is an unusable record and costs what a wrong password does.
+ * A hash above BCRYPT_MAX_COST, or anything else that starts like bcrypt, is an unusable record and
+ * costs what a wrong password does: its owner resets the password.
  */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-5])\$[./A-Za-z0-9]{53}$/
 
-async function verifyBcrypt(password: string, stored: string, settings: PasswordSettings): Promise<Verification> {
-  if (!BCRYPT.test(stored)) return verifyAgainstNobody(password, settings)
+async function verifyBcrypt(password: string, stored: string, settings: PasswordCheckSettings): Promise<Verification> {
+  const cost = BCRYPT.exec(stored)?.[1]
+  // Above BCRYPT_MAX_COST one guess would cost seconds of CPU at the edge: an unusable record.
+  if (cost === undefined || Number(cost) > settings.bcryptMaxCost) return verifyAgainstNobody(password, settings)
   const valid = await bcrypt.compare(password, stored)
   return { valid, needsRehash: valid }
 }

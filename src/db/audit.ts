@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, lt, type SQL, sql } from 'drizzle-orm'
 import { union } from 'drizzle-orm/sqlite-core'
 import { uuidv7 } from '../lib/ids'
 import type { Database } from './client'
-import { auditEvents } from './schema'
+import { auditEvents, users } from './schema'
 
 export const AUDIT_ACTIONS = [
   'user.signup',
@@ -25,6 +25,16 @@ export const AUDIT_ACTIONS = [
   'user.reauth_failed',
   'admin.login_unlocked',
   'user.imported',
+  'user.email_change_requested',
+  'user.email_changed',
+  'user.email_reverted',
+  'user.reauthenticated',
+  'user.mfa_enabled',
+  'user.mfa_disabled',
+  'user.mfa_failed',
+  'user.recovery_codes_regenerated',
+  'user.recovery_code_used',
+  'admin.mfa_reset',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
@@ -110,4 +120,18 @@ export async function listAuditEvents(db: Database, filter: AuditFilter) {
     .orderBy(desc(sql`id`))
     .limit(limit)
   return db.select().from(auditEvents).where(inArray(auditEvents.id, pageIds)).orderBy(desc(auditEvents.id))
+}
+
+/** The current role of each account among `ids` that still exists (for showing an actor by role only). */
+export async function rolesOf(db: Database, ids: string[]): Promise<Map<string, string>> {
+  const roles = new Map<string, string>()
+  // Bound parameters are capped per statement: ask in slices.
+  for (let start = 0; start < ids.length; start += 90) {
+    const rows = await db
+      .select({ id: users.id, role: users.role })
+      .from(users)
+      .where(inArray(users.id, ids.slice(start, start + 90)))
+    for (const row of rows) roles.set(row.id, row.role)
+  }
+  return roles
 }

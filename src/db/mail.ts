@@ -1,4 +1,4 @@
-import { and, count, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, count, eq, gt, gte, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm'
 import { sha256, toBase64Url } from '../lib/encoding'
 import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
@@ -10,11 +10,11 @@ const CONSUMER: Client = { ip: null, userAgent: 'mail queue' }
 
 /**
  * What a reset token is bound to: a fingerprint of the password hash it would replace (or of
- * there being none), so any change of the stored hash (a reset, a password change) leaves the
- * token dead.
+ * there being none) and of the address it was sent to, so any change of the stored hash (a reset,
+ * a password change) or of the address leaves the token dead.
  */
-export async function passwordBinding(passwordHash: string | null): Promise<string> {
-  return toBase64Url(await sha256(passwordHash === null ? 'password:none' : `password:${passwordHash}`))
+export async function resetBinding(user: { passwordHash: string | null; email: string }): Promise<string> {
+  return toBase64Url(await sha256(`password:${user.passwordHash ?? 'none'}\naddress:${user.email}`))
 }
 
 /** The key that counts an address's mails: a hash, so the table holds no address. */
@@ -83,7 +83,8 @@ export async function mailsSentWithinHour(db: Database, key: string, now: Date):
 }
 
 /**
- * Stores a new token for a user, superseding every earlier unused one of the same purpose, and
+ * Stores a new token for a user, superseding every earlier unused one of the same purpose (except
+ * revert links: each undoes its own change and every later one, so none is superseded), and
  * records the request when it is a reset, in one batch.
  */
 export async function issueMailToken(
@@ -91,10 +92,10 @@ export async function issueMailToken(
   input: { userId: string; purpose: MailTokenPurpose; tokenHash: string; boundTo: string; ttlSeconds: number; now: Date },
 ): Promise<void> {
   const { userId, purpose, now } = input
+  const id = uuidv7(now.getTime())
   await db.batch([
-    db.delete(mailTokens).where(and(eq(mailTokens.userId, userId), eq(mailTokens.purpose, purpose), isNull(mailTokens.usedAt))),
     db.insert(mailTokens).values({
-      id: uuidv7(now.getTime()),
+      id,
       userId,
       purpose,
       tokenHash: input.tokenHash,
@@ -102,6 +103,17 @@ export async function issueMailToken(
       createdAt: now,
       expiresAt: new Date(now.getTime() + input.ttlSeconds * 1000),
     }),
+    db
+      .delete(mailTokens)
+      .where(
+        and(
+          eq(mailTokens.userId, userId),
+          eq(mailTokens.purpose, purpose),
+          isNull(mailTokens.usedAt),
+          ne(mailTokens.id, id),
+          sql`${purpose} <> 'email_revert'`,
+        ),
+      ),
     ...(purpose === 'password_reset'
       ? [auditStatement(db, { action: 'user.password_reset_requested', actorId: userId, targetId: userId }, CONSUMER, now)]
       : []),
@@ -109,7 +121,7 @@ export async function issueMailToken(
 }
 
 /** A live token of a purpose with the account it belongs to, or undefined (unknown, used or expired). */
-export async function findLiveMailToken(db: Database, input: { tokenHash: string; purpose: MailTokenPurpose; now: Date }) {
+export async function findLiveMailToken(db: Database, input: { tokenHash: string; purposes: MailTokenPurpose[]; now: Date }) {
   return db
     .select({ token: mailTokens, user: users })
     .from(mailTokens)
@@ -117,7 +129,7 @@ export async function findLiveMailToken(db: Database, input: { tokenHash: string
     .where(
       and(
         eq(mailTokens.tokenHash, input.tokenHash),
-        eq(mailTokens.purpose, input.purpose),
+        inArray(mailTokens.purpose, input.purposes),
         isNull(mailTokens.usedAt),
         gt(mailTokens.expiresAt, input.now),
       ),
@@ -125,40 +137,160 @@ export async function findLiveMailToken(db: Database, input: { tokenHash: string
     .get()
 }
 
+/** Whether a token of this id was spent by the batch running at `now` (its used_at is exactly now). */
+const spentAt = (tokenId: string, now: Date) => sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${tokenId} AND used_at = ${now.getTime()})`
+
 /**
  * A reset: spends the token and sets the password only while the account still has the password
- * hash the token was read with, then ends every session, drops other unused reset tokens, marks
- * the address verified and records it, all in one batch. Returns the updated user, or undefined
- * when a concurrent reset or password change got there first.
+ * hash and the address the token was read with, then ends every session, drops other unused
+ * reset tokens and any pending address change, marks the address verified (the link went to
+ * it) and records it, all in one batch (the route then ends the login backoff at the limiter).
+ * Returns the updated user, or undefined when a concurrent reset or change got there first.
  */
 export async function resetPassword(
   db: Database,
-  input: { tokenId: string; userId: string; oldHash: string | null; newHash: string; client: Client; now: Date },
+  input: { tokenId: string; user: Pick<UserRow, 'id' | 'passwordHash' | 'email'>; newHash: string; client: Client; now: Date },
 ): Promise<UserRow | undefined> {
-  const { tokenId, userId, now } = input
+  const { tokenId, user, now } = input
+  const userId = user.id
   const tokenUnused = and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))
   const changed = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash = ${input.newHash})`
-  const [, [user]] = await db.batch([
+  const [, [updated]] = await db.batch([
     db.update(mailTokens).set({ usedAt: now }).where(tokenUnused),
-    // The token was spent by this very batch only if its used_at is now and the hash is still the old one.
     db
       .update(users)
-      .set({ passwordHash: input.newHash, emailVerified: true, updatedAt: now })
+      .set({ passwordHash: input.newHash, emailVerified: true, pendingEmail: null, updatedAt: now })
       .where(
         and(
           eq(users.id, userId),
-          input.oldHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, input.oldHash),
-          sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${tokenId} AND used_at = ${now.getTime()})`,
+          user.passwordHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, user.passwordHash),
+          eq(users.email, user.email),
+          spentAt(tokenId, now),
         ),
       )
       .returning(),
     db.delete(sessions).where(and(eq(sessions.userId, userId), changed)),
     db
       .delete(mailTokens)
-      .where(and(eq(mailTokens.userId, userId), eq(mailTokens.purpose, 'password_reset'), isNull(mailTokens.usedAt), changed)),
+      .where(
+        and(
+          eq(mailTokens.userId, userId),
+          inArray(mailTokens.purpose, ['password_reset', 'email_change']),
+          isNull(mailTokens.usedAt),
+          changed,
+        ),
+      ),
     auditStatementWhen(db, { action: 'user.password_reset', actorId: userId, targetId: userId }, input.client, now, changed),
   ])
+  return updated
+}
+
+/**
+ * An address change confirmed by the new address: spends the token and makes the pending address
+ * the account's, verified, only while it is still the pending one; drops the other unused
+ * verification and change tokens; records it. Sessions stay: the owner may be the one who asked.
+ * Returns the updated user, or undefined (a concurrent confirmation or a newer change won). A
+ * unique violation (the address was taken meanwhile) is thrown for the caller to answer.
+ */
+export async function confirmEmailChange(
+  db: Database,
+  input: { tokenId: string; userId: string; oldEmail: string; newEmail: string; client: Client; now: Date },
+): Promise<UserRow | undefined> {
+  const { tokenId, userId, now } = input
+  const changed = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.newEmail})`
+  const [, [user]] = await db.batch([
+    db
+      .update(mailTokens)
+      .set({ usedAt: now })
+      .where(and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+    db
+      .update(users)
+      .set({ email: input.newEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
+      .where(and(eq(users.id, userId), eq(users.email, input.oldEmail), eq(users.pendingEmail, input.newEmail), spentAt(tokenId, now)))
+      .returning(),
+    db
+      .delete(mailTokens)
+      .where(
+        and(
+          eq(mailTokens.userId, userId),
+          inArray(mailTokens.purpose, ['email_verification', 'email_change']),
+          isNull(mailTokens.usedAt),
+          changed,
+        ),
+      ),
+    auditStatementWhen(
+      db,
+      { action: 'user.email_changed', actorId: userId, targetId: userId, details: { via: 'new_address_link' } },
+      input.client,
+      now,
+      changed,
+    ),
+  ])
   return user
+}
+
+/**
+ * The old address's revert link: puts that address back, verified, drops any pending change,
+ * ends every session, and kills the revert links of later changes (this one undoes them too;
+ * earlier ones stay, so the first owner always has the last word). One batch; returns the user,
+ * or undefined when the token was spent meanwhile.
+ */
+export async function revertEmailChange(
+  db: Database,
+  input: { token: { id: string; createdAt: Date }; userId: string; restoreEmail: string; client: Client; now: Date },
+): Promise<UserRow | undefined> {
+  const { token, userId, now } = input
+  const reverted = spentAt(token.id, now)
+  const [, [user]] = await db.batch([
+    db
+      .update(mailTokens)
+      .set({ usedAt: now })
+      .where(and(eq(mailTokens.id, token.id), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+    db
+      .update(users)
+      .set({ email: input.restoreEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
+      .where(and(eq(users.id, userId), reverted))
+      .returning(),
+    db.delete(sessions).where(and(eq(sessions.userId, userId), reverted)),
+    db
+      .delete(mailTokens)
+      .where(
+        and(
+          eq(mailTokens.userId, userId),
+          isNull(mailTokens.usedAt),
+          ne(mailTokens.id, token.id),
+          or(ne(mailTokens.purpose, 'email_revert'), gte(mailTokens.createdAt, token.createdAt)),
+          reverted,
+        ),
+      ),
+    auditStatementWhen(
+      db,
+      { action: 'user.email_reverted', actorId: userId, targetId: userId },
+      input.client,
+      now,
+      sql`${reverted} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.restoreEmail})`,
+    ),
+  ])
+  return user
+}
+
+/** Whether the account holds an unused revert link for this old address, sent since `since`. */
+export async function hasLiveRevertLink(db: Database, input: { userId: string; address: string; since: Date; now: Date }) {
+  const row = await db
+    .select({ id: mailTokens.id })
+    .from(mailTokens)
+    .where(
+      and(
+        eq(mailTokens.userId, input.userId),
+        eq(mailTokens.purpose, 'email_revert'),
+        eq(mailTokens.boundTo, input.address),
+        isNull(mailTokens.usedAt),
+        gt(mailTokens.expiresAt, input.now),
+        gte(mailTokens.createdAt, input.since),
+      ),
+    )
+    .get()
+  return row !== undefined
 }
 
 /**
@@ -170,7 +302,7 @@ export async function verifyEmail(
   input: { tokenId: string; userId: string; email: string; client: Client; now: Date },
 ): Promise<UserRow | undefined> {
   const { tokenId, userId, now } = input
-  const spentNow = sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${tokenId} AND used_at = ${now.getTime()})`
+  const spentNow = spentAt(tokenId, now)
   const [, [user]] = await db.batch([
     db
       .update(mailTokens)

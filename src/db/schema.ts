@@ -14,6 +14,11 @@ export const users = sqliteTable(
     usernameNormalized: text('username_normalized').notNull(),
     /** Trimmed and lower-cased before it is stored. */
     email: text('email').notNull(),
+    /**
+     * An address change waiting for the new address to confirm it (its link); `email` stays as it
+     * is until then. Not unique: whoever confirms first gets the address.
+     */
+    pendingEmail: text('pending_email'),
     /** PBKDF2 (or an imported bcrypt hash until its first login); null for an account with no password. */
     passwordHash: text('password_hash'),
     role: text('role').$type<Role>().notNull().default('user'),
@@ -154,6 +159,35 @@ export const identities = sqliteTable(
   (t) => [uniqueIndex('identities_provider_subject_unique').on(t.provider, t.subject), index('identities_user_id_idx').on(t.userId)],
 )
 
+export const CHALLENGE_PURPOSES = ['mfa'] as const
+export type ChallengePurpose = (typeof CHALLENGE_PURPOSES)[number]
+
+/**
+ * A sign-in step waiting for its next proof: after a password on an account with a second factor,
+ * the `mfa_token` the client sends with the code. Single use, short-lived, a few wrong answers at
+ * most; stored only as a hash. `boundTo` is what the first proof was checked against (a
+ * fingerprint of the password hash), so a password changed meanwhile leaves the step dead.
+ */
+export const challenges = sqliteTable(
+  'challenges',
+  {
+    id: text('id').primaryKey(),
+    tokenHash: text('token_hash').notNull(),
+    purpose: text('purpose', { enum: CHALLENGE_PURPOSES }).notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The kind of the proof already given (auth/assurance.ts ProofKind). */
+    firstFactor: text('first_factor').notNull(),
+    boundTo: text('bound_to').notNull(),
+    attemptsLeft: integer('attempts_left').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+    usedAt: timestamp('used_at'),
+  },
+  (t) => [uniqueIndex('challenges_token_hash_unique').on(t.tokenHash), index('challenges_user_id_idx').on(t.userId)],
+)
+
 /**
  * Append-only record of who did what. No foreign keys: an event outlives the users it names.
  * `details` is small JSON and never holds a password, a token or a hash.
@@ -177,13 +211,15 @@ export const auditEvents = sqliteTable(
   ],
 )
 
-export const MAIL_TOKEN_PURPOSES = ['password_reset', 'email_verification'] as const
+export const MAIL_TOKEN_PURPOSES = ['password_reset', 'email_verification', 'email_change', 'email_revert'] as const
 export type MailTokenPurpose = (typeof MAIL_TOKEN_PURPOSES)[number]
 
 /**
- * Single-use tokens sent in mails, stored only as SHA-256. `boundTo` is what the token may change:
- * for a reset, a fingerprint of the password hash it replaces; for a verification, the address it
- * was sent to. A token whose binding no longer matches the account is dead.
+ * Single-use tokens sent in mails, stored only as SHA-256. `boundTo` is what the token is bound
+ * to: for a reset, a fingerprint of the password hash it replaces and the address it went to; for
+ * a verification, the address it was sent to; for an address change, the pending address it
+ * confirms; for a revert, the old address it puts back. A token whose binding no longer matches
+ * the account is dead (a revert's never does: it undoes that change and every later one).
  */
 export const mailTokens = sqliteTable(
   'mail_tokens',
@@ -230,4 +266,5 @@ export type TotpFactorRow = typeof totpFactors.$inferSelect
 export type PasskeyRow = typeof passkeys.$inferSelect
 export type IdentityRow = typeof identities.$inferSelect
 export type MailTokenRow = typeof mailTokens.$inferSelect
+export type ChallengeRow = typeof challenges.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect

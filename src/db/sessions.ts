@@ -16,7 +16,15 @@ const MAX_USER_AGENT = 256
  * hash it verified, say), and the statements that record the proof on the account (its
  * last_auth_at, a re-hash). Made by the proof's own module in db/, composed by the sign-in layer.
  */
-export type ProofWrite = { guard: SQL | undefined; records: BatchItem<'sqlite'>[] }
+export type ProofWrite = {
+  guard: SQL | undefined
+  records: BatchItem<'sqlite'>[]
+  /** A re-hash that is due, for a caller that writes it on its own (a sign-in that needs a second step). */
+  rehash?: Rehash
+}
+
+/** A password checked under old parameters, to be stored again under today's. */
+export type Rehash = { userId: string; checkedHash: string; newHash: string }
 
 /** Several proofs checked together (a password and a second factor): every guard, every record. */
 export const allOf = (writes: ProofWrite[]): ProofWrite => ({
@@ -78,6 +86,46 @@ export async function startSession(
     ...input.proof.records,
   ])
   return started.length > 0
+}
+
+/**
+ * A re-authentication: the session's proof is now, with the assurance the proofs reached, the
+ * account's failure streak ends (its proof records), and the event; only while the proofs' guard
+ * holds and the session is live. Returns whether the session took it.
+ */
+export async function reauthenticateSession(
+  db: Database,
+  input: { sessionId: string; userId: string; assurance: Assurance; proof: ProofWrite; client: Client; now: Date },
+): Promise<boolean> {
+  const { sessionId, userId, assurance, now } = input
+  const [updated] = await db.batch([
+    db
+      .update(sessions)
+      .set({ authTime: assurance.authTime, amr: assurance.amr, aal: assurance.aal })
+      .where(
+        and(
+          eq(sessions.id, sessionId),
+          eq(sessions.userId, userId),
+          gt(sessions.expiresAt, now),
+          sql`EXISTS (SELECT 1 FROM users WHERE ${and(eq(users.id, userId), input.proof.guard)})`,
+        ),
+      )
+      .returning({ id: sessions.id }),
+    auditStatementWhen(
+      db,
+      {
+        action: 'user.reauthenticated',
+        actorId: userId,
+        targetId: userId,
+        details: { session_id: sessionId, amr: assurance.amr.join(' ') },
+      },
+      { ip: input.client.ip, userAgent: input.client.userAgent },
+      now,
+      sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND auth_time = ${assurance.authTime.getTime()})`,
+    ),
+    ...input.proof.records,
+  ])
+  return updated.length > 0
 }
 
 const authenticatedSession = memoize((db: Database) =>

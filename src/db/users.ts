@@ -1,11 +1,11 @@
-import { and, asc, eq, gt, gte, lt, ne, or, type SQL, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, gt, gte, lt, ne, or, type SQL, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { sessions, type UserRow, users } from './schema'
-import type { ProofWrite } from './sessions'
+import type { ProofWrite, Rehash } from './sessions'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
 export const normaliseEmail = (email: string) => email.trim().toLowerCase()
@@ -94,38 +94,54 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
   return trimmed.includes('@') ? { kind: 'email', value: normaliseEmail(trimmed) } : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
+/**
+ * A login's account, and whether it has a second factor (an active TOTP factor or a passkey): in
+ * the same query, so a login that needs no second step pays no extra round trip to learn it.
+ */
+const loginColumns = {
+  ...getTableColumns(users),
+  secondFactor: sql<number>`(EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${users.id} AND confirmed_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${users.id}))`,
+}
 const userByEmail = memoize((db: Database) =>
   db
-    .select()
+    .select(loginColumns)
     .from(users)
     .where(eq(users.email, sql.placeholder('value')))
     .prepare(),
 )
 const userByUsername = memoize((db: Database) =>
   db
-    .select()
+    .select(loginColumns)
     .from(users)
     .where(eq(users.usernameNormalized, sql.placeholder('value')))
     .prepare(),
 )
 
-export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<UserRow | undefined> {
+export type LoginAccount = UserRow & { secondFactor: boolean }
+
+export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<LoginAccount | undefined> {
   const query = identifier.kind === 'email' ? userByEmail(db) : userByUsername(db)
-  return query.get({ value: identifier.value })
+  const row = await query.get({ value: identifier.value })
+  return row && { ...row, secondFactor: Boolean(row.secondFactor) }
 }
 
 /** Holds while the account's password is still the hash a proof was checked against. */
 export const passwordStillIs = (checkedHash: string) => eq(users.passwordHash, checkedHash)
 
 /**
- * What a checked password adds to the sign-in it opens: the session only while the password is
- * still the one checked, and the account's last_login_at and last_auth_at (which ends its failure
- * streak at the limiter's next admission), with the re-hash when one is due, under the same guard.
+ * What a checked password adds to the write that acts on it: that write only while the password
+ * is still the one checked, and the account's last_auth_at (which ends its failure streak at the
+ * limiter's next admission; with last_login_at for a login), with the re-hash when one is due,
+ * under the same guard.
  */
-export function passwordSignIn(db: Database, input: { userId: string; checkedHash: string; newHash?: string; now: Date }): ProofWrite {
+export function passwordSignIn(
+  db: Database,
+  input: { userId: string; checkedHash: string; newHash?: string; now: Date; login: boolean },
+): ProofWrite {
   const { now, newHash } = input
   const guard = passwordStillIs(input.checkedHash)
-  const marks = { lastLoginAt: now, lastAuthAt: now }
+  const marks = input.login ? { lastLoginAt: now, lastAuthAt: now } : { lastAuthAt: now }
   return {
     guard,
     records: [
@@ -134,7 +150,16 @@ export function passwordSignIn(db: Database, input: { userId: string; checkedHas
         .set(newHash ? { ...marks, passwordHash: newHash, updatedAt: now } : marks)
         .where(and(eq(users.id, input.userId), guard)),
     ],
+    rehash: newHash ? { userId: input.userId, checkedHash: input.checkedHash, newHash } : undefined,
   }
+}
+
+/** Stores a password again under today's parameters, only while it is still the hash that was checked. */
+export async function rehashPassword(db: Database, rehash: Rehash): Promise<void> {
+  await db
+    .update(users)
+    .set({ passwordHash: rehash.newHash })
+    .where(and(eq(users.id, rehash.userId), passwordStillIs(rehash.checkedHash)))
 }
 
 /** A re-authentication that proved the password without changing anything: it ends the failure streak. */
@@ -146,25 +171,39 @@ export async function findUserById(db: Database, userId: string): Promise<UserRo
   return db.select().from(users).where(eq(users.id, userId)).get()
 }
 
-/** Changes a username and/or email, with its `user.updated` event; a changed email is unverified again. */
+/**
+ * Changes a username and/or starts an address change, with their events. A new address only
+ * becomes pending: `email` stays until the new address confirms (db/mail.ts confirmEmailChange).
+ */
 export function updateProfile(
   db: Database,
-  input: { userId: string; username?: string; email?: string; client: Client; now: Date },
+  input: { userId: string; username?: string; pendingEmail?: string; client: Client; now: Date },
 ): Promise<UniqueWrite> {
-  const { userId, username, email, now } = input
-  const fields = [username !== undefined && 'username', email !== undefined && 'email'].filter(Boolean).join(',')
+  const { userId, username, pendingEmail, now } = input
   return guardUnique(async () => {
     const [[user]] = await db.batch([
       db
         .update(users)
         .set({
           ...(username !== undefined ? { username, usernameNormalized: normaliseUsername(username) } : {}),
-          ...(email !== undefined ? { email: normaliseEmail(email), emailVerified: false } : {}),
+          ...(pendingEmail !== undefined ? { pendingEmail: normaliseEmail(pendingEmail) } : {}),
           updatedAt: now,
         })
         .where(eq(users.id, userId))
         .returning(),
-      auditStatement(db, { action: 'user.updated', actorId: userId, targetId: userId, details: { fields } }, input.client, now),
+      ...(username !== undefined
+        ? [
+            auditStatement(
+              db,
+              { action: 'user.updated', actorId: userId, targetId: userId, details: { fields: 'username' } },
+              input.client,
+              now,
+            ),
+          ]
+        : []),
+      ...(pendingEmail !== undefined
+        ? [auditStatement(db, { action: 'user.email_change_requested', actorId: userId, targetId: userId }, input.client, now)]
+        : []),
     ])
     return user
   })

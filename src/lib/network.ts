@@ -4,11 +4,19 @@
  * written as IPv6 (::ffff:a.b.c.d) as the IPv4 address it is. Anything unparseable is kept whole.
  */
 export function clientNetwork(address: string): string {
+  return clientNetworks(address).network
+}
+
+/**
+ * The client's network, and for IPv6 also the /48 around it (a site's usual allocation, 65,536
+ * /64s), which gets a wider budget of its own so that rotating through /64s does not multiply it.
+ */
+export function clientNetworks(address: string): { network: string; wide?: string } {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address)
-  if (mapped) return mapped[1]!
-  if (!address.includes(':')) return address
+  if (mapped) return { network: mapped[1]! }
+  if (!address.includes(':')) return { network: address }
   const groups = ipv6Groups(address)
-  return groups ? `${groups.slice(0, 4).join(':')}::/64` : address
+  return groups ? { network: `${groups.slice(0, 4).join(':')}::/64`, wide: `${groups.slice(0, 3).join(':')}::/48` } : { network: address }
 }
 
 /** The eight groups of an IPv6 address, lower-case without leading zeros; undefined when malformed. */

@@ -2,12 +2,23 @@ import type { Bindings } from '../app-env'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { type Config, readConfig } from '../config'
 import { type Database, databaseFor } from '../db/client'
-import { addressKey, claimJob, finishJob, issueMailToken, mailsSentWithinHour, markJobDead, passwordBinding, releaseJob } from '../db/mail'
+import {
+  addressKey,
+  claimJob,
+  finishJob,
+  hasLiveRevertLink,
+  issueMailToken,
+  mailsSentWithinHour,
+  markJobDead,
+  releaseJob,
+  resetBinding,
+} from '../db/mail'
+import type { MailTokenPurpose } from '../db/schema'
 import { findUserById, findUserByLogin } from '../db/users'
 import { log } from '../log'
 import { type MailJob, mailJobSchema } from './jobs'
 import { emailServiceMailer, type Mail, type Mailer } from './mailer'
-import { emailChangedMail, passwordResetMail, verificationMail } from './templates'
+import { emailChangedMail, emailChangeMail, passwordResetMail, verificationMail } from './templates'
 
 /** How long one delivery holds its job before another delivery of it may take over. */
 const CLAIM_MS = 60_000
@@ -85,7 +96,7 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         userId: user.id,
         to: user.email,
         purpose: 'password_reset',
-        boundTo: await passwordBinding(user.passwordHash),
+        boundTo: await resetBinding(user),
         ttlSeconds: config.resetTokenTtlSeconds,
         render: (link) => passwordResetMail({ to: user.email, link, ttlSeconds: config.resetTokenTtlSeconds }),
         path: 'reset-password',
@@ -105,27 +116,60 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         path: 'verify-email',
       })
     }
-    case 'email_changed':
-      // A security notice: never capped, so an attacker cannot silence it by repeating changes.
-      await mailer.send(emailChangedMail({ to: job.oldEmail, newEmail: job.newEmail }))
-      return finish(db, job, now, { status: 'sent' })
+    case 'email_change': {
+      const user = await findUserById(db, job.userId)
+      // Only for the address still pending: a newer change, or a confirmed one, gets nothing.
+      if (!user || user.pendingEmail !== job.newEmail) return finish(db, job, now, { status: 'skipped', reason: 'not_pending' })
+      return sendWithToken(db, config, mailer, job, now, {
+        userId: user.id,
+        to: job.newEmail,
+        purpose: 'email_change',
+        boundTo: job.newEmail,
+        ttlSeconds: config.verifyTokenTtlSeconds,
+        render: (link) => emailChangeMail({ to: job.newEmail, link, ttlSeconds: config.verifyTokenTtlSeconds }),
+        path: 'verify-email',
+      })
+    }
+    case 'email_changed': {
+      // A security notice is never silenced by the address's cap. Past the cap, a notice whose
+      // old address already holds an unused revert link from the last hour is coalesced into it:
+      // that link undoes this change too (it undoes every later one).
+      const key = await addressKey(job.oldEmail)
+      const capped = (await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour
+      const since = new Date(now.getTime() - 3_600_000)
+      if (capped && (await hasLiveRevertLink(db, { userId: job.userId, address: job.oldEmail, since, now }))) {
+        return finish(db, job, now, { status: 'skipped', reason: 'coalesced' })
+      }
+      return sendWithToken(db, config, mailer, job, now, {
+        userId: job.userId,
+        to: job.oldEmail,
+        purpose: 'email_revert',
+        boundTo: job.oldEmail,
+        ttlSeconds: config.emailRevertTtlSeconds,
+        render: (link) => emailChangedMail({ to: job.oldEmail, newEmail: job.newEmail, link, ttlSeconds: config.emailRevertTtlSeconds }),
+        path: 'revert-email',
+        uncapped: true,
+      })
+    }
   }
 }
 
 type TokenMail = {
   userId: string
   to: string
-  purpose: 'password_reset' | 'email_verification'
+  purpose: MailTokenPurpose
   boundTo: string
   ttlSeconds: number
   render: (link: string) => Mail
   path: string
+  /** A security notice, sent past the address's hourly cap (the caller coalesces repeats). */
+  uncapped?: boolean
 }
 
-/** Recovery and verification mails: within the address's hourly cap, a new token, then the mail. */
+/** Mails with a link: within the address's hourly cap, a new token, then the mail. */
 async function sendWithToken(db: Database, config: Config, mailer: Mailer, job: MailJob, now: Date, mail: TokenMail): Promise<Outcome> {
   const key = await addressKey(mail.to)
-  if ((await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour) {
+  if (!mail.uncapped && (await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour) {
     return finish(db, job, now, { status: 'skipped', reason: 'address_cap' })
   }
   const token = newOpaqueToken()

@@ -13,6 +13,9 @@ export const DEAD_MAIL_QUEUE = 'edge-users-mail-dead'
 export const mailJobSchema = z.discriminatedUnion('kind', [
   z.object({ id: z.string(), kind: z.literal('password_reset'), email: z.string() }),
   z.object({ id: z.string(), kind: z.literal('email_verification'), userId: z.string(), email: z.string() }),
+  /** To a pending new address: the link that confirms it. */
+  z.object({ id: z.string(), kind: z.literal('email_change'), userId: z.string(), newEmail: z.string() }),
+  /** To the old address once a change is confirmed: the notice, with the link that undoes it. */
   z.object({ id: z.string(), kind: z.literal('email_changed'), userId: z.string(), oldEmail: z.string(), newEmail: z.string() }),
 ])
 export type MailJob = z.infer<typeof mailJobSchema>

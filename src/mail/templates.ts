@@ -54,13 +54,25 @@ export function verificationMail(input: { to: string; link: string; ttlSeconds: 
 /** The new address with its local part hidden: enough for the owner to recognise, little for anyone else. */
 const masked = (email: string) => email.replace(/^(.)[^@]*@/, '$1***@')
 
-/** To the old address, with no link: only a warning the owner can act on. */
-export function emailChangedMail(input: { to: string; newEmail: string }): Mail {
+/** To a new address: the link that makes it the account's (until then nothing changes). */
+export function emailChangeMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
+  return compose(input.to, `Confirm your new email address for ${PRODUCT}`, {
+    lead: `Someone asked to make ${input.to} the address of a ${PRODUCT} account.`,
+    action: { label: 'Make this my address', link: input.link },
+    after: [
+      `The link works once, for ${lifetime(input.ttlSeconds)}. The account keeps its old address until it is used.`,
+      'If you did not ask for this, ignore this mail: nothing changes without the link.',
+    ],
+  })
+}
+
+/** To the old address once a change is confirmed: the warning, and the link that undoes it. */
+export function emailChangedMail(input: { to: string; newEmail: string; link: string; ttlSeconds: number }): Mail {
   return compose(input.to, `Your ${PRODUCT} email address was changed`, {
     lead: `The email address of your ${PRODUCT} account was changed from ${input.to} to ${masked(input.newEmail)}.`,
+    action: { label: 'This was not me: put my address back', link: input.link },
     after: [
-      'If you made this change, there is nothing to do.',
-      'If you did not, someone else may be signed in to your account: contact the people who run this service.',
+      `If you made this change, there is nothing to do. If you did not, the link (valid for ${lifetime(input.ttlSeconds)}) puts ${input.to} back and signs everyone out; then reset your password from this mailbox.`,
     ],
   })
 }

@@ -1,8 +1,8 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { toBase64Url, utf8 } from '../lib/encoding'
-import { clientNetwork } from '../lib/network'
-import type { Admission } from './policy'
+import { clientNetworks } from '../lib/network'
+import { type Admission, type Budget, WIDE_NETWORK_FACTOR } from './policy'
 
 /** Every worker isolate talks to the same limiter instance: the counters are global. */
 export const LIMITER_NAME = 'global'
@@ -30,24 +30,43 @@ const subjectKey = (c: Context<AppEnv>, subject: LoginSubject) =>
 
 const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
 
-async function ask(c: Context<AppEnv>, login?: { subject: LoginSubject; lastSuccessAt: number | undefined }): Promise<Admission> {
+const MINUTE_MS = 60_000
+const HOUR_MS = 3_600_000
+
+/** The client network's budgets: its own, and for IPv6 its /48's, WIDE_NETWORK_FACTOR times wider. */
+async function networkBudgets(c: Context<AppEnv>): Promise<Budget[]> {
   const { config, client } = c.var
-  const [ipKey, loginKey] = await Promise.all([
-    keyOf(c, 'ip', clientNetwork(client.ip ?? 'unknown')),
-    login && subjectKey(c, login.subject),
+  const { network, wide } = clientNetworks(client.ip ?? 'unknown')
+  const perMinute = config.rateLimitPerIpPerMinute
+  return Promise.all([
+    keyOf(c, 'ip', network).then((key) => ({ key, limit: perMinute, windowMs: MINUTE_MS })),
+    ...(wide ? [keyOf(c, 'net48', wide).then((key) => ({ key, limit: perMinute * WIDE_NETWORK_FACTOR, windowMs: MINUTE_MS }))] : []),
   ])
+}
+
+async function ask(
+  c: Context<AppEnv>,
+  options: { login?: { subject: LoginSubject; lastSuccessAt: number | undefined }; extra?: Budget[] } = {},
+): Promise<Admission> {
+  const { login, extra = [] } = options
+  const [budgets, loginKey] = await Promise.all([networkBudgets(c), login && subjectKey(c, login.subject)])
   return limiterOf(c).admit({
-    ipKey,
+    budgets: [...budgets, ...extra],
     loginKey,
     lastSuccessAt: login?.lastSuccessAt,
     now: Date.now(),
-    perMinute: config.rateLimitPerIpPerMinute,
-    freeFailures: config.loginFreeFailures,
+    freeFailures: c.var.config.loginFreeFailures,
   })
 }
 
 /** Spends from the client network's budget: one round trip to the limiter. */
 export const admitRequest = (c: Context<AppEnv>) => ask(c)
+
+/** A profile change: the client network's budget and the account's PROFILE_CHANGES_PER_HOUR, in one round trip. */
+export async function admitProfileChange(c: Context<AppEnv>, userId: string): Promise<Admission> {
+  const key = await keyOf(c, 'profile', userId)
+  return ask(c, { extra: [{ key, limit: c.var.config.profileChangesPerHour, windowMs: HOUR_MS }] })
+}
 
 /**
  * An attempt to prove who one is (a login, a second step, a re-authentication): the client
@@ -56,7 +75,7 @@ export const admitRequest = (c: Context<AppEnv>) => ask(c)
  * next attempt, so a success needs no second round trip.
  */
 export function admitProofAttempt(c: Context<AppEnv>, subject: LoginSubject, lastSuccessAt: Date | null | undefined): Promise<Admission> {
-  return ask(c, { subject, lastSuccessAt: lastSuccessAt?.getTime() })
+  return ask(c, { login: { subject, lastSuccessAt: lastSuccessAt?.getTime() } })
 }
 
 /** An admin unlocked the account: forgets its failure streak, which lifts a lock. */

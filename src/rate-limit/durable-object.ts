@@ -3,7 +3,6 @@ import { type Admission, type AdmitRequest, LOCK_AFTER_FAILURES, MAX_BACKOFF_SEC
 
 /** Failure streaks below the lock are forgotten after a day without attempts. */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000
-const WINDOW_MS = 60_000
 /** Above this many cached streaks the cache is dropped; storage still has them all. */
 const MAX_CACHED_STREAKS = 50_000
 const STREAK_PREFIX = 'streak:'
@@ -30,9 +29,10 @@ type Streak = { failures: number; lastAt: number; order: number }
  * Counters that must hold across isolates: one instance, single-threaded, and `admit` never
  * awaits, so each admission is atomic.
  *
- * The per-IP budget is GCRA (a token bucket kept as one timestamp per key): RATE_LIMIT_PER_IP
- * requests at once, refilled evenly over a minute. It lives in memory only: it spans a minute, so
- * an eviction forfeits at most a minute's budget.
+ * Budgets are GCRA (a token bucket kept as one timestamp per key): the client network's
+ * RATE_LIMIT_PER_IP_PER_MINUTE requests at once, refilled evenly over a minute (and an IPv6 /48's
+ * wider one), an account's PROFILE_CHANGES_PER_HOUR over an hour. They live in memory only: an
+ * eviction forfeits at most one window of a budget.
  *
  * A login attempt is counted as a failure when it is admitted, so simultaneous guesses cannot all
  * pass the check before their failures land. A success is not reported here: the worker records it
@@ -51,13 +51,18 @@ export class RateLimiter extends DurableObject<Env> {
   admit(request: AdmitRequest): Admission {
     if (++this.admissions % 500 === 0) this.forgetSpentBudgets(request.now)
 
-    // Per-IP budget (GCRA): allowed while the theoretical arrival time stays within a window of now.
-    const interval = WINDOW_MS / request.perMinute
-    const tat = Math.max(this.budgets.get(request.ipKey) ?? 0, request.now)
-    if (tat + interval - request.now > WINDOW_MS) {
-      return { allowed: false, reason: 'ip', retryAfterSeconds: seconds(tat + interval - WINDOW_MS - request.now) }
+    // Budgets (GCRA): allowed while each theoretical arrival time stays within its window of now;
+    // charged only when every one allows, so a refused request costs none of them.
+    const charges: [string, number][] = []
+    for (const budget of request.budgets) {
+      const interval = budget.windowMs / budget.limit
+      const tat = Math.max(this.budgets.get(budget.key) ?? 0, request.now)
+      if (tat + interval - request.now > budget.windowMs) {
+        return { allowed: false, reason: 'budget', retryAfterSeconds: seconds(tat + interval - budget.windowMs - request.now) }
+      }
+      charges.push([budget.key, tat + interval])
     }
-    this.budgets.set(request.ipKey, tat + interval)
+    for (const [key, tat] of charges) this.budgets.set(key, tat)
 
     if (request.loginKey === undefined) return { allowed: true, failuresSoFar: 0, at: request.now }
     let streak = this.streakOf(request.loginKey)

@@ -7,9 +7,19 @@
 export const MAX_BACKOFF_SECONDS = 15 * 60
 /** After this many consecutive failures only an admin's unlock (POST /admin/users/{id}/unlock) lets the account log in again. */
 export const LOCK_AFTER_FAILURES = 100
+/**
+ * A budget a request spends from: `limit` requests at once, refilled evenly over `windowMs`
+ * (GCRA). The client's network (per minute), an IPv6 client's wider /48 (several times that), an
+ * account's profile changes (per hour).
+ */
+export type Budget = { key: string; limit: number; windowMs: number }
+
+/** An IPv6 /48 holds 65,536 /64s; it gets this many times one /64's budget, beside each /64's own. */
+export const WIDE_NETWORK_FACTOR = 8
+
 export type AdmitRequest = {
-  /** Hashed client address: every unauthenticated POST spends from its budget. */
-  ipKey: string
+  /** Every budget the request spends from (hashed keys): all must allow it, then each is charged. */
+  budgets: Budget[]
   /** Hashed account (or login identifier) key, for login attempts only. */
   loginKey?: string
   /**
@@ -19,7 +29,6 @@ export type AdmitRequest = {
   lastSuccessAt?: number
   /** Milliseconds, from the worker's clock, so the caller (and a test) controls time. */
   now: number
-  perMinute: number
   freeFailures: number
 }
 
@@ -28,4 +37,5 @@ export type Admission =
    * `at` orders the attempt among its account's attempts: the admission time, or 1 ms after the
    * previous attempt when the clock has not moved. A success is recorded no earlier than `at`.
    */
-  { allowed: true; failuresSoFar: number; at: number } | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'backoff' | 'locked' }
+  | { allowed: true; failuresSoFar: number; at: number }
+  | { allowed: false; retryAfterSeconds: number; reason: 'budget' | 'backoff' | 'locked' }

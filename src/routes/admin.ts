@@ -3,6 +3,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
 import { AUDIT_ACTIONS, listAuditEvents, recordEvent } from '../db/audit'
+import { removeTotpFactor } from '../db/factors'
 import { changeRoleOrStatus, removeAccount } from '../db/last-admin'
 import type { UserRow } from '../db/schema'
 import { endAllSessions } from '../db/sessions'
@@ -165,6 +166,29 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
     await findTarget(c, id)
     throw problem('last_admin')
   }
+  // The account is gone: so is its failure streak (or lock) at the limiter.
+  await resetLoginFailures(c, accountSubject(target.id))
+  return c.body(null, 204)
+}
+
+const resetUserMfaRoute = createRoute({
+  method: 'delete',
+  path: '/users/{id}/mfa',
+  operationId: 'resetUserMfa',
+  tags: ['admin'],
+  summary: "Remove a user's authenticator app and recovery codes (a lost device)",
+  description:
+    'For a user who lost their authenticator and their recovery codes: their TOTP factor and recovery codes go, and every session ends. Audited as admin.mfa_reset. Admins only. Passkeys are not touched.',
+  security: bearerAuth,
+  middleware: [requirePermission('users:manage')] as const,
+  request: { params: userIdParam },
+  responses: { 204: { description: 'Removed' }, ...problems({ ...denied, 404: ['not_found'] }) },
+})
+
+const resetUserMfa: RouteHandler<typeof resetUserMfaRoute, AppEnv> = async (c) => {
+  const target = await findTarget(c, c.req.valid('param').id)
+  const { db, user, client } = c.var
+  await removeTotpFactor(db, { userId: target.id, by: { kind: 'admin', actorId: user.id }, client, now: new Date() })
   return c.body(null, 204)
 }
 
@@ -255,6 +279,7 @@ export const admin = authenticated
   .openapi(getUserRoute, getUser)
   .openapi(updateUserRoute, updateUser)
   .openapi(deleteUserRoute, deleteUser)
+  .openapi(resetUserMfaRoute, resetUserMfa)
   .openapi(endUserSessionsRoute, endUserSessions)
   .openapi(unlockUserRoute, unlockUser)
   .openapi(listAuditRoute, listAudit)

@@ -1,23 +1,27 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { hashPassword } from '../auth/password'
-import { listAuditEvents } from '../db/audit'
+import { listAuditEvents, rolesOf } from '../db/audit'
+import { findTotpFactor, secondFactorsOf } from '../db/factors'
 import { removeAccount } from '../db/last-admin'
-import { endUserSession, listActiveSessions, listAllSessions } from '../db/sessions'
+import type { AuditEventRow } from '../db/schema'
+import { allOf, endUserSession, listActiveSessions, listAllSessions } from '../db/sessions'
 import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
-import { problem, takenError, validationFailed } from '../errors'
+import { problem, rateLimited, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
 import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
+import { accountSubject, admitProfileChange, resetLoginFailures } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { publicAuditEvent } from '../schemas/audit'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
-import { publicUser, userEnvelope } from '../schemas/user'
-import { reauthenticate } from '../sign-in/reauthenticate'
+import { ownUser, ownUserEnvelope, publicUser } from '../schemas/user'
+import { proveAgain, reauthenticateWith } from '../sign-in/reauthenticate'
+import { requireRecentProof } from '../sign-in/recent-proof'
 
 const unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -28,10 +32,10 @@ const getMeRoute = createRoute({
   tags: ['me'],
   summary: 'The signed-in user',
   security: bearerAuth,
-  responses: { 200: jsonResponse(userEnvelope, 'The user'), ...unauthorized },
+  responses: { 200: jsonResponse(ownUserEnvelope, 'The user'), ...unauthorized },
 })
 
-const getMe: RouteHandler<typeof getMeRoute, AppEnv> = (c) => c.json({ user: publicUser(c.var.user) }, 200)
+const getMe: RouteHandler<typeof getMeRoute, AppEnv> = (c) => c.json({ user: ownUser(c.var.user) }, 200)
 
 const updateMeBody = z
   .object({ username: usernameField.optional(), email: emailField.optional() })
@@ -42,40 +46,48 @@ const updateMeRoute = createRoute({
   path: '/',
   operationId: 'updateMe',
   tags: ['me'],
-  summary: 'Change your username or email',
-  description: 'Uniqueness is checked as at signup. A new email address is unverified.',
+  summary: 'Change your username, or ask to change your email',
+  description:
+    "Uniqueness is checked as at signup. A new email is a sensitive action (a recent proof on this session) and only becomes `pending_email`: the new address gets a link (POST /users/email/verify) that makes it the account's, and the old address then gets a notice with a link that undoes it. Budgeted: the client network's budget and PROFILE_CHANGES_PER_HOUR per account.",
   security: bearerAuth,
   request: { body: jsonRequest(updateMeBody) },
   responses: {
-    200: jsonResponse(userEnvelope, 'The updated user'),
-    ...bodyProblems({ 400: ['validation_failed'], 401: ['unauthorized'], 409: ['username_taken', 'email_taken'] }),
+    200: jsonResponse(ownUserEnvelope, 'The updated user'),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized'],
+      403: ['reauthentication_required'],
+      409: ['username_taken', 'email_taken'],
+      429: ['rate_limited'],
+    }),
   },
 })
 
 const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const { db, user } = c.var
-  // Only real changes: re-sending the current email keeps it verified.
+  // Only real changes: re-sending the current email (or the pending one) changes nothing.
+  const email = body.email !== undefined ? normaliseEmail(body.email) : undefined
   const changes = {
     username: body.username !== undefined && body.username !== user.username ? body.username : undefined,
-    email: body.email !== undefined && normaliseEmail(body.email) !== user.email ? body.email : undefined,
+    pendingEmail: email !== undefined && email !== user.email && email !== user.pendingEmail ? email : undefined,
   }
-  if (changes.username === undefined && changes.email === undefined) return c.json({ user: publicUser(user) }, 200)
+  if (changes.username === undefined && changes.pendingEmail === undefined) return c.json({ user: ownUser(user) }, 200)
 
-  const [taken] = await findTakenFields(db, changes, user.id)
+  // Before anything is looked up: a refused change learns nothing about other accounts.
+  if (changes.pendingEmail !== undefined) await requireRecentProof(c)
+  const admission = await admitProfileChange(c, user.id)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  const [taken] = await findTakenFields(db, { username: changes.username, email: changes.pendingEmail }, user.id)
   if (taken) throw takenError(taken)
   const updated = await updateProfile(db, { userId: user.id, ...changes, client: c.var.client, now: new Date() })
   if (updated.taken) throw takenError(updated.taken)
   if (!updated.user) throw problem('not_found')
-  if (changes.email !== undefined) {
-    // The new address must prove itself; the old one hears of the change, with no link to follow.
-    await enqueueAfterWrite(
-      c.env.MAIL_QUEUE,
-      [verificationJob(updated.user), { kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: updated.user.email }],
-      c.var.requestId,
-    )
+  if (changes.pendingEmail !== undefined) {
+    // The new address must prove itself before it is the account's.
+    await enqueueAfterWrite(c.env.MAIL_QUEUE, [{ kind: 'email_change', userId: user.id, newEmail: changes.pendingEmail }], c.var.requestId)
   }
-  return c.json({ user: publicUser(updated.user) }, 200)
+  return c.json({ user: ownUser(updated.user) }, 200)
 }
 
 const changePasswordBody = z
@@ -93,7 +105,12 @@ const changeMyPasswordRoute = createRoute({
   request: { body: jsonRequest(changePasswordBody) },
   responses: {
     204: { description: 'Changed' },
-    ...bodyProblems({ 400: ['validation_failed'], 401: ['unauthorized'], 403: ['invalid_password'], 429: ['rate_limited'] }),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized'],
+      403: ['invalid_password', 'reauthentication_required'],
+      429: ['rate_limited'],
+    }),
   },
 })
 
@@ -104,12 +121,14 @@ const changeMyPassword: RouteHandler<typeof changeMyPasswordRoute, AppEnv> = asy
   if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
     throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
   }
-  const { checked, at } = await reauthenticate(c, { kind: 'password', password: current_password }, 'password_change')
+  // The password in the body is the proof; an account with a second factor also needs a recent aal2.
+  await requireRecentProof(c, { passwordInBody: true })
+  const { checked, at } = await proveAgain(c, [{ kind: 'password', password: current_password }], 'password_change')
   const passwordHash = await hashPassword(new_password, config)
   const changed = await changePassword(db, {
     userId: user.id,
     keepSessionId: session.id,
-    confirmedBy: checked.write.guard,
+    confirmedBy: allOf(checked.map((proof) => proof.write)).guard,
     passwordHash,
     authAt: at,
     client,
@@ -136,7 +155,7 @@ const deleteMeRoute = createRoute({
     ...bodyProblems({
       400: ['validation_failed'],
       401: ['unauthorized'],
-      403: ['invalid_password'],
+      403: ['invalid_password', 'reauthentication_required'],
       409: ['last_admin'],
       429: ['rate_limited'],
     }),
@@ -146,12 +165,13 @@ const deleteMeRoute = createRoute({
 const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
   const { password } = c.req.valid('json')
   const { db, user, client } = c.var
-  const { checked, at } = await reauthenticate(c, { kind: 'password', password }, 'account_deletion')
+  await requireRecentProof(c, { passwordInBody: true })
+  const { checked, at } = await proveAgain(c, [{ kind: 'password', password }], 'account_deletion')
   const deleted = await removeAccount(db, {
     targetId: user.id,
     event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
     actor: { id: user.id, onlyUserAccounts: false },
-    confirmedBy: checked.write.guard,
+    confirmedBy: allOf(checked.map((proof) => proof.write)).guard,
     client,
     now: new Date(),
   })
@@ -162,6 +182,8 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
     await recordAuthentication(db, user.id, at)
     throw problem('last_admin')
   }
+  // The account is gone: so is its failure streak at the limiter.
+  await resetLoginFailures(c, accountSubject(user.id))
   return c.body(null, 204)
 }
 
@@ -241,6 +263,23 @@ const endMySession: RouteHandler<typeof endMySessionRoute, AppEnv> = async (c) =
   return c.body(null, 204)
 }
 
+/**
+ * An event as the user's export shows it. One the user caused is shown whole; one someone else
+ * (or no one signed in) caused shows that person's role at most: never their id, address or user
+ * agent, which are theirs, not the user's.
+ */
+function exportedEvent(event: AuditEventRow, userId: string, roles: Map<string, string>) {
+  const shown = publicAuditEvent(event)
+  if (event.actorId === userId) return shown
+  return {
+    ...shown,
+    actor_id: null,
+    actor_role: event.actorId ? (roles.get(event.actorId) ?? 'deleted account') : null,
+    ip: null,
+    user_agent: null,
+  }
+}
+
 /** Audit events are read this many at a time while the export streams, whatever the history's length. */
 const EXPORT_PAGE = 200
 
@@ -251,20 +290,25 @@ const exportRoute = createRoute({
   tags: ['me'],
   summary: 'Download everything held about you',
   description:
-    'A JSON attachment: the profile, every session (never a token or its hash) and every audit event that names you as actor or target, newest first. Streamed, so a long history is never held in memory whole.',
+    'A sensitive action (a recent proof on this session). A JSON attachment: the profile, every session (never a token or its hash), the second factors, passkeys and linked identities (no secrets), and every audit event that names you as actor or target, newest first. An event someone else caused shows only their role (`actor_role`): never their id, address or user agent. Streamed, so a long history is never held in memory whole.',
   security: bearerAuth,
   responses: {
     200: {
       description: 'The export, as a download (Content-Disposition: attachment)',
       content: { 'application/json': { schema: z.object({}).passthrough().openapi('PersonalDataExport') } },
     },
-    ...unauthorized,
+    ...problems({ 401: ['unauthorized'], 403: ['reauthentication_required'] }),
   },
 })
 
 const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   const { db, user } = c.var
-  const sessions = await listAllSessions(db, user.id)
+  await requireRecentProof(c)
+  const [sessions, factors, totp] = await Promise.all([
+    listAllSessions(db, user.id),
+    secondFactorsOf(db, user.id),
+    findTotpFactor(db, user.id),
+  ])
   const encoder = new TextEncoder()
   const head = {
     exported_at: new Date().toISOString(),
@@ -275,7 +319,14 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
       last_used_at: session.lastUsedAt.toISOString(),
       expires_at: session.expiresAt.toISOString(),
       user_agent: session.userAgent,
+      auth_time: session.authTime.toISOString(),
+      amr: session.amr,
+      aal: session.aal,
     })),
+    second_factors: {
+      totp: totp?.confirmedAt ? { created_at: totp.confirmedAt.toISOString(), last_used_at: totp.lastUsedAt?.toISOString() ?? null } : null,
+      recovery_codes_left: factors.recoveryCodesLeft,
+    },
   }
   let before: string | undefined
   let first = true
@@ -286,8 +337,10 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
     },
     async pull(controller) {
       const page = await listAuditEvents(db, { limit: EXPORT_PAGE, before, userId: user.id })
+      const others = [...new Set(page.map((event) => event.actorId).filter((id): id is string => id !== null && id !== user.id))]
+      const roles = others.length > 0 ? await rolesOf(db, others) : new Map<string, string>()
       for (const event of page) {
-        controller.enqueue(encoder.encode(`${first ? '' : ','}${JSON.stringify(publicAuditEvent(event))}`))
+        controller.enqueue(encoder.encode(`${first ? '' : ','}${JSON.stringify(exportedEvent(event, user.id, roles))}`))
         first = false
       }
       before = page.at(-1)?.id
@@ -304,6 +357,61 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
     'Content-Disposition': `attachment; filename="${filename}"`,
     'Cache-Control': 'no-store',
   }) as never
+}
+
+const reauthenticateBody = z
+  .object({
+    password: currentPasswordField,
+    code: z.string().max(16).optional().openapi({ description: 'A TOTP code, when the account has a second factor' }),
+    recovery_code: z.string().max(64).optional().openapi({ description: 'A recovery code, instead of a TOTP code' }),
+  })
+  .refine((body) => body.code === undefined || body.recovery_code === undefined, {
+    message: 'send code or recovery_code, not both',
+    path: ['code'],
+  })
+  .openapi('ReauthenticateRequest')
+
+const reauthenticationSchema = z
+  .object({
+    access_token: z.string().openapi({ description: 'A new access token carrying the new assurance' }),
+    token_type: z.literal('Bearer'),
+    expires_in: z.int(),
+    auth_time: z.iso.datetime(),
+    aal: z.enum(['aal1', 'aal2']),
+    amr: z.array(z.string()),
+  })
+  .openapi('Reauthentication')
+
+const reauthenticateRoute = createRoute({
+  method: 'post',
+  path: '/reauthenticate',
+  operationId: 'reauthenticate',
+  tags: ['me'],
+  summary: 'Prove who you are again, before a sensitive action',
+  description:
+    "The session's proof becomes now: sensitive actions for the next REAUTH_MAX_AGE_SECONDS accept it (the check reads the session, so the access token already held works too). On an account with a second factor the password alone is a validation error; send `code` or `recovery_code` with it. Throttled and audited like a login; the refresh token is unchanged.",
+  security: bearerAuth,
+  request: { body: jsonRequest(reauthenticateBody) },
+  responses: {
+    200: jsonResponse(reauthenticationSchema, "The session's new assurance"),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized', 'invalid_mfa_code'],
+      403: ['invalid_password'],
+      429: ['rate_limited'],
+    }),
+  },
+})
+
+const reauthenticate: RouteHandler<typeof reauthenticateRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const secondFactor =
+    body.code !== undefined
+      ? ({ kind: 'totp', code: body.code } as const)
+      : body.recovery_code !== undefined
+        ? ({ kind: 'recovery_code', code: body.recovery_code } as const)
+        : undefined
+  return c.json(await reauthenticateWith(c, { password: body.password, secondFactor }), 200)
 }
 
 const authenticated = createRouter()
@@ -327,3 +435,4 @@ export const me = authenticated
   .openapi(listMySessionsRoute, listMySessions)
   .openapi(endMySessionRoute, endMySession)
   .openapi(exportRoute, exportMyData)
+  .openapi(reauthenticateRoute, reauthenticate)

@@ -3,11 +3,12 @@ import type { AppEnv } from '../app-env'
 import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword } from '../auth/password'
 import { passwordProblem } from '../auth/password-policy'
-import { findLiveMailToken, passwordBinding, resetPassword, verifyEmail } from '../db/mail'
-import { normaliseEmail } from '../db/users'
-import { problem, validationFailed } from '../errors'
+import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
+import { normaliseEmail, takenFieldOf } from '../db/users'
+import { problem, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
-import { enqueueMail } from '../mail/jobs'
+import { enqueueAfterWrite, enqueueMail } from '../mail/jobs'
+import { accountSubject, resetLoginFailures } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { emailField, newPasswordField } from '../schemas/fields'
@@ -51,7 +52,7 @@ const resetForgottenPasswordRoute = createRoute({
   tags: ['recovery'],
   summary: 'Set a new password with the token from a reset link',
   description:
-    'Every session ends and the address counts as verified. A token is dead once used, expired, replaced by a newer one, or once the password changed by any path.',
+    'Every session ends, the login backoff ends, a pending address change is dropped, and the address the link went to counts as verified. A second factor stays. A token is dead once used, expired, replaced by a newer one, or once the password or the address changed by any path.',
   security: noAuth,
   middleware: [ipBudget()] as const,
   request: { body: jsonRequest(resetBody) },
@@ -65,16 +66,19 @@ const resetForgottenPassword: RouteHandler<typeof resetForgottenPasswordRoute, A
   const { token, new_password } = c.req.valid('json')
   const { db, config, client } = c.var
   const now = new Date()
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'password_reset', now })
-  if (!found || found.token.boundTo !== (await passwordBinding(found.user.passwordHash))) throw problem('invalid_token')
+  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['password_reset'], now })
+  // Bound to the password it replaces and the address it went to: a change of either kills it.
+  if (!found || found.token.boundTo !== (await resetBinding(found.user))) throw problem('invalid_token')
   const { user } = found
   // After the token: only its holder learns what the policy thinks of the account's name.
   const refused = passwordProblem(new_password, { minLength: config.passwordMinLength, username: user.username, email: user.email })
   if (refused) throw validationFailed([{ path: 'new_password', message: refused }])
 
   const newHash = await hashPassword(new_password, config)
-  const updated = await resetPassword(db, { tokenId: found.token.id, userId: user.id, oldHash: user.passwordHash, newHash, client, now })
+  const updated = await resetPassword(db, { tokenId: found.token.id, user, newHash, client, now })
   if (!updated) throw problem('invalid_token')
+  // The mailbox proved who they are: the login backoff (and a lock) ends, exactly, at the limiter.
+  await resetLoginFailures(c, accountSubject(user.id))
   return c.body(null, 204)
 }
 
@@ -86,13 +90,14 @@ const confirmEmailRoute = createRoute({
   operationId: 'verifyEmail',
   tags: ['recovery'],
   summary: 'Confirm an email address with the token from a verification link',
-  description: 'A token is dead once used, expired, replaced by a newer one, or once the address changed.',
+  description:
+    "A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link; sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.",
   security: noAuth,
   middleware: [ipBudget()] as const,
   request: { body: jsonRequest(verifyBody) },
   responses: {
     200: jsonResponse(userEnvelope, 'The user, with email_verified true'),
-    ...bodyProblems({ 400: ['validation_failed', 'invalid_token'], 429: ['rate_limited'] }),
+    ...bodyProblems({ 400: ['validation_failed', 'invalid_token'], 409: ['email_taken'], 429: ['rate_limited'] }),
   },
 })
 
@@ -100,11 +105,73 @@ const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) =
   const { token } = c.req.valid('json')
   const { db, client } = c.var
   const now = new Date()
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purpose: 'email_verification', now })
-  if (!found || found.token.boundTo !== found.user.email) throw problem('invalid_token')
-  const verified = await verifyEmail(db, { tokenId: found.token.id, userId: found.user.id, email: found.user.email, client, now })
-  if (!verified) throw problem('invalid_token')
-  return c.json({ user: publicUser(verified) }, 200)
+  const found = await findLiveMailToken(db, {
+    tokenHash: await hashOpaqueToken(token),
+    purposes: ['email_verification', 'email_change'],
+    now,
+  })
+  if (!found) throw problem('invalid_token')
+  const { token: row, user } = found
+  if (row.purpose === 'email_verification') {
+    if (row.boundTo !== user.email) throw problem('invalid_token')
+    const verified = await verifyEmail(db, { tokenId: row.id, userId: user.id, email: user.email, client, now })
+    if (!verified) throw problem('invalid_token')
+    return c.json({ user: publicUser(verified) }, 200)
+  }
+  // An address change: the link went to the pending address, which becomes the account's.
+  if (row.boundTo !== user.pendingEmail) throw problem('invalid_token')
+  let changed: Awaited<ReturnType<typeof confirmEmailChange>>
+  try {
+    changed = await confirmEmailChange(db, { tokenId: row.id, userId: user.id, oldEmail: user.email, newEmail: row.boundTo, client, now })
+  } catch (error) {
+    // Another account took the address after the change was asked for.
+    if (takenFieldOf(error) === 'email') throw takenError('email')
+    throw error
+  }
+  if (!changed) throw problem('invalid_token')
+  await enqueueAfterWrite(
+    c.env.MAIL_QUEUE,
+    [{ kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: changed.email }],
+    c.var.requestId,
+  )
+  return c.json({ user: publicUser(changed) }, 200)
+}
+
+const revertBody = z.object({ token: tokenField }).openapi('RevertEmailRequest')
+
+const revertEmailRoute = createRoute({
+  method: 'post',
+  path: '/email/revert',
+  operationId: 'revertEmailChange',
+  tags: ['recovery'],
+  summary: 'Undo an address change with the link sent to the old address',
+  description:
+    'The old address comes back, verified; every session ends and any pending change is dropped. The link also undoes every later change (their own revert links die); it works once, for EMAIL_REVERT_TTL_SECONDS. Then reset the password through the restored mailbox.',
+  security: noAuth,
+  middleware: [ipBudget()] as const,
+  request: { body: jsonRequest(revertBody) },
+  responses: {
+    200: jsonResponse(userEnvelope, 'The user, with the old address back'),
+    ...bodyProblems({ 400: ['validation_failed', 'invalid_token'], 409: ['email_taken'], 429: ['rate_limited'] }),
+  },
+})
+
+const revertEmail: RouteHandler<typeof revertEmailRoute, AppEnv> = async (c) => {
+  const { token } = c.req.valid('json')
+  const { db, client } = c.var
+  const now = new Date()
+  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
+  if (!found) throw problem('invalid_token')
+  let reverted: Awaited<ReturnType<typeof revertEmailChange>>
+  try {
+    reverted = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
+  } catch (error) {
+    // The old address was given up and someone else has it now: it cannot come back.
+    if (takenFieldOf(error) === 'email') throw takenError('email')
+    throw error
+  }
+  if (!reverted) throw problem('invalid_token')
+  return c.json({ user: publicUser(reverted) }, 200)
 }
 
 /** Password reset and email verification by link, for people who are not signed in. Mounted at /api/v1/users. */
@@ -112,3 +179,4 @@ export const recovery = createRouter()
   .openapi(forgotPasswordRoute, forgotPassword)
   .openapi(resetForgottenPasswordRoute, resetForgottenPassword)
   .openapi(confirmEmailRoute, confirmEmail)
+  .openapi(revertEmailRoute, revertEmail)

@@ -18,6 +18,7 @@ import { tokenPairSchema } from '../schemas/token-pair'
 import { publicUser, userEnvelope } from '../schemas/user'
 import { signInWithPassword } from '../sign-in/attempt'
 import { refreshSession } from '../sign-in/refresh'
+import { completeSecondStep } from '../sign-in/second-step'
 
 const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
 
@@ -76,7 +77,7 @@ const loginRoute = createRoute({
   tags: ['users'],
   summary: 'Exchange a username (or email) and password for a token pair',
   description:
-    'An unknown account and a wrong password get one byte-identical answer (given the same X-Request-Id), after the same hash work.',
+    'An unknown account and a wrong password get one byte-identical answer (given the same X-Request-Id), after the same hash work. On an account with a second factor the right password answers 403 mfa_required with an `mfa_token` (single use, 300 s, 5 wrong codes), the `methods` and `expires_in`: finish at POST /users/login/mfa.',
   security: noAuth,
   request: { body: jsonRequest(loginBody) },
   responses: {
@@ -84,11 +85,56 @@ const loginRoute = createRoute({
     ...bodyProblems({
       400: ['validation_failed'],
       401: ['invalid_credentials'],
-      403: ['account_disabled', 'email_not_verified'],
+      403: ['account_disabled', 'email_not_verified', 'mfa_required'],
       429: ['rate_limited'],
     }),
   },
 })
+
+const loginMfaBody = z
+  .object({
+    mfa_token: z.string().min(1, 'is required').max(256),
+    code: z.string().max(16).optional().openapi({ description: 'A TOTP code' }),
+    recovery_code: z.string().max(64).optional().openapi({ description: 'A recovery code, instead of a TOTP code' }),
+  })
+  .refine((body) => (body.code === undefined) !== (body.recovery_code === undefined), {
+    message: 'send exactly one of code and recovery_code',
+    path: ['code'],
+    when: ({ value }) => typeof value === 'object' && value !== null,
+  })
+  .openapi('LoginMfaRequest')
+
+const loginMfaRoute = createRoute({
+  method: 'post',
+  path: '/login/mfa',
+  operationId: 'logInSecondStep',
+  tags: ['users'],
+  summary: 'Finish a login with a second factor',
+  description:
+    "The `mfa_token` from the mfa_required answer, with a TOTP code or a recovery code. Wrong codes share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.",
+  security: noAuth,
+  request: { body: jsonRequest(loginMfaBody) },
+  responses: {
+    200: jsonResponse(tokenPairSchema, 'A token pair at aal2; sent with Cache-Control: no-store'),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['invalid_mfa_code', 'invalid_mfa_token'],
+      403: ['account_disabled'],
+      429: ['rate_limited'],
+    }),
+  },
+})
+
+const loginMfa: RouteHandler<typeof loginMfaRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const proof =
+    body.code !== undefined
+      ? ({ kind: 'totp', code: body.code } as const)
+      : ({ kind: 'recovery_code', code: body.recovery_code ?? '' } as const)
+  const pair = await completeSecondStep(c, { mfaToken: body.mfa_token, proof })
+  c.header('Cache-Control', 'no-store')
+  return c.json(pair, 200)
+}
 
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
@@ -161,5 +207,6 @@ export const users = createRouter()
     withPasswordPolicy('password', (body) => ({ password: body.password, username: body.username, email: body.email })),
   )
   .openapi(loginRoute, login)
+  .openapi(loginMfaRoute, loginMfa)
   .openapi(refreshRoute, refresh)
   .openapi(signOutRoute, signOut)

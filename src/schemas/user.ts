@@ -25,3 +25,16 @@ export function publicUser(row: UserRow): z.infer<typeof userSchema> {
     created_at: row.createdAt.toISOString(),
   }
 }
+
+/** The user as its owner sees it (GET and PATCH /users/me): with an address change waiting for confirmation. */
+export const ownUserSchema = userSchema
+  .extend({
+    pending_email: z.email().nullable().openapi({ description: 'A new address waiting for its link to be used; null when none' }),
+  })
+  .openapi('OwnUser')
+
+export const ownUserEnvelope = z.object({ user: ownUserSchema }).openapi('OwnUserEnvelope')
+
+export function ownUser(row: UserRow): z.infer<typeof ownUserSchema> {
+  return { ...publicUser(row), pending_email: row.pendingEmail }
+}

@@ -3,27 +3,14 @@ import type { AppEnv } from '../app-env'
 import { recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
 import { findUserByLogin, normaliseLoginIdentifier } from '../db/users'
-import { problem, rateLimited } from '../errors'
-import { accountSubject, admitProofAttempt, type LoginSubject } from '../rate-limit/client'
+import { problem } from '../errors'
+import { accountSubject } from '../rate-limit/client'
 import { LOCK_AFTER_FAILURES } from '../rate-limit/policy'
 import type { TokenPair } from '../schemas/token-pair'
+import { type Attempt, admitAttempt } from './admit'
 import { completeSignIn } from './complete'
 import { checkProof } from './proofs'
-
-/** An admitted attempt: its place among the account's attempts, and the failures before it. */
-export type Attempt = { at: Date; failuresSoFar: number }
-
-/**
- * Admits an attempt to prove who one is, against the client network's budget and the subject's
- * failure streak, or throws 429 before any proof is checked. Its time is never before its place
- * among the subject's attempts (see the limiter's Streak), so a success recorded at that time
- * ends the streak it belongs to.
- */
-export async function admitAttempt(c: Context<AppEnv>, subject: LoginSubject, user: UserRow | undefined): Promise<Attempt> {
-  const admission = await admitProofAttempt(c, subject, user?.lastAuthAt)
-  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-  return { at: new Date(Math.max(Date.now(), admission.at)), failuresSoFar: admission.failuresSoFar }
-}
+import { askForSecondFactor } from './second-step'
 
 type FailureReason = 'unknown_account' | 'wrong_password' | 'account_disabled' | 'email_not_verified'
 
@@ -51,10 +38,13 @@ export async function signInWithPassword(c: Context<AppEnv>, input: { identifier
   const user = await findUserByLogin(db, identifier)
   const subject = user ? accountSubject(user.id) : ({ kind: 'name', name: `${identifier.kind}:${identifier.value}` } as const)
   const attempt = await admitAttempt(c, subject, user)
-  const checked = await checkProof({ db, config, now: attempt.at }, user, { kind: 'password', password: input.password })
+  const proof = { kind: 'password', password: input.password } as const
+  const checked = await checkProof({ db, config, now: attempt.at, client: c.var.client, signIn: true }, user, proof)
   if (!user) return refuseSignIn(c, user, attempt, 'unknown_account')
   if (!checked) return refuseSignIn(c, user, attempt, 'wrong_password')
   if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled')
   if (config.emailVerificationRequired && !user.emailVerified) return refuseSignIn(c, user, attempt, 'email_not_verified')
+  // A password is one factor: an account with a second one finishes at POST /users/login/mfa.
+  if (user.secondFactor) return askForSecondFactor(c, user, checked, attempt.at)
   return completeSignIn(c, user, [checked], attempt.at)
 }

@@ -1,7 +1,13 @@
 import type { ProofKind } from '../auth/assurance'
-import { hashPassword, type PasswordSettings } from '../auth/password'
+import { hashPassword } from '../auth/password'
 import { verifyAgainstNobody, verifyPassword } from '../auth/password-check'
+import { hashRecoveryCode } from '../auth/recovery-codes'
+import { open } from '../auth/secret-box'
+import { matchTotp } from '../auth/totp'
+import type { Config } from '../config'
+import type { Client } from '../db/audit'
 import type { Database } from '../db/client'
+import { findTotpFactor, spendRecoveryCode, spendTotpStep, TOTP_ENROLMENT_MS } from '../db/factors'
 import type { UserRow } from '../db/schema'
 import type { ProofWrite } from '../db/sessions'
 import { passwordSignIn } from '../db/users'
@@ -10,7 +16,8 @@ import { passwordSignIn } from '../db/users'
  * What someone offers to prove who they are. Each kind says which factor it is (auth/assurance.ts);
  * this module is the one place any of them is checked.
  */
-export type Proof = { kind: 'password'; password: string }
+export type SecondFactorProof = { kind: 'totp'; code: string } | { kind: 'recovery_code'; code: string }
+export type Proof = { kind: 'password'; password: string } | SecondFactorProof
 
 /**
  * A proof that checked out: its kind, and what the write that acts on it must hold to and record
@@ -18,18 +25,70 @@ export type Proof = { kind: 'password'; password: string }
  */
 export type CheckedProof = { kind: ProofKind; write: ProofWrite }
 
-type ProofContext = { db: Database; config: PasswordSettings; now: Date }
+export type ProofContext = {
+  db: Database
+  config: Config
+  now: Date
+  client: Client
+  /** A sign-in records itself as the account's last login; a re-authentication does not. */
+  signIn?: boolean
+}
+
+const NOTHING_TO_WRITE: ProofWrite = { guard: undefined, records: [] }
 
 /**
- * Checks a proof against an account, or against none: an unknown account, or one without that
- * kind of credential, costs the same work as a wrong answer, so timing tells them apart from
- * nothing. Undefined when the proof is wrong.
+ * Checks a proof against an account, or against none. A password for an unknown account, or one
+ * without a password, costs the same work as a wrong one, so timing tells them apart from
+ * nothing. A second factor is spent as it is checked (a TOTP step, a recovery code): one
+ * conditional write each, so a code works once even when two requests race. Undefined when the
+ * proof is wrong.
  */
 export async function checkProof(context: ProofContext, user: UserRow | undefined, proof: Proof): Promise<CheckedProof | undefined> {
   const { db, config, now } = context
-  const stored = user?.passwordHash
-  const check = user && stored ? await verifyPassword(proof.password, stored, config) : await verifyAgainstNobody(proof.password, config)
-  if (!user || !stored || !check.valid) return undefined
-  const newHash = check.needsRehash ? await hashPassword(proof.password, config) : undefined
-  return { kind: 'password', write: passwordSignIn(db, { userId: user.id, checkedHash: stored, newHash, now }) }
+  switch (proof.kind) {
+    case 'password': {
+      const stored = user?.passwordHash
+      const check =
+        user && stored ? await verifyPassword(proof.password, stored, config) : await verifyAgainstNobody(proof.password, config)
+      if (!user || !stored || !check.valid) return undefined
+      const newHash = check.needsRehash ? await hashPassword(proof.password, config) : undefined
+      const write = passwordSignIn(db, { userId: user.id, checkedHash: stored, newHash, now, login: context.signIn ?? false })
+      return { kind: 'password', write }
+    }
+    case 'totp': {
+      if (!user) return undefined
+      const factor = await findTotpFactor(db, user.id)
+      if (!factor?.confirmedAt) return undefined
+      const step = await matchingStep(config, user.id, factor.secret, proof.code, now)
+      if (step === undefined || !(await spendTotpStep(db, { userId: user.id, step, now }))) return undefined
+      return { kind: 'totp', write: NOTHING_TO_WRITE }
+    }
+    case 'recovery_code': {
+      if (!user) return undefined
+      const spent = await spendRecoveryCode(db, {
+        userId: user.id,
+        codeHash: await hashRecoveryCode(proof.code),
+        client: context.client,
+        now,
+      })
+      return spent ? { kind: 'recovery_code', write: NOTHING_TO_WRITE } : undefined
+    }
+  }
+}
+
+/**
+ * The first code of a pending TOTP factor (its enrolment's confirmation): the step it matches,
+ * or undefined when it is wrong or the enrolment is over its ten minutes. Spent by the
+ * confirmation's own write (db/factors.ts confirmTotpFactor).
+ */
+export async function checkPendingTotp(context: ProofContext, user: UserRow, code: string) {
+  const factor = await findTotpFactor(context.db, user.id)
+  if (!factor || factor.confirmedAt || factor.createdAt.getTime() <= context.now.getTime() - TOTP_ENROLMENT_MS) return undefined
+  const step = await matchingStep(context.config, user.id, factor.secret, code, context.now)
+  return step === undefined ? undefined : { step, startedAt: factor.createdAt }
+}
+
+async function matchingStep(config: Config, userId: string, sealed: string, code: string, now: Date) {
+  const secret = await open(config.sealingKeys, sealed, userId)
+  return secret ? matchTotp(secret, code.trim(), now.getTime()) : undefined
 }

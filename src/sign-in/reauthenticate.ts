@@ -1,31 +1,80 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
+import { assuranceOf } from '../auth/assurance'
 import { recordEvent } from '../db/audit'
-import { problem } from '../errors'
+import { needsTwoFactors, secondFactorsOf } from '../db/factors'
+import { allOf, reauthenticateSession } from '../db/sessions'
+import { problem, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
-import { admitAttempt } from './attempt'
-import { type CheckedProof, checkProof, type Proof } from './proofs'
+import { admitAttempt } from './admit'
+import { type CheckedProof, checkProof, type Proof, type SecondFactorProof } from './proofs'
+import { accessTokenFor } from './token-pair'
 
 /** Why a signed-in user is asked to prove who they are again; recorded with a failure. */
-export type ReauthPurpose = 'password_change' | 'account_deletion'
+export type ReauthPurpose = 'password_change' | 'account_deletion' | 'reauthentication'
 
 /**
- * A proof given on an existing session (before a change that needs it): throttled by the
- * account's failure streak like a login (429 while backing off, before any proof work), each
- * failure audited and answered 403 invalid_password. Returns the checked proof and its time,
- * for the write that acts on it.
+ * Proofs given on an existing session (before a change that needs them), checked in order as one
+ * attempt: throttled by the account's failure streak like a login (429 while backing off, before
+ * any proof work), each failure audited: a wrong password answers 403 invalid_password, a wrong
+ * second factor 401 invalid_mfa_code. Returns the checked proofs and their time, for the write
+ * that acts on them (which must record that time as the account's last_auth_at).
  */
-export async function reauthenticate(
+export async function proveAgain(
   c: Context<AppEnv>,
-  proof: Proof,
+  proofs: Proof[],
   purpose: ReauthPurpose,
-): Promise<{ checked: CheckedProof; at: Date }> {
+): Promise<{ checked: CheckedProof[]; at: Date }> {
   const { db, config, user, client } = c.var
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
-  const checked = await checkProof({ db, config, now: attempt.at }, user, proof)
-  if (!checked) {
-    await recordEvent(db, { action: 'user.reauth_failed', actorId: user.id, targetId: user.id, details: { purpose } }, client, attempt.at)
-    throw problem('invalid_password')
+  const checked: CheckedProof[] = []
+  for (const proof of proofs) {
+    const result = await checkProof({ db, config, now: attempt.at, client }, user, proof)
+    if (!result) {
+      const secondFactor = proof.kind !== 'password'
+      const action = secondFactor ? 'user.mfa_failed' : 'user.reauth_failed'
+      await recordEvent(db, { action, actorId: user.id, targetId: user.id, details: { purpose, method: proof.kind } }, client, attempt.at)
+      throw problem(secondFactor ? 'invalid_mfa_code' : 'invalid_password')
+    }
+    checked.push(result)
   }
   return { checked, at: attempt.at }
+}
+
+/**
+ * POST /users/me/reauthenticate: the password, and the second factor when the account has one,
+ * make the session's proof now. The session row takes the new assurance (sensitive actions read
+ * it there, so the access token already held counts too), and a new access token carries it.
+ * On an account with a second factor the password alone is a validation error that changes
+ * nothing and costs no attempt.
+ */
+export async function reauthenticateWith(c: Context<AppEnv>, input: { password: string; secondFactor?: SecondFactorProof }) {
+  const { db, config, user, session, client } = c.var
+  if (needsTwoFactors(await secondFactorsOf(db, user.id)) && !input.secondFactor) {
+    throw validationFailed([{ path: 'code', message: 'this account has a second factor: send code or recovery_code with the password' }])
+  }
+  const proofs: Proof[] = [{ kind: 'password', password: input.password }, ...(input.secondFactor ? [input.secondFactor] : [])]
+  const { checked, at } = await proveAgain(c, proofs, 'reauthentication')
+  const assurance = assuranceOf(
+    checked.map((proof) => proof.kind),
+    at,
+  )
+  const updated = await reauthenticateSession(db, {
+    sessionId: session.id,
+    userId: user.id,
+    assurance,
+    proof: allOf(checked.map((proof) => proof.write)),
+    client,
+    now: at,
+  })
+  // The password changed (or the session ended) between the check and the write.
+  if (!updated) throw problem('invalid_password')
+  return {
+    access_token: await accessTokenFor(config, user, { id: session.id, ...assurance }, at),
+    token_type: 'Bearer' as const,
+    expires_in: config.accessTokenTtlSeconds,
+    auth_time: assurance.authTime.toISOString(),
+    aal: assurance.aal,
+    amr: assurance.amr,
+  }
 }

@@ -13,14 +13,18 @@ export type PairSession = { id: string; expiresAt: Date; refreshToken: string; a
  * keeps the assurance the session was opened (or last re-authenticated) with and never raises it.
  */
 export async function tokenPair(config: TokenSettings, user: UserRow, session: PairSession, now: Date): Promise<TokenPair> {
-  const nowSeconds = Math.floor(now.getTime() / 1000)
-  const assurance = { authTime: session.authTime, amr: session.amr, aal: session.aal }
   return {
-    access_token: await signAccessToken(config, { userId: user.id, sessionId: session.id, role: user.role, assurance }, nowSeconds),
+    access_token: await accessTokenFor(config, user, session, now),
     token_type: 'Bearer',
     expires_in: config.accessTokenTtlSeconds,
     refresh_token: session.refreshToken,
     refresh_expires_in: Math.max(0, Math.floor((session.expiresAt.getTime() - now.getTime()) / 1000)),
     user: publicUser(user),
   }
+}
+
+/** An access token for a session, carrying its assurance as stored (or as just re-established). */
+export function accessTokenFor(config: TokenSettings, user: UserRow, session: Omit<PairSession, 'refreshToken' | 'expiresAt'>, now: Date) {
+  const assurance = { authTime: session.authTime, amr: session.amr, aal: session.aal }
+  return signAccessToken(config, { userId: user.id, sessionId: session.id, role: user.role, assurance }, Math.floor(now.getTime() / 1000))
 }

@@ -58,6 +58,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your second factors */
+        get: operations["getMyMfa"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start adding an authenticator app
+         * @description A sensitive action. A pending factor for 10 minutes (a new call replaces it): confirm it with a first code. Until then it is not shown and logins need no second step.
+         */
+        post: operations["startTotpEnrolment"];
+        /**
+         * Remove your authenticator app and its recovery codes
+         * @description A sensitive action at aal2. No session ends; each drops to the assurance it can still claim (aal1 for one that reached aal2 with a code). A password remains, so this never leaves the account without a way in.
+         */
+        delete: operations["removeTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate the pending authenticator app with its first code
+         * @description A sensitive action. The factor is active, ten recovery codes replace any earlier set, this session becomes aal2 (amr pwd otp mfa, auth_time now) and every other session ends. Throttled and audited like a login.
+         */
+        post: operations["confirmTotpEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace your recovery codes
+         * @description A sensitive action at aal2. The old set is dead at once.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -77,8 +158,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change your username or email
-         * @description Uniqueness is checked as at signup. A new email address is unverified.
+         * Change your username, or ask to change your email
+         * @description Uniqueness is checked as at signup. A new email is a sensitive action (a recent proof on this session) and only becomes `pending_email`: the new address gets a link (POST /users/email/verify) that makes it the account's, and the old address then gets a notice with a link that undoes it. Budgeted: the client network's budget and PROFILE_CHANGES_PER_HOUR per account.
          */
         patch: operations["updateMe"];
         trace?: never;
@@ -169,11 +250,31 @@ export interface paths {
         };
         /**
          * Download everything held about you
-         * @description A JSON attachment: the profile, every session (never a token or its hash) and every audit event that names you as actor or target, newest first. Streamed, so a long history is never held in memory whole.
+         * @description A sensitive action (a recent proof on this session). A JSON attachment: the profile, every session (never a token or its hash), the second factors, passkeys and linked identities (no secrets), and every audit event that names you as actor or target, newest first. An event someone else caused shows only their role (`actor_role`): never their id, address or user agent. Streamed, so a long history is never held in memory whole.
          */
         get: operations["exportMyData"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove who you are again, before a sensitive action
+         * @description The session's proof becomes now: sensitive actions for the next REAUTH_MAX_AGE_SECONDS accept it (the check reads the session, so the access token already held works too). On an account with a second factor the password alone is a validation error; send `code` or `recovery_code` with it. Throttled and audited like a login; the refresh token is unchanged.
+         */
+        post: operations["reauthenticate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -211,9 +312,29 @@ export interface paths {
         put?: never;
         /**
          * Exchange a username (or email) and password for a token pair
-         * @description An unknown account and a wrong password get one byte-identical answer (given the same X-Request-Id), after the same hash work.
+         * @description An unknown account and a wrong password get one byte-identical answer (given the same X-Request-Id), after the same hash work. On an account with a second factor the right password answers 403 mfa_required with an `mfa_token` (single use, 300 s, 5 wrong codes), the `methods` and `expires_in`: finish at POST /users/login/mfa.
          */
         post: operations["logIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish a login with a second factor
+         * @description The `mfa_token` from the mfa_required answer, with a TOTP code or a recovery code. Wrong codes share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.
+         */
+        post: operations["logInSecondStep"];
         delete?: never;
         options?: never;
         head?: never;
@@ -291,7 +412,7 @@ export interface paths {
         put?: never;
         /**
          * Set a new password with the token from a reset link
-         * @description Every session ends and the address counts as verified. A token is dead once used, expired, replaced by a newer one, or once the password changed by any path.
+         * @description Every session ends, the login backoff ends, a pending address change is dropped, and the address the link went to counts as verified. A second factor stays. A token is dead once used, expired, replaced by a newer one, or once the password or the address changed by any path.
          */
         post: operations["resetPassword"];
         delete?: never;
@@ -311,9 +432,29 @@ export interface paths {
         put?: never;
         /**
          * Confirm an email address with the token from a verification link
-         * @description A token is dead once used, expired, replaced by a newer one, or once the address changed.
+         * @description A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link; sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.
          */
         post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/email/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Undo an address change with the link sent to the old address
+         * @description The old address comes back, verified; every session ends and any pending change is dropped. The link also undoes every later change (their own revert links die); it works once, for EMAIL_REVERT_TTL_SECONDS. Then reset the password through the restored mailbox.
+         */
+        post: operations["revertEmailChange"];
         delete?: never;
         options?: never;
         head?: never;
@@ -360,6 +501,26 @@ export interface paths {
          * @description Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).
          */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/admin/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a user's authenticator app and recovery codes (a lost device)
+         * @description For a user who lost their authenticator and their recovery codes: their TOTP factor and recovery codes go, and every session ends. Audited as admin.mfa_reset. Admins only. Passkeys are not touched.
+         */
+        delete: operations["resetUserMfa"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/admin/users/{id}/sessions": {
@@ -457,8 +618,43 @@ export interface components {
                 use: "sig";
             }[];
         };
-        UserEnvelope: {
-            user: components["schemas"]["User"];
+        MfaStatus: {
+            /** @description The active authenticator app; null when none (a pending enrolment is not shown) */
+            totp: {
+                /** @enum {boolean} */
+                enabled: true;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: date-time */
+                last_used_at: string | null;
+            } | null;
+            recovery_codes_left: number;
+            passkeys: number;
+        };
+        TotpEnrolment: {
+            /** @description The shared secret, base32 (160 bits), for typing into an app */
+            secret: string;
+            /** @example otpauth://totp/edge-users:ada?secret=...&issuer=edge-users&algorithm=SHA1&digits=6&period=30 */
+            otpauth_uri: string;
+            /** @description The URI as an SVG QR code */
+            qr_svg: string;
+        };
+        RecoveryCodes: {
+            /** @description Ten single-use codes, shown this once */
+            recovery_codes: string[];
+        };
+        TotpCodeRequest: {
+            code: string;
+        };
+        OwnUserEnvelope: {
+            user: components["schemas"]["OwnUser"];
+        };
+        OwnUser: components["schemas"]["User"] & {
+            /**
+             * Format: email
+             * @description A new address waiting for its link to be used; null when none
+             */
+            pending_email: string | null;
         };
         User: {
             /** Format: uuid */
@@ -510,6 +706,28 @@ export interface components {
         PersonalDataExport: {
             [key: string]: unknown;
         };
+        Reauthentication: {
+            /** @description A new access token carrying the new assurance */
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            expires_in: number;
+            /** Format: date-time */
+            auth_time: string;
+            /** @enum {string} */
+            aal: "aal1" | "aal2";
+            amr: string[];
+        };
+        ReauthenticateRequest: {
+            password: string;
+            /** @description A TOTP code, when the account has a second factor */
+            code?: string;
+            /** @description A recovery code, instead of a TOTP code */
+            recovery_code?: string;
+        };
+        UserEnvelope: {
+            user: components["schemas"]["User"];
+        };
         SignupRequest: {
             /** @example ada_lovelace */
             username: string;
@@ -538,6 +756,13 @@ export interface components {
             email?: string;
             password: string;
         };
+        LoginMfaRequest: {
+            mfa_token: string;
+            /** @description A TOTP code */
+            code?: string;
+            /** @description A recovery code, instead of a TOTP code */
+            recovery_code?: string;
+        };
         RefreshRequest: {
             refresh_token: string;
         };
@@ -556,6 +781,10 @@ export interface components {
             new_password: string;
         };
         VerifyEmailRequest: {
+            /** @description The token from the link (after #token=) */
+            token: string;
+        };
+        RevertEmailRequest: {
             /** @description The token from the link (after #token=) */
             token: string;
         };
@@ -579,7 +808,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported";
+            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset";
             actor_id: string | null;
             target_id: string | null;
             ip: string | null;
@@ -669,6 +898,252 @@ export interface operations {
             };
         };
     };
+    getMyMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counts and dates; never a secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startTotpEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, shown this once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: mfa_already_enabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmTotpEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description The recovery codes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized, invalid_mfa_code */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new recovery codes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -684,7 +1159,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserEnvelope"];
+                    "application/json": components["schemas"]["OwnUserEnvelope"];
                 };
             };
             /** @description Problem: unauthorized */
@@ -736,7 +1211,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: invalid_password */
+            /** @description Problem: invalid_password, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -802,7 +1277,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserEnvelope"];
+                    "application/json": components["schemas"]["OwnUserEnvelope"];
                 };
             };
             /** @description Problem: invalid_json, validation_failed */
@@ -816,6 +1291,15 @@ export interface operations {
             };
             /** @description Problem: unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -843,6 +1327,15 @@ export interface operations {
             };
             /** @description Problem: unsupported_media_type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -890,7 +1383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: invalid_password */
+            /** @description Problem: invalid_password, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1062,6 +1555,93 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            /** @description The session's new assurance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reauthentication"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized, invalid_mfa_code */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: invalid_password */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     signUp: {
@@ -1173,7 +1753,85 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: account_disabled, email_not_verified */
+            /** @description Problem: account_disabled, email_not_verified, mfa_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logInSecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginMfaRequest"];
+            };
+        };
+        responses: {
+            /** @description A token pair at aal2; sent with Cache-Control: no-store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: invalid_mfa_code, invalid_mfa_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: account_disabled */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1487,6 +2145,84 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem: email_taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revertEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevertEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description The user, with the old address back */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserEnvelope"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: email_taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem: payload_too_large */
             413: {
                 headers: {
@@ -1775,6 +2511,54 @@ export interface operations {
             };
         };
     };
+    resetUserMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     endUserSessions: {
         parameters: {
             query?: never;
@@ -1879,7 +2663,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events where this user is the actor or the target */
                 user_id?: string;
-                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported";
+                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset";
             };
             header?: never;
             path?: never;

@@ -1,0 +1,94 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import type { ProofKind } from '../auth/assurance'
+import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
+import { recordEvent } from '../db/audit'
+import { createChallenge, findLiveChallenge, spendChallengeAttempt, useChallenge } from '../db/challenges'
+import { secondFactorsOf } from '../db/factors'
+import { resetBinding } from '../db/mail'
+import type { UserRow } from '../db/schema'
+import { passwordSignIn, rehashPassword } from '../db/users'
+import { problem, rateLimited } from '../errors'
+import { uuidv7 } from '../lib/ids'
+import { accountSubject, admitRequest } from '../rate-limit/client'
+import type { TokenPair } from '../schemas/token-pair'
+import { admitAttempt } from './admit'
+import { completeSignIn } from './complete'
+import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
+
+/** How long the second step of a sign-in may wait, and how many wrong codes it takes. */
+export const MFA_TOKEN_TTL_SECONDS = 300
+export const MFA_TOKEN_ATTEMPTS = 5
+
+/**
+ * The first factor checked out on an account with a second one: no tokens yet. A single-use
+ * `mfa_token` (stored as a hash, bound to the account and to the password it followed) waits for
+ * the second proof, and the answer is 403 mfa_required with it and the methods that will do.
+ * The first proof's re-hash is written now (the password is at hand only now); its
+ * last_auth_at is not: the failure streak ends only when the second step succeeds, so a known
+ * password does not buy fresh guesses at the code.
+ */
+export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, first: CheckedProof, at: Date): Promise<never> {
+  const { db } = c.var
+  const [factors] = await Promise.all([
+    secondFactorsOf(db, user.id),
+    ...(first.write.rehash ? [rehashPassword(db, first.write.rehash)] : []),
+  ])
+  const token = newOpaqueToken()
+  const passwordHash = first.write.rehash?.newHash ?? user.passwordHash
+  await createChallenge(db, {
+    id: uuidv7(at.getTime()),
+    tokenHash: await hashOpaqueToken(token),
+    purpose: 'mfa',
+    userId: user.id,
+    firstFactor: first.kind,
+    boundTo: await resetBinding({ passwordHash, email: user.email }),
+    attempts: MFA_TOKEN_ATTEMPTS,
+    ttlSeconds: MFA_TOKEN_TTL_SECONDS,
+    now: at,
+  })
+  const methods = [...(factors.totp ? ['totp'] : []), ...(factors.recoveryCodesLeft > 0 ? ['recovery_code'] : [])]
+  throw problem('mfa_required', { extensions: { mfa_token: token, methods, expires_in: MFA_TOKEN_TTL_SECONDS } })
+}
+
+/**
+ * POST /users/login/mfa: the second proof against the `mfa_token`. Throttled by the account's
+ * failure streak like the password was (shared backoff and lock), each wrong code audited and
+ * costing the token one of its attempts; a right one uses the token up and opens the session at
+ * `aal2` with both proofs' methods.
+ */
+export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; proof: SecondFactorProof }): Promise<TokenPair> {
+  const { db, config, client } = c.var
+  const now = new Date()
+  const found = await findLiveChallenge(db, { tokenHash: await hashOpaqueToken(input.mfaToken), purpose: 'mfa', now })
+  // Bound to the password it followed: a password changed or reset since leaves it dead. A
+  // refused token still spends from the client network's budget.
+  if (!found || found.challenge.boundTo !== (await resetBinding(found.user))) {
+    const admission = await admitRequest(c)
+    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+    throw problem('invalid_mfa_token')
+  }
+  const { challenge, user } = found
+  if (user.disabled) throw problem('account_disabled')
+
+  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, input.proof)
+  if (!checked) {
+    await Promise.all([
+      spendChallengeAttempt(db, challenge.id),
+      recordEvent(
+        db,
+        { action: 'user.mfa_failed', targetId: user.id, details: { purpose: 'login', method: input.proof.kind } },
+        client,
+        attempt.at,
+      ),
+    ])
+    throw problem('invalid_mfa_code')
+  }
+  if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
+  const first: CheckedProof = {
+    kind: challenge.firstFactor as ProofKind,
+    write: passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true }),
+  }
+  return completeSignIn(c, user, [first, checked], attempt.at)
+}
