@@ -13,28 +13,13 @@
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
-import {
-  BENCH_PASSWORD,
-  benchUsername,
-  DEV_SERVER_ENV,
-  type Deployment,
-  deploy,
-  deployFloor,
-  deployPeer,
-  describeServeMode,
-  ITERATIONS,
-  installPeer,
-  PEER_USERS,
-  peerEmail,
-  pinLoadGenerator,
-  pinning,
-  type ServeMode,
-  storageByTable,
-  type TableStorage,
-  useServeMode,
-} from './bench/environment.ts'
+import { BENCH_PASSWORD, benchUsername, ITERATIONS, storageByTable, type TableStorage } from './bench/database.ts'
+import { type Deployment, deploy, deployFloor } from './bench/deploy.ts'
 import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './bench/load.ts'
+import { deployPeer, installPeer, PEER_USERS, peerEmail } from './bench/peer.ts'
+import { pinLoadGenerator, pinning } from './bench/pinning.ts'
 import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
+import { DEV_SERVER_ENV, describeServeMode, type ServeMode, useServeMode } from './bench/processes.ts'
 
 const { values: options } = parseArgs({
   options: {
