@@ -5,11 +5,14 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
+import { getTableName, is } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/d1'
+import { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { getPlatformProxy } from 'wrangler'
 import { hashPassword } from '../../src/auth/password.ts'
 import type { Config } from '../../src/config.ts'
 import { promoteToAdminStatements } from '../../src/db/promote.ts'
+import * as schema from '../../src/db/schema.ts'
 import { users } from '../../src/db/schema.ts'
 import { uuidv7 } from '../../src/lib/ids.ts'
 import { encodeCursor } from '../../src/schemas/pagination.ts'
@@ -77,8 +80,13 @@ export async function seed(persistTo: string, count: number): Promise<string> {
 
 export type TableStorage = { table: string; rows: number; bytesPerRow: number }
 
-/** The API's tables (not D1's or Drizzle's own), whose size per row the capacity model needs. */
-const APP_TABLES = ['users', 'sessions', 'spent_refresh_tokens', 'audit_events', 'mail_jobs', 'mail_tokens']
+/**
+ * The API's tables (not D1's or Drizzle's own), whose size per row the capacity model needs: those
+ * the schema declares, so the list follows the migrations.
+ */
+const APP_TABLES = Object.values(schema)
+  .filter((value) => is(value, SQLiteTable))
+  .map((table) => getTableName(table))
 
 /**
  * The bytes each table's rows take in the local D1 (a SQLite file), with their indexes, per row:
