@@ -85,20 +85,16 @@ const RATIOS: RatioDefinition<MeasuredName>[] = [
     direction: 'at most',
     target: 1.25,
   },
-  {
-    name: 'me_minus_hello_over_d1',
-    group: 'floors',
-    numerator: minus(p50('me'), p50('hello')),
-    denominator: floor('d1_round_trip_ms'),
-    direction: 'at most',
-    target: 1.25,
-  },
+  // Every query of the API runs in a D1 session (issue 20), so its floor is a round trip in one (issue 29).
   {
     name: 'me_minus_hello_over_d1_session',
     group: 'floors',
     numerator: minus(p50('me'), p50('hello')),
     denominator: floor('d1_session_round_trip_ms'),
+    direction: 'at most',
+    target: 1.25,
   },
+  { name: 'me_minus_hello_over_d1', group: 'floors', numerator: minus(p50('me'), p50('hello')), denominator: floor('d1_round_trip_ms') },
   { name: 'me_p50_over_hello', group: 'floors', numerator: p50('me'), denominator: p50('hello') },
   {
     name: 'hello_over_peer_hello',
@@ -131,7 +127,8 @@ const RATIOS: RatioDefinition<MeasuredName>[] = [
     numerator: rps('login'),
     denominator: rps(PEER_SIGNIN),
     direction: 'at least',
-    target: 3.5,
+    // Bounded by the peer's scrypt, whose cost spreads the ratio over 3.0–3.8 (issue 29; it was 3.5).
+    target: 3.0,
   },
   ...SCALED.map(
     (name): RatioDefinition<MeasuredName> => ({
