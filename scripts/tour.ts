@@ -5,8 +5,9 @@
  * The tour runs in a scratch copy of the project (its own local database and .dev.vars, this
  * checkout's node_modules), so a developer's own dev data is never touched. Its .dev.vars holds
  * the output of `npm run -s keys:generate` as it is, the way the deploy steps store the secret.
- * After the tour it checks that `db:reset` refuses while that server runs, and, once it stopped,
- * that `npm run upkeep` runs the daily upkeep on the tour's database.
+ * After the tour it checks that `db:reset` refuses while that server runs, that `npm run upkeep`
+ * sends that server the scheduled event, and, once it stopped, that `npm run upkeep` starts its own
+ * server to run the daily upkeep on the tour's database.
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -68,6 +69,17 @@ try {
   const refused = reset.status !== 0 && /in use by a running dev server/.test(reset.stderr)
   if (!refused) failures++
   console.log(`${refused ? 'ok  ' : 'FAIL'} db:reset refuses while the dev server runs`)
+
+  const viaServer = spawnSync('npm', ['run', '-s', 'upkeep'], { cwd: dir, encoding: 'utf8', env: quietEnv, timeout: 60_000 })
+  const sent = viaServer.status === 0 && /Upkeep done by the running dev server/.test(viaServer.stdout)
+  // spawnSync held this process's event loop: the server's log line may not have been read yet.
+  const deadline = Date.now() + 10_000
+  while (!/"event":"upkeep\.done"/.test(server.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  const ran = /"event":"upkeep\.done"/.test(server.output())
+  if (!sent || !ran) failures++
+  console.log(
+    `${sent && ran ? 'ok  ' : 'FAIL'} npm run upkeep sends the scheduled event to the running dev server${sent && ran ? '' : `\n${viaServer.stdout}${viaServer.stderr}`}`,
+  )
 } catch (error) {
   failures++
   console.log(`FAIL ${(error as Error).message}`)
@@ -78,7 +90,7 @@ const upkeep = spawnSync('npm', ['run', '-s', 'upkeep'], { cwd: dir, encoding: '
 const upkept = upkeep.status === 0 && /Upkeep done: .*sessions: \d+/s.test(upkeep.stdout)
 if (!upkept) failures++
 console.log(
-  `${upkept ? 'ok  ' : 'FAIL'} npm run upkeep runs the scheduled handler on the local database${upkept ? '' : `\n${upkeep.stdout}${upkeep.stderr}`}`,
+  `${upkept ? 'ok  ' : 'FAIL'} npm run upkeep with no dev server running starts one and runs the scheduled handler${upkept ? '' : `\n${upkeep.stdout}${upkeep.stderr}`}`,
 )
 console.log(failures === 0 ? `\nThe README tour matches the API (${expected.length} steps).` : `\n${failures} tour check(s) failed.`)
 process.exit(failures === 0 ? 0 : 1)
