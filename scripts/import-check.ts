@@ -3,7 +3,8 @@
  * hashes as BLOBs, rows that break this API's rules among them), imports it into a fresh project
  * copy's local D1 with `npm run import:flask`, and checks through a dev server what a user would:
  * the counts, that the imported users log in with their old passwords (and are re-hashed to PBKDF2),
- * that a wrong password is a plain 401, and that a second import counts every row it finds imported as a conflict and changes nothing. Then
+ * that a wrong password is a plain 401, that a hash above BCRYPT_MAX_COST is reported refused, and
+ * that a second import counts every row it finds imported as a conflict and changes nothing. Then
  * a crafted file whose ids are not integers (an SQL fragment, a fraction, a number past 2^53, a
  * repeated id) has those rows refused and the rest imported, and a write the database refuses
  * after the plan was made counts as a conflict, not as imported.
@@ -41,6 +42,7 @@ insert.run(4, 'ALICE', 'alice2@example.com', blob(bcryptHash('pw')))
 insert.run(5, 'carol', 'not-an-email', blob(bcryptHash('pw')))
 insert.run(6, 'dave', 'alice@example.com ', blob(bcryptHash('pw')))
 insert.run(7, 'erin', 'erin@example.com', blob('plaintext-password'))
+insert.run(8, 'frank', 'frank@example.com', blob(bcryptHash('expensive', 13)))
 flask.close()
 
 // Not the Flask app's schema: a table without types, so its ids can be anything SQLite stores.
@@ -89,8 +91,8 @@ try {
 
   const dry = await importFlask(appDb, '--dry-run')
   check(
-    /7 rows: 2 to import, 0 skipped \(conflict: 0 imported before\), 5 refused\./.test(dry.stdout),
-    'a dry run counts 2 to import and 5 refused',
+    /8 rows: 3 to import, 0 skipped \(conflict: 0 imported before\), 5 refused\./.test(dry.stdout),
+    'a dry run counts 3 to import and 5 refused',
     dry.stdout + dry.stderr,
   )
   for (const [id, rule] of [
@@ -106,9 +108,20 @@ try {
 
   const first = await importFlask(appDb)
   check(
-    /7 rows: 2 imported, 0 skipped \(conflict: 0 imported before, 0 taken when written\), 5 refused\./.test(first.stdout),
-    'the import imports 2 rows',
+    /8 rows: 3 imported, 0 skipped \(conflict: 0 imported before, 0 taken when written\), 5 refused\. 1 imported without a usable password/.test(
+      first.stdout,
+    ),
+    'the import imports 3 rows, one of them without a usable password',
     first.stdout + first.stderr,
+  )
+  check(
+    /refused password hash of row 8: bcrypt cost 13 above BCRYPT_MAX_COST 12: its owner must reset the password/.test(first.stdout),
+    "frank's cost-13 hash is reported refused, with the reason",
+    first.stdout,
+  )
+  check(
+    /^\$2b\$13\$/.test(storedHash(8)),
+    'and frank is imported, his hash kept for the login to refuse (or to use, if BCRYPT_MAX_COST is raised)',
   )
   check((await login('alice', 'wonderland')).status === 200, 'alice logs in with her Flask password (bcrypt cost 4)')
   check((await login('alice@example.com', 'wonderland')).status === 200, 'and with her email, lower-cased on import')
@@ -118,8 +131,8 @@ try {
 
   const second = await importFlask(appDb)
   check(
-    /7 rows: 0 imported, 2 skipped \(conflict: 2 imported before, 0 taken when written\), 5 refused\./.test(second.stdout),
-    'a second import counts the 2 imported rows as conflicts and imports nothing',
+    /8 rows: 0 imported, 3 skipped \(conflict: 3 imported before, 0 taken when written\), 5 refused\./.test(second.stdout),
+    'a second import counts the 3 imported rows as conflicts and imports nothing',
     second.stdout,
   )
 
@@ -145,8 +158,8 @@ try {
   const raced = await writeUsers(
     { where: '--local', cwd: dir },
     [
-      { legacyId: 1, username: 'alice', email: 'alice@example.com', hash: bcryptHash('wonderland') },
-      { legacyId: 500, username: 'heidi', email: 'heidi@example.com', hash: bcryptHash('hidden') },
+      { legacyId: 1, username: 'alice', email: 'alice@example.com', hash: bcryptHash('wonderland'), bcryptCost: 4 },
+      { legacyId: 500, username: 'heidi', email: 'heidi@example.com', hash: bcryptHash('hidden'), bcryptCost: 4 },
     ],
     Date.now(),
   )

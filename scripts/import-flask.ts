@@ -4,21 +4,27 @@
  * or the deployed D1. Every row is checked against this API's rules and ends imported, skipped (a
  * conflict: the database already holds it) or refused with its row id and the rule; the three
  * counts add up to the file's rows. Imported users keep their bcrypt hash (their first login
- * re-hashes it to PBKDF2), get role `user`, an unverified address and a new UUIDv7 id.
+ * re-hashes it to PBKDF2), get role `user`, an unverified address and a new UUIDv7 id. A hash
+ * whose cost is above BCRYPT_MAX_COST (wrangler.toml) is reported as refused: the user is
+ * imported, and the login treats that hash as unusable until its owner resets the password.
  */
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   ImportError,
+  type NewUser,
   type Plan,
+  parseBcryptMaxCost,
   planImport,
   readExistingUsers,
   readFlaskUsers,
   recordImport,
   type Target,
+  unusableHashReason,
   type WriteResult,
   writeUsers,
 } from './lib/flask-import.ts'
+import { wranglerVar } from './lib/wrangler-toml.ts'
 
 const USAGE = 'Usage: npm run import:flask -- <app.db> [--remote] [--dry-run]'
 
@@ -42,6 +48,14 @@ function reportRefusals(plan: Plan) {
   for (const { row, rule } of plan.refused) console.log(`refused row ${row}: ${rule}`)
 }
 
+function reportUnusableHashes(users: NewUser[], bcryptMaxCost: number, dryRun: boolean) {
+  const outcome = dryRun ? 'the user would be imported without a usable password' : 'the user is imported without a usable password'
+  for (const user of users) {
+    const reason = unusableHashReason(user, bcryptMaxCost)
+    if (reason) console.log(`refused password hash of row ${user.legacyId}: ${reason} (${outcome})`)
+  }
+}
+
 function reportConflicts(written: WriteResult) {
   for (const user of written.conflicts) {
     console.log(`conflict row ${user.legacyId}: not written, the database held its username, email or Flask id by then`)
@@ -50,11 +64,13 @@ function reportConflicts(written: WriteResult) {
 
 async function main() {
   const { file, path, target, dryRun } = parseOptions()
+  const bcryptMaxCost = parseBcryptMaxCost(wranglerVar('BCRYPT_MAX_COST'))
   const rows = readFlaskUsers(path)
   const plan = planImport(rows, await readExistingUsers(target))
   reportRefusals(plan)
 
   if (dryRun) {
+    reportUnusableHashes(plan.accepted, bcryptMaxCost, true)
     console.log(
       `${plan.rows} rows: ${plan.accepted.length} to import, ${plan.importedBefore} skipped (conflict: ${plan.importedBefore} imported before), ${plan.refused.length} refused.`,
     )
@@ -64,11 +80,14 @@ async function main() {
   const now = Date.now()
   const written = await writeUsers(target, plan.accepted, now, (done, total) => console.log(`  wrote ${done} of ${total}`))
   reportConflicts(written)
+  reportUnusableHashes(written.imported, bcryptMaxCost, false)
   const skipped = plan.importedBefore + written.conflicts.length
+  const unusable = written.imported.filter((user) => unusableHashReason(user, bcryptMaxCost)).length
   console.log(
     `${plan.rows} rows: ${written.imported.length} imported, ${skipped} skipped (conflict: ${plan.importedBefore} imported before, ` +
       `${written.conflicts.length} taken when written), ${written.unsent.length > 0 ? `${written.unsent.length} not sent, ` : ''}` +
-      `${plan.refused.length} refused.`,
+      `${plan.refused.length} refused.` +
+      (unusable > 0 ? ` ${unusable} imported without a usable password (bcrypt cost above BCRYPT_MAX_COST ${bcryptMaxCost}).` : ''),
   )
   if (written.imported.length > 0) {
     await recordImport(target, now, {
@@ -76,6 +95,7 @@ async function main() {
       imported: written.imported.length,
       skipped,
       refused: plan.refused.length,
+      unusable_password_hashes: unusable,
     })
   }
   if (written.error) {

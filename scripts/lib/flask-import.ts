@@ -21,7 +21,9 @@ import { capture, quietEnv, run } from './run.ts'
 /** Rows per INSERT statement and per `wrangler d1 execute` call. */
 const ROWS_PER_STATEMENT = 100
 const ROWS_PER_CALL = 5000
-const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-5])\$[./A-Za-z0-9]{53}$/
+/** Any bcrypt cost bcrypt allows (4-31) parses; BCRYPT_MAX_COST decides which are usable. */
+const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/
+export const DEFAULT_BCRYPT_MAX_COST = 12
 
 /** Where wrangler writes: `--local` or `--remote`, run from `cwd` (the project whose wrangler.toml names the database). */
 export type Target = { where: '--local' | '--remote'; cwd?: string }
@@ -29,7 +31,7 @@ export type Target = { where: '--local' | '--remote'; cwd?: string }
 /** A row of the Flask table as SQLite holds it: nothing in it is trusted yet. */
 export type FlaskRow = { id: unknown; username: unknown; email: unknown; encrypted_password: unknown }
 
-export type NewUser = { legacyId: number; username: string; email: string; hash: string }
+export type NewUser = { legacyId: number; username: string; email: string; hash: string; bcryptCost: number }
 
 export type Plan = {
   rows: number
@@ -40,6 +42,14 @@ export type Plan = {
 }
 
 export class ImportError extends Error {}
+
+/** BCRYPT_MAX_COST as wrangler.toml sets it (unset: the contract's default). */
+export function parseBcryptMaxCost(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_BCRYPT_MAX_COST
+  const cost = /^\d{1,2}$/.test(raw.trim()) ? Number(raw) : Number.NaN
+  if (!(cost >= 4 && cost <= 15)) throw new ImportError(`BCRYPT_MAX_COST in wrangler.toml must be an integer from 4 to 15, not "${raw}"`)
+  return cost
+}
 
 /** The rows of the Flask app's `user` table. Integers are read as bigints, so an id past 2^53 is seen as it is, not rounded. */
 export function readFlaskUsers(path: string): FlaskRow[] {
@@ -121,18 +131,30 @@ export function planImport(rows: FlaskRow[], existing: { username_normalized: st
     const username = usernameField.safeParse(row.username)
     const email = emailField.safeParse(row.email)
     const hash = text(row.encrypted_password)
+    const cost = Number(BCRYPT.exec(hash)?.[1])
     if (!username.success) refuse(`username ${username.error.issues[0]?.message}`)
     else if (!email.success) refuse(`email ${email.error.issues[0]?.message}`)
-    else if (!BCRYPT.test(hash)) refuse('password hash is not bcrypt ($2a$/$2b$/$2y$, cost 4-15)')
+    else if (!(cost >= 4 && cost <= 31)) refuse('password hash is not bcrypt ($2a$/$2b$/$2y$, cost 4-31)')
     else if (takenNames.has(normaliseUsername(username.data))) refuse('username is taken, case-insensitively, by another account or row')
     else if (takenEmails.has(normaliseEmail(email.data))) refuse('email is taken by another account or row')
     else {
       takenNames.add(normaliseUsername(username.data))
       takenEmails.add(normaliseEmail(email.data))
-      plan.accepted.push({ legacyId, username: username.data, email: normaliseEmail(email.data), hash })
+      plan.accepted.push({ legacyId, username: username.data, email: normaliseEmail(email.data), hash, bcryptCost: cost })
     }
   }
   return plan
+}
+
+/**
+ * Why an accepted user's bcrypt hash will not be checked at login, if it will not: the login
+ * treats a hash above BCRYPT_MAX_COST as unusable (one check costs what the Workers plan may not
+ * allow). The account is still imported, so its owner keeps the username and address and sets a
+ * password through a reset; raising BCRYPT_MAX_COST makes the kept hash usable again.
+ */
+export function unusableHashReason(user: NewUser, bcryptMaxCost: number): string | undefined {
+  if (user.bcryptCost <= bcryptMaxCost) return undefined
+  return `bcrypt cost ${user.bcryptCost} above BCRYPT_MAX_COST ${bcryptMaxCost}: its owner must reset the password`
 }
 
 /**
