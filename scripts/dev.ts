@@ -1,6 +1,7 @@
 /**
  * `npm run dev`: applies the local D1 migrations, writes .dev.vars with a fresh signing key when it
- * has none, then starts `wrangler dev` with any extra arguments (`npm run dev -- --port 8788`).
+ * has none, then starts `wrangler dev --test-scheduled` with any extra arguments
+ * (`npm run dev -- --port 8788`).
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -28,11 +29,23 @@ async function ensureDevVars() {
   writeFileSync(DEV_VARS, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${header}${lines.join('\n')}\n`, { mode: 0o600 })
 }
 
+/** The port the arguments name (`--port 8788` or `--port=8788`); without one, wrangler picks it. */
+function portArgument(args: string[]): number | undefined {
+  for (const [i, arg] of args.entries()) {
+    const value = arg === '--port' ? args[i + 1] : arg.startsWith('--port=') ? arg.slice('--port='.length) : undefined
+    if (value !== undefined && /^\d+$/.test(value)) return Number(value)
+  }
+  return undefined
+}
+
+const args = process.argv.slice(2)
 await ensureDevVars()
 // The API reference's assets, in case public/ was removed since npm install made it.
 await run('node', ['scripts/docs-assets.mjs'])
 await migrateLocal()
-markDevServer()
-const wrangler = spawn('wrangler', ['dev', ...process.argv.slice(2)], { stdio: 'inherit', env: quietEnv })
+markDevServer(portArgument(args))
+// --test-scheduled adds the /__scheduled route Cloudflare's docs show for firing the Cron Trigger by
+// hand. npm run upkeep uses /cdn-cgi/local/scheduled instead, which waits for the upkeep to finish.
+const wrangler = spawn('wrangler', ['dev', '--test-scheduled', ...args], { stdio: 'inherit', env: quietEnv })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => wrangler.kill(signal))
 wrangler.on('exit', (code) => process.exit(code ?? 0))

@@ -1,133 +1,116 @@
 /**
  * `npm run import:flask -- <app.db> [--remote] [--dry-run]`: brings the users of the Flask app this
  * project began as (its SQLite file: table `user`, bcrypt hashes stored as BLOBs) into the local
- * or the deployed D1. Every row is checked against this API's rules; each row is imported, skipped
- * (imported before: its Flask id is in `legacy_id`) or refused with its row id and the rule, and the
- * three counts add up to the file's rows. Imported users keep their bcrypt hash (their first login
- * re-hashes it to PBKDF2), get role `user`, an unverified address and a new UUIDv7 id.
+ * or the deployed D1. Every row is checked against this API's rules and ends imported, skipped (a
+ * conflict: the database already holds it) or refused with its row id and the rule; the three
+ * counts add up to the file's rows. Imported users keep their bcrypt hash (their first login
+ * re-hashes it to PBKDF2), get role `user`, an unverified address and a new UUIDv7 id. A hash
+ * whose cost is above BCRYPT_MAX_COST (wrangler.toml) is reported as refused: the user is
+ * imported, and the login treats that hash as unusable until its owner resets the password.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { normaliseEmail, normaliseUsername } from '../src/db/users.ts'
-import { uuidv7 } from '../src/lib/ids.ts'
-import { emailField, usernameField } from '../src/schemas/fields.ts'
-import { capture, run } from './lib/run.ts'
+import {
+  ImportError,
+  type NewUser,
+  type Plan,
+  parseBcryptMaxCost,
+  planImport,
+  readExistingUsers,
+  readFlaskUsers,
+  recordImport,
+  type Target,
+  unusableHashReason,
+  type WriteResult,
+  writeUsers,
+} from './lib/flask-import.ts'
+import { wranglerVar } from './lib/wrangler-toml.ts'
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { remote: { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false } },
-})
-const file = positionals[0]
-if (!file) {
-  console.error('Usage: npm run import:flask -- <app.db> [--remote] [--dry-run]')
-  process.exit(2)
-}
-const where = values.remote ? '--remote' : '--local'
-/** Rows per INSERT statement and per `wrangler d1 execute` call. */
-const ROWS_PER_STATEMENT = 100
-const ROWS_PER_CALL = 5000
-const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-5])\$[./A-Za-z0-9]{53}$/
+const USAGE = 'Usage: npm run import:flask -- <app.db> [--remote] [--dry-run]'
 
-type FlaskRow = { id: number; username: unknown; email: unknown; encrypted_password: unknown }
-type Refusal = { id: number; rule: string }
-
-const sqlite = new DatabaseSync(resolve(process.env.INIT_CWD ?? '.', file), { readOnly: true })
-const columns = sqlite.prepare("SELECT name FROM pragma_table_info('user')").all() as { name: string }[]
-for (const needed of ['id', 'username', 'email', 'encrypted_password']) {
-  if (!columns.some((column) => column.name === needed)) {
-    console.error(`${file} has no table "user" with a column "${needed}": is it the Flask app's database?`)
+function parseOptions() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { remote: { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false } },
+  })
+  const file = positionals[0]
+  if (!file) {
+    console.error(USAGE)
     process.exit(2)
   }
+  // npm runs scripts from the project's folder; a relative path means the folder it was typed in.
+  const path = resolve(process.env.INIT_CWD ?? '.', file)
+  const target: Target = { where: values.remote ? '--remote' : '--local' }
+  return { file, path, target, dryRun: values['dry-run'] }
 }
-const rows = sqlite.prepare('SELECT id, username, email, encrypted_password FROM user ORDER BY id').all() as FlaskRow[]
 
-// What the target database already holds, so a collision is reported instead of failing a batch.
-type Existing = { username_normalized: string; email: string; legacy_id: number | null }
-const [existing] = JSON.parse(
-  await capture('wrangler', [
-    'd1',
-    'execute',
-    'DB',
-    where,
-    '--json',
-    '--command',
-    'SELECT username_normalized, email, legacy_id FROM users',
-  ]),
-) as { results: Existing[] }[]
-const takenNames = new Set(existing!.results.map((row) => row.username_normalized))
-const takenEmails = new Set(existing!.results.map((row) => row.email))
-const imported = new Set(existing!.results.map((row) => row.legacy_id).filter((id) => id !== null))
+function reportRefusals(plan: Plan) {
+  for (const { row, rule } of plan.refused) console.log(`refused row ${row}: ${rule}`)
+}
 
-const text = (value: unknown) => (value instanceof Uint8Array ? new TextDecoder().decode(value) : typeof value === 'string' ? value : '')
-const accepted: { id: number; username: string; email: string; hash: string }[] = []
-const refused: Refusal[] = []
-let skipped = 0
-for (const row of rows) {
-  if (imported.has(row.id)) {
-    skipped++
-    continue
-  }
-  const username = usernameField.safeParse(row.username)
-  const email = emailField.safeParse(row.email)
-  const hash = text(row.encrypted_password)
-  const refuse = (rule: string) => refused.push({ id: row.id, rule })
-  if (!username.success) refuse(`username ${username.error.issues[0]?.message}`)
-  else if (!email.success) refuse(`email ${email.error.issues[0]?.message}`)
-  else if (!BCRYPT.test(hash)) refuse('password hash is not bcrypt ($2a$/$2b$/$2y$, cost 4-15)')
-  else if (takenNames.has(normaliseUsername(username.data))) refuse('username is taken, case-insensitively, by another account or row')
-  else if (takenEmails.has(normaliseEmail(email.data))) refuse('email is taken by another account or row')
-  else {
-    takenNames.add(normaliseUsername(username.data))
-    takenEmails.add(normaliseEmail(email.data))
-    accepted.push({ id: row.id, username: username.data, email: normaliseEmail(email.data), hash })
+function reportUnusableHashes(users: NewUser[], bcryptMaxCost: number, dryRun: boolean) {
+  const outcome = dryRun ? 'the user would be imported without a usable password' : 'the user is imported without a usable password'
+  for (const user of users) {
+    const reason = unusableHashReason(user, bcryptMaxCost)
+    if (reason) console.log(`refused password hash of row ${user.legacyId}: ${reason} (${outcome})`)
   }
 }
 
-for (const { id, rule } of refused) console.log(`refused row ${id}: ${rule}`)
-console.log(
-  `${rows.length} rows: ${accepted.length} ${values['dry-run'] ? 'to import' : 'imported'}, ${skipped} skipped (imported before), ${refused.length} refused.`,
-)
+function reportConflicts(written: WriteResult) {
+  for (const user of written.conflicts) {
+    console.log(`conflict row ${user.legacyId}: not written, the database held its username, email or Flask id by then`)
+  }
+}
 
-if (!values['dry-run'] && accepted.length > 0) {
-  // SQL literals, not bound parameters: wrangler's --file takes none (and D1's 100-parameter limit
-  // is about bound ones). Every value is validated above; quote() escapes what remains.
-  const quote = (value: string) => `'${value.replace(/'/g, "''")}'`
+async function main() {
+  const { file, path, target, dryRun } = parseOptions()
+  const bcryptMaxCost = parseBcryptMaxCost(wranglerVar('BCRYPT_MAX_COST'))
+  const rows = readFlaskUsers(path)
+  const plan = planImport(rows, await readExistingUsers(target))
+  reportRefusals(plan)
+
+  if (dryRun) {
+    reportUnusableHashes(plan.accepted, bcryptMaxCost, true)
+    console.log(
+      `${plan.rows} rows: ${plan.accepted.length} to import, ${plan.importedBefore} skipped (conflict: ${plan.importedBefore} imported before), ${plan.refused.length} refused.`,
+    )
+    return
+  }
+
   const now = Date.now()
-  const dir = mkdtempSync(join(tmpdir(), 'edge-users-import-'))
-  try {
-    for (let from = 0; from < accepted.length; from += ROWS_PER_CALL) {
-      const chunk = accepted.slice(from, from + ROWS_PER_CALL)
-      const statements: string[] = []
-      for (let i = 0; i < chunk.length; i += ROWS_PER_STATEMENT) {
-        const values = chunk.slice(i, i + ROWS_PER_STATEMENT).map((row, k) => {
-          const at = now + from + i + k
-          return `(${quote(uuidv7(at))}, ${quote(row.username)}, ${quote(normaliseUsername(row.username))}, ${quote(row.email)}, ${quote(row.hash)}, 'user', 0, 0, ${now}, ${now}, ${row.id})`
-        })
-        statements.push(
-          `INSERT INTO users (id, username, username_normalized, email, password_hash, role, email_verified, disabled, created_at, updated_at, legacy_id) VALUES ${values.join(', ')} ON CONFLICT DO NOTHING;`,
-        )
-      }
-      const sqlFile = join(dir, `chunk-${from}.sql`)
-      writeFileSync(sqlFile, statements.join('\n'))
-      await run('wrangler', ['d1', 'execute', 'DB', where, '--file', sqlFile, '--yes'], {
-        stdio: 'ignore',
-        env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
-      })
-      console.log(`  wrote ${Math.min(from + ROWS_PER_CALL, accepted.length)} of ${accepted.length}`)
-    }
-    const details = JSON.stringify({ rows: rows.length, imported: accepted.length, skipped, refused: refused.length, source: 'flask' })
-    await capture('wrangler', [
-      'd1',
-      'execute',
-      'DB',
-      where,
-      '--command',
-      `INSERT INTO audit_events (id, at, action, actor_id, target_id, ip, user_agent, details) VALUES (${quote(uuidv7(now))}, ${now}, 'user.imported', NULL, NULL, NULL, 'npm run import:flask', ${quote(details)})`,
-    ])
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
+  const written = await writeUsers(target, plan.accepted, now, (done, total) => console.log(`  wrote ${done} of ${total}`))
+  reportConflicts(written)
+  reportUnusableHashes(written.imported, bcryptMaxCost, false)
+  const skipped = plan.importedBefore + written.conflicts.length
+  const unusable = written.imported.filter((user) => unusableHashReason(user, bcryptMaxCost)).length
+  console.log(
+    `${plan.rows} rows: ${written.imported.length} imported, ${skipped} skipped (conflict: ${plan.importedBefore} imported before, ` +
+      `${written.conflicts.length} taken when written), ${written.unsent.length > 0 ? `${written.unsent.length} not sent, ` : ''}` +
+      `${plan.refused.length} refused.` +
+      (unusable > 0 ? ` ${unusable} imported without a usable password (bcrypt cost above BCRYPT_MAX_COST ${bcryptMaxCost}).` : ''),
+  )
+  if (written.imported.length > 0) {
+    await recordImport(target, now, {
+      rows: plan.rows,
+      imported: written.imported.length,
+      skipped,
+      refused: plan.refused.length,
+      unusable_password_hashes: unusable,
+    })
   }
+  if (written.error) {
+    console.error(
+      `The import of ${file} stopped: ${written.error.message}. ${written.unsent.length} accepted rows were not sent; ` +
+        'run it again to import them (the rows imported so far are skipped).',
+    )
+    process.exitCode = 1
+  }
+}
+
+try {
+  await main()
+} catch (error) {
+  if (!(error instanceof ImportError)) throw error
+  console.error(error.message)
+  process.exit(2)
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { generateSigningKey } from '../../src/auth/keys.ts'
+import { generateSigningKey, newSecretKey } from '../../src/auth/keys.ts'
 import { quietEnv, run } from '../lib/run.ts'
 import { ITERATIONS, seed } from './database.ts'
 import { newScratch, type Served, serve, stopProcess } from './processes.ts'
@@ -50,7 +50,7 @@ export async function deploy(count: number, options: { assets: boolean }): Promi
   const deepCursor = await seed(persistTo, count)
 
   const envFile = join(scratch.dir, 'bench.env')
-  writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\n`)
+  writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\nSECRET_KEY='${newSecretKey()}'\n`)
   const args = (extra: string[]) => [
     '--config',
     servedConfig(scratch.dir, options.assets),

@@ -15,10 +15,10 @@ export function run(command: string, args: string[], options: SpawnOptions = {})
   })
 }
 
-/** Runs a command and returns what it printed on stdout. */
-export function capture(command: string, args: string[]): Promise<string> {
+/** Runs a command (in `options.cwd`, or here) and returns what it printed on stdout. */
+export function capture(command: string, args: string[], options: { cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: quietEnv })
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: quietEnv, cwd: options.cwd })
     let out = ''
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
     child.on('error', reject)
