@@ -3,8 +3,12 @@
  * playwright-core) against a fresh `npm run dev`, and checks what a new user would do there: every
  * operation is on the page, "try it" on hello answers 200, a token from login put in Authorize makes
  * GET /users/me answer 200 from the page, and the console shows no error (a CSP violation included).
+ * Then a TOTP enrolment as an authenticator app sees it: the QR code Chromium draws is read back
+ * by zbarimg, and oathtool's code for the scanned secret activates the factor.
  */
+import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import { type DevServer, scratchCopy, startDevServer } from './lib/dev-server.ts'
 
@@ -88,6 +92,36 @@ try {
   )
 
   check(errors.length === 0, `the console shows no error${errors.length ? `:\n  ${errors.join('\n  ')}` : ''}`)
+
+  // The enrolment's QR code, drawn by Chromium and read back by zbarimg as a phone's camera would,
+  // then a code from Debian's oathtool for the secret the picture holds activates the factor.
+  const auth = { authorization: `Bearer ${access_token}` }
+  const enrolment = (await (await fetch(`${server.base}/api/v1/users/me/mfa/totp`, { method: 'POST', headers: auth })).json()) as {
+    otpauth_uri: string
+    qr_svg: string
+  }
+  const qrPage = await browser.newPage()
+  await qrPage.setContent(`<body style="margin:0;background:#fff"><div style="width:400px">${enrolment.qr_svg}</div></body>`)
+  await qrPage.locator('svg').evaluate((svg) => {
+    svg.setAttribute('width', '400')
+    svg.setAttribute('height', '400')
+  })
+  const picture = join(dir, 'totp-qr.png')
+  await qrPage.locator('svg').screenshot({ path: picture })
+  const scanned = spawnSync('zbarimg', ['--quiet', '--raw', picture], { encoding: 'utf8' })
+  const read = scanned.stdout.trim()
+  check(
+    read === enrolment.otpauth_uri,
+    `zbarimg reads the enrolment's QR code as its otpauth URI${read === enrolment.otpauth_uri ? '' : ` (read: ${read || scanned.stderr.trim()})`}`,
+  )
+  const secret = new URL(read || 'otpauth://x').searchParams.get('secret') ?? ''
+  const code = spawnSync('oathtool', ['--totp', '-b', secret], { encoding: 'utf8' }).stdout.trim()
+  const confirmed = await fetch(`${server.base}/api/v1/users/me/mfa/totp/confirm`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  })
+  check(confirmed.status === 200, `a code oathtool computes from the scanned secret activates the factor (${confirmed.status})`)
   // SCREENSHOT=file.png keeps a picture of the page as the check left it.
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false })
 } catch (error) {
