@@ -127,6 +127,7 @@ try {
   check((await login('alice@example.com', 'wonderland')).status === 200, 'and with her email, lower-cased on import')
   check((await login('bob', 'x2')).status === 200, 'bob logs in with his two-character Flask password (bcrypt cost 12)')
   check((await login('bob', 'x3')).status === 401, 'a wrong password is a plain 401')
+  check((await login('frank', 'expensive')).status === 401, "frank's right password meets the unusable cost-13 hash: a plain 401")
   check(/\$pbkdf2-sha256\$/.test(storedHash(1)), "alice's hash is PBKDF2 after her first login")
 
   const second = await importFlask(appDb)
