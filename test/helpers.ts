@@ -341,3 +341,23 @@ export async function withTotp(overrides: Partial<Account> = {}) {
   const { recovery_codes } = (await confirmed.json()) as { recovery_codes: string[] }
   return { account, user, tokens, secret, enrolment, recoveryCodes: recovery_codes }
 }
+
+/** The keys every limiter shard has stored under a prefix (a test reads the state; it never arranges it). */
+export async function limiterStorageKeys(prefix: string): Promise<string[]> {
+  const { allLimiters } = await import('../src/rate-limit/client')
+  const { runInDurableObject } = await import('cloudflare:test')
+  const perShard = await Promise.all(
+    allLimiters(env.RATE_LIMITER).map((limiter) =>
+      runInDurableObject(limiter, (_instance, state) => [...state.storage.kv.list({ prefix })].map(([key]) => key)),
+    ),
+  )
+  return perShard.flat()
+}
+
+/** Evicts every running limiter shard from memory, as the platform may at any time. */
+export async function evictLimiters(): Promise<void> {
+  const { allLimiters } = await import('../src/rate-limit/client')
+  const { evictDurableObject } = await import('cloudflare:test')
+  // A shard no request has woken is not running, and has nothing in memory to lose.
+  await Promise.all(allLimiters(env.RATE_LIMITER).map((limiter) => evictDurableObject(limiter).catch(() => undefined)))
+}

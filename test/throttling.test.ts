@@ -1,8 +1,20 @@
-import { evictDurableObject, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { LIMITER_NAME } from '../src/rate-limit/client'
-import { adminCall, asAdmin, call, deliver, expectProblem, freshIp, linkIn, login, mailRig, newAccount, signup } from './helpers'
+import {
+  adminCall,
+  asAdmin,
+  call,
+  deliver,
+  evictLimiters,
+  expectProblem,
+  freshIp,
+  limiterStorageKeys,
+  linkIn,
+  login,
+  mailRig,
+  newAccount,
+  signup,
+} from './helpers'
 
 // Low limits through configuration, as an operator would set them with --var.
 const LOW = { RATE_LIMIT_PER_IP_PER_MINUTE: '3', LOGIN_FREE_FAILURES: '2' }
@@ -111,7 +123,7 @@ describe('login backoff per account', () => {
     advance(1)
     expect((await attempt(account.username, account.password)).status).toBe(200)
     // The success is known to the limiter only through the account's last_login_at.
-    await evictDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)))
+    await evictLimiters()
     for (let i = 0; i < 2; i++) expect((await attempt(account.username, 'wrong-password-here')).status).toBe(401)
     await expectThrottled(await attempt(account.username, 'wrong-password-here'))
   })
@@ -120,7 +132,7 @@ describe('login backoff per account', () => {
     const { account } = await signup()
     for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
     await expectThrottled(await attempt(account.username, 'wrong-password-here'), 1)
-    await evictDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)))
+    await evictLimiters()
     await expectThrottled(await attempt(account.username, 'wrong-password-here'), 1)
   })
 
@@ -171,7 +183,7 @@ describe('login backoff per account', () => {
     expect(last).toBe(900)
   })
 
-  it('locks the login after 100 consecutive failures until an admin unlocks it; enabling does not, and says nothing', async () => {
+  it('locks the login after 100 consecutive failures until an admin unlocks it; enabling does not, and says nothing', { timeout: 30_000 }, async () => {
     const { account, user } = await signup()
     const manyFree = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '99' }
     for (let i = 0; i < 99; i++) expect((await attempt(account.username, 'wrong-password-here', manyFree)).status).toBe(401)
@@ -283,11 +295,39 @@ describe('IPv6 /48 budgets', () => {
   })
 })
 
-describe('the limiter forgets what it no longer needs', () => {
-  const streakKeys = () =>
-    runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)), (_instance, state) =>
-      [...state.storage.kv.list({ prefix: 'streak:account:' })].map(([key]) => key),
+describe('the limiter is spread over many objects', () => {
+  it('keeps the streaks of many accounts in many shards, each account in one', async () => {
+    const before = new Set(await limiterStorageKeys('streak:account:'))
+    const accounts = await Promise.all(Array.from({ length: 16 }, () => signup()))
+    for (const { account } of accounts) for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
+    const { allLimiters } = await import('../src/rate-limit/client')
+    const { runInDurableObject } = await import('cloudflare:test')
+    const perShard = await Promise.all(
+      allLimiters(env.RATE_LIMITER).map((limiter) =>
+        runInDurableObject(
+          limiter,
+          (_i, state) => [...state.storage.kv.list({ prefix: 'streak:account:' })].filter(([key]) => !before.has(key)).length,
+        ),
+      ),
     )
+    expect(perShard.reduce((sum, n) => sum + n, 0)).toBe(16)
+    expect(perShard.filter((n) => n > 0).length).toBeGreaterThanOrEqual(8)
+  })
+
+  it('never counts an attempt its network refused against the account', async () => {
+    const { account } = await signup()
+    const ip = freshIp()
+    const tight = { RATE_LIMIT_PER_IP_PER_MINUTE: '1', LOGIN_FREE_FAILURES: '2' }
+    expect((await attempt(account.username, 'wrong-password-here', tight, ip)).status).toBe(401)
+    for (let i = 0; i < 5; i++) await expectThrottled(await attempt(account.username, 'wrong-password-here', tight, ip))
+    // One failure counted, not six: from another network the account still has a free attempt.
+    expect((await attempt(account.username, 'wrong-password-here', GENEROUS)).status).toBe(401)
+    await expectThrottled(await attempt(account.username, 'wrong-password-here', GENEROUS))
+  })
+})
+
+describe('the limiter forgets what it no longer needs', () => {
+  const streakKeys = () => limiterStorageKeys('streak:account:')
 
   it('drops a deleted account’s failure streak with the account', async () => {
     const { account } = await signup()
@@ -320,10 +360,7 @@ describe('the limiter forgets what it no longer needs', () => {
 describe("the limiter's names for accounts and addresses", () => {
   it('are HMACs under a key derived from a configured secret, not hashes anyone could recompute', async () => {
     const { account, user } = await signup()
-    const streakKeys = () =>
-      runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)), (_instance, state) =>
-        [...state.storage.kv.list({ prefix: 'streak:account:' })].map(([key]) => key),
-      )
+    const streakKeys = () => limiterStorageKeys('streak:account:')
     const before = new Set(await streakKeys())
     for (let i = 0; i < 2; i++) await attempt(account.username, 'wrong-password-here')
     const added = (await streakKeys()).filter((key) => !before.has(key))

@@ -1,10 +1,9 @@
-import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test'
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import worker from '../src/index'
 import { runUpkeep } from '../src/jobs/upkeep'
-import { LIMITER_NAME } from '../src/rate-limit/client'
-import { call, deliver, login, mailRig, newAccount, refresh, signup } from './helpers'
+import { call, deliver, limiterStorageKeys, login, mailRig, newAccount, refresh, signup } from './helpers'
 
 const DAY = 86_400_000
 
@@ -55,10 +54,7 @@ describe('daily upkeep (Cron Trigger)', () => {
   it("forgets the limiter's stale streaks for names with no account", async () => {
     const stranger = newAccount()
     for (let i = 0; i < 2; i++) await call('/users/login', { json: { username: stranger.username, password: 'any-password-at-all' } })
-    const streaks = () =>
-      runInDurableObject(env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)), (_i, state) => [
-        ...state.storage.kv.list({ prefix: 'streak:name:' }),
-      ])
+    const streaks = () => limiterStorageKeys('streak:name:')
     expect((await streaks()).length).toBeGreaterThan(0)
     await fireDailyUpkeep(Date.now() + 2 * DAY)
     expect(await streaks()).toHaveLength(0)

@@ -3,7 +3,7 @@ import type { Bindings } from '../app-env'
 import { readConfig } from '../config'
 import { type Database, databaseFor } from '../db/client'
 import { log } from '../log'
-import { LIMITER_NAME } from '../rate-limit/client'
+import { allLimiters } from '../rate-limit/client'
 
 /** Rows one statement deletes, and statements per kind of row in one run: a run stays well inside a Worker's limits. */
 export const UPKEEP_BATCH = 500
@@ -47,7 +47,8 @@ export async function runUpkeep(
   await sweep('audit_events', 'audit_events', sql`at < ${auditCutoff}`)
   await sweep('mail_tokens', 'mail_tokens', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   await sweep('mail_jobs', 'mail_jobs', sql`created_at < ${at - MAIL_JOB_DAYS * DAY_MS} AND status <> 'pending'`)
-  report.limiter_streaks = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(LIMITER_NAME)).forgetStaleStreaks(at)
+  const forgotten = await Promise.all(allLimiters(env.RATE_LIMITER).map((limiter) => limiter.forgetStaleStreaks(at)))
+  report.limiter_streaks = forgotten.reduce((sum, count) => sum + count, 0)
   log('info', 'upkeep.done', report)
   return report
 }

@@ -1,11 +1,15 @@
 import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
+import type { AppEnv, Bindings } from '../app-env'
 import { toBase64Url, utf8 } from '../lib/encoding'
 import { clientNetworks } from '../lib/network'
 import { type Admission, type Budget, WIDE_NETWORK_FACTOR } from './policy'
 
-/** Every worker isolate talks to the same limiter instance: the counters are global. */
-export const LIMITER_NAME = 'global'
+/**
+ * The limiter is spread over this many Durable Object instances. Each key (a network, an account,
+ * a name) always lives in the same one, chosen by a stable hash of the key, so one key's counts
+ * stay exact and ordered while the whole service's load is divided among them.
+ */
+export const LIMITER_SHARDS = 32
 
 /**
  * What a login attempt counts against: an account (its username and email share one streak), or
@@ -28,7 +32,20 @@ async function keyOf(c: Context<AppEnv>, kind: string, value: string): Promise<s
 const subjectKey = (c: Context<AppEnv>, subject: LoginSubject) =>
   subject.kind === 'account' ? keyOf(c, 'account', subject.userId) : keyOf(c, 'name', subject.name)
 
-const limiterOf = (c: Context<AppEnv>) => c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(LIMITER_NAME))
+/** The shard a key lives in: FNV-1a of the key (already an HMAC, so evenly spread) modulo the shards. */
+export function shardOf(key: string): string {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+  return `shard-${(hash >>> 0) % LIMITER_SHARDS}`
+}
+
+type LimiterNamespace = Bindings['RATE_LIMITER']
+
+const limiterFor = (namespace: LimiterNamespace, key: string) => namespace.get(namespace.idFromName(shardOf(key)))
+
+/** Every shard, for the daily upkeep (and tests) that must visit them all. */
+export const allLimiters = (namespace: LimiterNamespace) =>
+  Array.from({ length: LIMITER_SHARDS }, (_, i) => namespace.get(namespace.idFromName(`shard-${i}`)))
 
 const MINUTE_MS = 60_000
 const HOUR_MS = 3_600_000
@@ -44,28 +61,40 @@ async function networkBudgets(c: Context<AppEnv>): Promise<Budget[]> {
   ])
 }
 
-async function ask(
-  c: Context<AppEnv>,
-  options: { login?: { subject: LoginSubject; lastSuccessAt: number | undefined }; extra?: Budget[] } = {},
-): Promise<Admission> {
-  const { login, extra = [] } = options
+/**
+ * One admission. The network's budgets live in the network's shard (keyed by its widest network,
+ * so an IPv6 /64 and its /48 are one object) and a subject's streak in the subject's shard; a
+ * login asks both at once, so it still waits for one round trip. A streak counts an attempt when
+ * it admits it; when the network's budget then refuses the request, the count is withdrawn, so a
+ * request refused for its network never counts against the account.
+ */
+async function ask(c: Context<AppEnv>, login?: { subject: LoginSubject; lastSuccessAt: number | undefined }): Promise<Admission> {
+  const namespace = c.env.RATE_LIMITER
+  const now = Date.now()
+  const freeFailures = c.var.config.loginFreeFailures
   const [budgets, loginKey] = await Promise.all([networkBudgets(c), login && subjectKey(c, login.subject)])
-  return limiterOf(c).admit({
-    budgets: [...budgets, ...extra],
-    loginKey,
-    lastSuccessAt: login?.lastSuccessAt,
-    now: Date.now(),
-    freeFailures: c.var.config.loginFreeFailures,
-  })
+  const network = limiterFor(namespace, budgets.at(-1)!.key).admit({ budgets, now, freeFailures })
+  if (!login || !loginKey) return network
+  const streakShard = limiterFor(namespace, loginKey)
+  const [byNetwork, byStreak] = await Promise.all([
+    network,
+    streakShard.admit({ budgets: [], loginKey, lastSuccessAt: login.lastSuccessAt, now, freeFailures }),
+  ])
+  if (byNetwork.allowed) return byStreak
+  if (byStreak.allowed) await streakShard.withdraw(loginKey, byStreak.at)
+  return byNetwork
 }
 
-/** Spends from the client network's budget: one round trip to the limiter. */
+/** Spends from the client network's budgets: one round trip to its shard. */
 export const admitRequest = (c: Context<AppEnv>) => ask(c)
 
 /** A profile change: the client network's budget and the account's PROFILE_CHANGES_PER_HOUR, in one round trip. */
 export async function admitProfileChange(c: Context<AppEnv>, userId: string): Promise<Admission> {
+  const byNetwork = await ask(c)
+  if (!byNetwork.allowed) return byNetwork
   const key = await keyOf(c, 'profile', userId)
-  return ask(c, { extra: [{ key, limit: c.var.config.profileChangesPerHour, windowMs: HOUR_MS }] })
+  const budgets = [{ key, limit: c.var.config.profileChangesPerHour, windowMs: HOUR_MS }]
+  return limiterFor(c.env.RATE_LIMITER, key).admit({ budgets, now: Date.now(), freeFailures: c.var.config.loginFreeFailures })
 }
 
 /**
@@ -75,10 +104,11 @@ export async function admitProfileChange(c: Context<AppEnv>, userId: string): Pr
  * next attempt, so a success needs no second round trip.
  */
 export function admitProofAttempt(c: Context<AppEnv>, subject: LoginSubject, lastSuccessAt: Date | null | undefined): Promise<Admission> {
-  return ask(c, { login: { subject, lastSuccessAt: lastSuccessAt?.getTime() } })
+  return ask(c, { subject, lastSuccessAt: lastSuccessAt?.getTime() })
 }
 
 /** An admin unlocked the account: forgets its failure streak, which lifts a lock. */
 export async function resetLoginFailures(c: Context<AppEnv>, subject: LoginSubject): Promise<void> {
-  await limiterOf(c).resetLogin(await subjectKey(c, subject))
+  const key = await subjectKey(c, subject)
+  await limiterFor(c.env.RATE_LIMITER, key).resetLogin(key)
 }

@@ -26,8 +26,9 @@ const STREAK_PREFIX = 'streak:'
 type Streak = { failures: number; lastAt: number; order: number }
 
 /**
- * Counters that must hold across isolates: one instance, single-threaded, and `admit` never
- * awaits, so each admission is atomic.
+ * Counters that must hold across isolates: one shard of them per instance (rate-limit/client.ts
+ * chooses the shard of each key), single-threaded, and `admit` never awaits, so each admission is
+ * atomic for the keys it names.
  *
  * Budgets are GCRA (a token bucket kept as one timestamp per key): the client network's
  * RATE_LIMIT_PER_IP_PER_MINUTE requests at once, refilled evenly over a minute (and an IPv6 /48's
@@ -81,6 +82,16 @@ export class RateLimiter extends DurableObject<Env> {
     const at = Math.max(request.now, orderOf(streak) + 1)
     this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now, order: at })
     return { allowed: true, failuresSoFar: failures, at }
+  }
+
+  /**
+   * Takes back the count of an attempt admitted at `at` that never ran (its network's budget,
+   * asked in another shard, refused it): only while it is still the streak's latest attempt.
+   */
+  withdraw(loginKey: string, at: number): void {
+    const streak = this.streakOf(loginKey)
+    if (!streak || streak.order !== at || streak.failures === 0) return
+    this.saveStreak(loginKey, { ...streak, failures: streak.failures - 1 })
   }
 
   /** Ends a failure streak when an admin unlocks the account: the only thing that lifts a lock. */
