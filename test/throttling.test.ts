@@ -183,7 +183,9 @@ describe('login backoff per account', () => {
     expect(last).toBe(900)
   })
 
-  it('locks the login after 100 consecutive failures until an admin unlocks it; enabling does not, and says nothing', { timeout: 30_000 }, async () => {
+  it('locks the login after 100 consecutive failures until an admin unlocks it; enabling does not, and says nothing', {
+    timeout: 30_000,
+  }, async () => {
     const { account, user } = await signup()
     const manyFree = { RATE_LIMIT_PER_IP_PER_MINUTE: '100000', LOGIN_FREE_FAILURES: '99' }
     for (let i = 0; i < 99; i++) expect((await attempt(account.username, 'wrong-password-here', manyFree)).status).toBe(401)
