@@ -25,6 +25,20 @@ describe('the RateLimiter Durable Object', () => {
     expect((await ask(limiter, { budgets: [budget('ip:b', 3)], now: T0 })).allowed).toBe(true)
   })
 
+  it('takes back a withdrawn attempt whole: its failure and the backoff it would have restarted', async () => {
+    const limiter = freshLimiter()
+    const attempt = (now: number) => ask(limiter, { loginKey: 'login:eve', now })
+    await attempt(T0)
+    await attempt(T0)
+    const late = await attempt(T0 + 1000) // the third failure: the next must wait 2 s from T0 + 1000
+    if (!late.allowed) throw new Error('should be admitted')
+    const refused = await attempt(T0 + 3000) // admitted by the streak, then refused by its network
+    if (!refused.allowed) throw new Error('should be admitted')
+    await limiter.withdraw('login:eve', refused.at)
+    // As if it never came: three failures, the wait still running from T0 + 1000.
+    expect(await attempt(T0 + 3000)).toMatchObject({ allowed: true, failuresSoFar: 3 })
+  })
+
   it('charges a request to every budget it names only when all of them allow it', async () => {
     const limiter = freshLimiter()
     const wide = budget('net48:x', 2)

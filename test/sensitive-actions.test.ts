@@ -144,6 +144,19 @@ describe('an address change is confirmed by the new address and undone from the 
     expect((await login(account)).user.email).toBe(account.email)
   })
 
+  it('holds a given-up address for its revert: a sign-up with it is refused while the revert link lives', async () => {
+    const { rig, account, tokens, env } = await withMail()
+    const thief = newAccount().email
+    await patchMe(tokens.access_token, { email: thief }, env)
+    expect((await verify(linkIn(await mailTo(rig, thief)).token, env)).status).toBe(200)
+    const notice = await mailTo(rig, account.email)
+    // A decoy account with the old address would make the revert collide with it.
+    const decoy = await call('/users/signup', { json: newAccount({ email: account.email }) })
+    await expectProblem(decoy, 409, 'email_taken')
+    expect((await revert(linkIn(notice).token, env)).status).toBe(200)
+    expect((await login(account)).user.email).toBe(account.email)
+  })
+
   it('lets a later revert link not outvote an earlier one: the first owner has the last word', async () => {
     const { rig, account, tokens, env } = await withMail()
     const second = newAccount().email

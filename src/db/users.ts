@@ -1,10 +1,10 @@
-import { and, asc, eq, getTableColumns, gt, gte, lt, ne, or, type SQL, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, gt, gte, isNull, lt, ne, or, type SQL, sql } from 'drizzle-orm'
 import type { Role } from '../auth/roles'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
-import { sessions, type UserRow, users } from './schema'
+import { mailTokens, sessions, type UserRow, users } from './schema'
 import type { ProofWrite, Rehash } from './sessions'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
@@ -22,11 +22,31 @@ export async function findTakenFields(
   if (candidate.username !== undefined) conditions.push(eq(users.usernameNormalized, normaliseUsername(candidate.username)))
   if (candidate.email !== undefined) conditions.push(eq(users.email, normaliseEmail(candidate.email)))
   if (conditions.length === 0) return []
-  const rows = await db
-    .select({ id: users.id, usernameNormalized: users.usernameNormalized, email: users.email })
-    .from(users)
-    .where(or(...conditions))
+  const email = candidate.email !== undefined ? normaliseEmail(candidate.email) : undefined
+  const [rows, held] = await Promise.all([
+    db
+      .select({ id: users.id, usernameNormalized: users.usernameNormalized, email: users.email })
+      .from(users)
+      .where(or(...conditions)),
+    // An address given up by a change its old owner can still revert is held for them until the
+    // revert link expires: otherwise a sign-up with it would make the revert impossible.
+    email === undefined
+      ? Promise.resolve(undefined)
+      : db
+          .select({ userId: mailTokens.userId })
+          .from(mailTokens)
+          .where(
+            and(
+              eq(mailTokens.purpose, 'email_revert'),
+              eq(mailTokens.boundTo, email),
+              isNull(mailTokens.usedAt),
+              gt(mailTokens.expiresAt, new Date()),
+            ),
+          )
+          .get(),
+  ])
   const taken = new Set<UniqueField>()
+  if (held && held.userId !== exceptUserId) taken.add('email')
   for (const row of rows) {
     if (row.id === exceptUserId) continue
     if (candidate.username !== undefined && row.usernameNormalized === normaliseUsername(candidate.username)) taken.add('username')

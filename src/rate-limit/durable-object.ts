@@ -23,7 +23,7 @@ const STREAK_PREFIX = 'streak:'
  *   B fails               nothing to report: B was already counted as a failure
  *   attempt C admitted    last_auth_at (t) < order (t + 1): B's failure stands, streak = 1
  */
-type Streak = { failures: number; lastAt: number; order: number }
+type Streak = { failures: number; lastAt: number; order: number; previousLastAt?: number }
 
 /**
  * Counters that must hold across isolates: one shard of them per instance (rate-limit/client.ts
@@ -80,7 +80,7 @@ export class RateLimiter extends DurableObject<Env> {
       if (request.now < nextAllowed) return { allowed: false, reason: 'backoff', retryAfterSeconds: seconds(nextAllowed - request.now) }
     }
     const at = Math.max(request.now, orderOf(streak) + 1)
-    this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now, order: at })
+    this.saveStreak(request.loginKey, { failures: failures + 1, lastAt: request.now, order: at, previousLastAt: streak?.lastAt })
     return { allowed: true, failuresSoFar: failures, at }
   }
 
@@ -91,7 +91,8 @@ export class RateLimiter extends DurableObject<Env> {
   withdraw(loginKey: string, at: number): void {
     const streak = this.streakOf(loginKey)
     if (!streak || streak.order !== at || streak.failures === 0) return
-    this.saveStreak(loginKey, { ...streak, failures: streak.failures - 1 })
+    // The backoff runs from the attempt before it again: a refused request restarts no wait.
+    this.saveStreak(loginKey, { ...streak, failures: streak.failures - 1, lastAt: streak.previousLastAt ?? streak.lastAt })
   }
 
   /** Ends a failure streak when an admin unlocks the account: the only thing that lifts a lock. */
