@@ -235,7 +235,12 @@ export const mailTokens = sqliteTable(
     expiresAt: timestamp('expires_at').notNull(),
     usedAt: timestamp('used_at'),
   },
-  (t) => [uniqueIndex('mail_tokens_token_hash_unique').on(t.tokenHash), index('mail_tokens_user_purpose_idx').on(t.userId, t.purpose)],
+  (t) => [
+    uniqueIndex('mail_tokens_token_hash_unique').on(t.tokenHash),
+    index('mail_tokens_user_purpose_idx').on(t.userId, t.purpose),
+    // Sign-up and address changes ask whether a revert link still holds an address.
+    index('mail_tokens_revert_address_idx').on(t.boundTo).where(sql`purpose = 'email_revert'`),
+  ],
 )
 
 export const MAIL_JOB_STATUSES = ['pending', 'sent', 'skipped', 'dead'] as const

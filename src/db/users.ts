@@ -37,7 +37,8 @@ export async function findTakenFields(
           .from(mailTokens)
           .where(
             and(
-              eq(mailTokens.purpose, 'email_revert'),
+              // As a constant, so SQLite can use the partial index (schema.ts mail_tokens_revert_address_idx).
+              sql`${mailTokens.purpose} = 'email_revert'`,
               eq(mailTokens.boundTo, email),
               isNull(mailTokens.usedAt),
               gt(mailTokens.expiresAt, new Date()),

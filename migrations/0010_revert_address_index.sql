@@ -1,0 +1,1 @@
+CREATE INDEX `mail_tokens_revert_address_idx` ON `mail_tokens` (`bound_to`) WHERE purpose = 'email_revert';
