@@ -121,8 +121,9 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
  */
 const loginColumns = {
   ...getTableColumns(users),
-  secondFactor: sql<number>`(EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${users.id} AND confirmed_at IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${users.id}))`,
+  // Qualified by hand: drizzle writes a bare "id", which inside the passkeys subquery would be passkeys.id.
+  secondFactor: sql<number>`(EXISTS (SELECT 1 FROM totp_factors WHERE totp_factors.user_id = "users"."id" AND totp_factors.confirmed_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = "users"."id"))`,
 }
 const userByEmail = memoize((db: Database) =>
   db
@@ -173,6 +174,15 @@ export function passwordSignIn(
     ],
     rehash: newHash ? { userId: input.userId, checkedHash: input.checkedHash, newHash } : undefined,
   }
+}
+
+/**
+ * What a proof that is not a password (a passkey) adds to the write that acts on it: the
+ * account's last_auth_at (and last_login_at for a sign-in), with no guard.
+ */
+export function proofSignIn(db: Database, input: { userId: string; now: Date; login: boolean }): ProofWrite {
+  const marks = input.login ? { lastLoginAt: input.now, lastAuthAt: input.now } : { lastAuthAt: input.now }
+  return { guard: undefined, records: [db.update(users).set(marks).where(eq(users.id, input.userId))] }
 }
 
 /** Stores a password again under today's parameters, only while it is still the hash that was checked. */
