@@ -16,6 +16,7 @@ import { docsPage, docsPolicy } from './routes/docs'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
+import { passkeys } from './routes/passkeys'
 import { recovery } from './routes/recovery'
 import { users } from './routes/users'
 import { wellKnown } from './routes/well-known'
@@ -68,6 +69,7 @@ const api = app
   .use(useDatabase())
   .route('/.well-known', wellKnown)
   .route(`${API}/users/me/mfa`, mfa)
+  .route(`${API}/users/me/passkeys`, passkeys)
   .route(`${API}/users/me`, me)
   .route(`${API}/users`, users)
   .route(`${API}/users`, recovery)

@@ -55,6 +55,34 @@ const origins = z
     return list
   })
 
+/**
+ * A WebAuthn relying-party id: a host name (no scheme, port or path), never a public suffix that
+ * many owners share (a preview on workers.dev uses its full host name, not workers.dev).
+ */
+const SHARED_SUFFIXES = ['workers.dev', 'pages.dev']
+const rpId = (fallback: string) =>
+  text(fallback)
+    .pipe(
+      z
+        .string()
+        .toLowerCase()
+        .regex(
+          /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+          'must be a host name such as example.com',
+        ),
+    )
+    .refine(
+      (host) => host === 'localhost' || (host.includes('.') && !SHARED_SUFFIXES.includes(host)),
+      'must not be a public suffix: use the full host name (my-app.example.workers.dev)',
+    )
+
+/** Whether a page at this origin may use credentials of this relying party (WebAuthn's rule). */
+export const originFitsRpId = (origin: string, id: string) => {
+  const { hostname, protocol } = new URL(origin)
+  const secure = protocol === 'https:' || (protocol === 'http:' && hostname === 'localhost')
+  return secure && (hostname === id || hostname.endsWith(`.${id}`))
+}
+
 const flag = (fallback: boolean) =>
   z
     .string()
@@ -171,6 +199,10 @@ const SETTINGS = {
   /** An imported bcrypt hash above this cost is an unusable record: its owner resets the password. */
   bcryptMaxCost: setting('BCRYPT_MAX_COST', integer(4, 15, 12)),
   /** The issuer name authenticator apps show beside a TOTP factor. */
+  webauthnRpId: setting('WEBAUTHN_RP_ID', rpId('localhost')),
+  webauthnRpName: setting('WEBAUTHN_RP_NAME', text('edge-users')),
+  /** Empty means APP_URL (resolved in withDerivedKeys). */
+  webauthnOrigins: setting('WEBAUTHN_ORIGINS', origins),
   totpIssuer: setting('TOTP_ISSUER', text('edge-users').pipe(z.string().regex(/^[^:]{1,64}$/, 'must be 1-64 characters without ":"'))),
   /** One log line per request; errors and security events are logged regardless. */
   logRequests: setting('LOG_REQUESTS', flag(false)),
@@ -210,9 +242,11 @@ export type Pepper = { id: string; key: CryptoKey }
 const encoder = new TextEncoder()
 
 async function withDerivedKeys(settings: Settings) {
-  const { pepperSecret, pepperId, secretKey, previousSecretKey, ...rest } = settings
+  const { pepperSecret, pepperId, secretKey, previousSecretKey, webauthnOrigins, ...rest } = settings
   return {
     ...rest,
+    /** Where a passkey ceremony may run: WEBAUTHN_ORIGINS, or the client application's origin. */
+    webauthnOrigins: webauthnOrigins.length > 0 ? webauthnOrigins : [rest.appUrl],
     pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(pepperSecret) } satisfies Pepper) : undefined,
     /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
     throttleKey: await deriveHmacKey(secretKey, 'edge-users throttle keys'),
@@ -243,6 +277,18 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
     // Only the name and the rule: a value may be a secret.
     if (result.success) parsed[key] = result.data
     else problems.push({ name, message: result.error.issues[0]?.message ?? 'is invalid' })
+  }
+  if (problems.length === 0) {
+    const settings = parsed as Settings
+    const ceremonyOrigins = settings.webauthnOrigins.length > 0 ? settings.webauthnOrigins : [settings.appUrl]
+    const misfit = ceremonyOrigins.find((candidate) => !originFitsRpId(candidate, settings.webauthnRpId))
+    // Named as what to fix: the origins when they were set, else the RP ID APP_URL must fit.
+    if (misfit !== undefined)
+      problems.push(
+        settings.webauthnOrigins.length > 0
+          ? { name: 'WEBAUTHN_ORIGINS', message: 'every origin must be https (or http://localhost) on WEBAUTHN_RP_ID or a subdomain of it' }
+          : { name: 'WEBAUTHN_RP_ID', message: "must be APP_URL's host or a parent domain of it (or set WEBAUTHN_ORIGINS)" },
+      )
   }
   if (problems.length > 0) return { ok: false, problems }
   return { ok: true, config: await withDerivedKeys(parsed as Settings) }

@@ -40,6 +40,7 @@ const catalog = {
     'An authenticator app is already enabled; disable it first to enrol another.',
   ],
   passkey_exists: [409, 'Passkey exists', 'That passkey is already registered.'],
+  passkey_limit: [409, 'Passkey limit', 'This account holds 10 passkeys, the most it may; remove one first.'],
   account_exists: [409, 'Account exists', 'An account already holds that address; sign in to it and link the provider from there.'],
   last_sign_in_method: [409, 'Last sign-in method', 'That is the last way to sign in to this account; add another first.'],
   payload_too_large: [413, 'Payload too large', `The request body must be at most ${MAX_BODY_BYTES / 1024} KiB.`],

@@ -286,7 +286,8 @@ it('uses the configured APP_URL for links', async () => {
   const { account } = await signup()
   const rig = mailRig()
   await forgot(account.email, rig)
-  await deliver(rig.jobs, rig, { env: { APP_URL: 'https://app.example.com' } })
+  // Passkeys follow APP_URL by default, so its relying party moves with it.
+  await deliver(rig.jobs, rig, { env: { APP_URL: 'https://app.example.com', WEBAUTHN_RP_ID: 'example.com' } })
   expect(linkIn(rig.sent[0]).link.startsWith('https://app.example.com/reset-password#token=')).toBe(true)
   expect(env.APP_URL).toBe('http://localhost:5173')
 })

@@ -35,6 +35,11 @@ export const AUDIT_ACTIONS = [
   'user.recovery_codes_regenerated',
   'user.recovery_code_used',
   'admin.mfa_reset',
+  'user.passkey_added',
+  'user.passkey_renamed',
+  'user.passkey_removed',
+  'user.passkey_failed',
+  'passkey.clone_suspected',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

@@ -82,7 +82,7 @@ export async function spendRecoveryCode(
 }
 
 /** A new set of recovery codes, each an insert that holds only while `condition` does. */
-function insertRecoveryCodes(db: Database, userId: string, codeHashes: string[], now: Date, condition: SQL) {
+export function insertRecoveryCodes(db: Database, userId: string, codeHashes: string[], now: Date, condition: SQL) {
   return codeHashes.map((codeHash) =>
     db.insert(recoveryCodes).select(
       db
@@ -159,7 +159,8 @@ export async function confirmTotpFactor(
 /** Replaces the account's recovery codes with a new set, with its event. */
 export async function replaceRecoveryCodes(db: Database, input: { userId: string; codeHashes: string[]; client: Client; now: Date }) {
   const { userId, now } = input
-  const active = sql`EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId} AND confirmed_at IS NOT NULL)`
+  const active = sql`(EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId} AND confirmed_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId}))`
   const [deleted] = await db.batch([
     db
       .delete(recoveryCodes)
@@ -175,7 +176,7 @@ export async function replaceRecoveryCodes(db: Database, input: { userId: string
 const SECOND_FACTOR_METHODS = `('otp', 'rc', 'mfa')`
 
 /**
- * Removes the account's TOTP factor and its recovery codes. By its owner (`user.mfa_disabled`)
+ * Removes the account's TOTP factor and, unless a passkey remains, its recovery codes. By its owner (`user.mfa_disabled`)
  * sessions stay, each lowered to what it can still claim: one that reached `aal2` through a code
  * drops to `aal1` with the code's methods gone (a passkey's `aal2` stands). By an admin for a
  * lost device (`admin.mfa_reset`) every session ends. Returns whether there was a factor.
@@ -185,7 +186,9 @@ export async function removeTotpFactor(
   input: { userId: string; by: { kind: 'owner' } | { kind: 'admin'; actorId: string }; client: Client; now: Date },
 ): Promise<boolean> {
   const { userId, now, by } = input
-  const removedNow = sql`NOT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId})`
+  // The codes back up every second factor: they stay while a passkey does.
+  const removedNow = sql`NOT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId})
+    AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId})`
   const [removed] = await db.batch([
     db
       .delete(totpFactors)

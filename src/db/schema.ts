@@ -188,6 +188,32 @@ export const challenges = sqliteTable(
   (t) => [uniqueIndex('challenges_token_hash_unique').on(t.tokenHash), index('challenges_user_id_idx').on(t.userId)],
 )
 
+/** What a passkey challenge was issued for; an answer is taken only for the same purpose. */
+export const PASSKEY_CEREMONIES = ['registration', 'sign_in', 'second_step', 'reauthentication'] as const
+export type PasskeyCeremony = (typeof PASSKEY_CEREMONIES)[number]
+
+/**
+ * A WebAuthn challenge handed out with a ceremony's options: server-side, single use, 5 minutes.
+ * `user_id` is the account it was made for (null for a passwordless sign-in, where the assertion
+ * names the account); `bound_to` what else it belongs to (the session of a re-authentication or
+ * a registration, the `mfa_token` challenge of a second step).
+ */
+export const passkeyChallenges = sqliteTable(
+  'passkey_challenges',
+  {
+    id: text('id').primaryKey(),
+    /** The challenge bytes, base64url (random, and useless without their own id). */
+    challenge: text('challenge').notNull(),
+    ceremony: text('ceremony', { enum: PASSKEY_CEREMONIES }).notNull(),
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    boundTo: text('bound_to'),
+    createdAt: timestamp('created_at').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+    usedAt: timestamp('used_at'),
+  },
+  (t) => [index('passkey_challenges_expires_at_idx').on(t.expiresAt)],
+)
+
 /**
  * Append-only record of who did what. No foreign keys: an event outlives the users it names.
  * `details` is small JSON and never holds a password, a token or a hash.
@@ -272,4 +298,5 @@ export type PasskeyRow = typeof passkeys.$inferSelect
 export type IdentityRow = typeof identities.$inferSelect
 export type MailTokenRow = typeof mailTokens.$inferSelect
 export type ChallengeRow = typeof challenges.$inferSelect
+export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect

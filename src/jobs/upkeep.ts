@@ -13,7 +13,10 @@ export const UPKEEP_ROUNDS = 20
 const MAIL_JOB_DAYS = 15
 const DAY_MS = 86_400_000
 
-export type UpkeepReport = Record<'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'limiter_streaks', number> & {
+export type UpkeepReport = Record<
+  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'challenges' | 'passkey_challenges' | 'limiter_streaks',
+  number
+> & {
   /** True when a kind had more to delete than one run takes: the next run goes on. */
   more: boolean
 }
@@ -37,7 +40,16 @@ export async function runUpkeep(
   const db = databaseFor(env.DB)
   const at = now.getTime()
   const auditCutoff = at - result.config.auditRetentionDays * DAY_MS
-  const report: UpkeepReport = { sessions: 0, audit_events: 0, mail_tokens: 0, mail_jobs: 0, limiter_streaks: 0, more: false }
+  const report: UpkeepReport = {
+    sessions: 0,
+    audit_events: 0,
+    mail_tokens: 0,
+    mail_jobs: 0,
+    challenges: 0,
+    passkey_challenges: 0,
+    limiter_streaks: 0,
+    more: false,
+  }
   const sweep = async (kind: keyof Omit<UpkeepReport, 'more' | 'limiter_streaks'>, table: string, where: ReturnType<typeof sql>) => {
     const { deleted, more } = await deleteInBatches(db, table, where, bounds)
     report[kind] = deleted
@@ -47,6 +59,9 @@ export async function runUpkeep(
   await sweep('audit_events', 'audit_events', sql`at < ${auditCutoff}`)
   await sweep('mail_tokens', 'mail_tokens', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   await sweep('mail_jobs', 'mail_jobs', sql`created_at < ${at - MAIL_JOB_DAYS * DAY_MS} AND status <> 'pending'`)
+  // Sign-in steps and passkey challenges live minutes; once over they only take room.
+  await sweep('challenges', 'challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
+  await sweep('passkey_challenges', 'passkey_challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   const forgotten = await Promise.all(allLimiters(env.RATE_LIMITER).map((limiter) => limiter.forgetStaleStreaks(at)))
   report.limiter_streaks = forgotten.reduce((sum, count) => sum + count, 0)
   log('info', 'upkeep.done', report)

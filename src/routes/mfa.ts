@@ -1,6 +1,6 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
-import { findTotpFactor, removeTotpFactor, secondFactorsOf } from '../db/factors'
+import { findTotpFactor, needsTwoFactors, removeTotpFactor, secondFactorsOf } from '../db/factors'
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
@@ -148,8 +148,8 @@ const regenerateRoute = createRoute({
 
 const regenerate: RouteHandler<typeof regenerateRoute, AppEnv> = async (c) => {
   await requireRecentProof(c)
-  if (!(await secondFactorsOf(c.var.db, c.var.user.id)).totp)
-    throw problem('not_found', { context: 'There is no active authenticator app.' })
+  if (!needsTwoFactors(await secondFactorsOf(c.var.db, c.var.user.id)))
+    throw problem('not_found', { context: 'There is no second factor (an authenticator app or a passkey) to back up.' })
   const codes = await regenerateRecoveryCodes(c)
   c.header('Cache-Control', 'no-store')
   return c.json({ recovery_codes: codes }, 200)

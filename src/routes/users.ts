@@ -13,12 +13,14 @@ import { requireAuth } from '../middleware/require-auth'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
+import { authenticationResponseSchema, challengeIdSchema, requestOptionsSchema } from '../schemas/passkeys'
 import { bodyProblems } from '../schemas/problem'
 import { tokenPairSchema } from '../schemas/token-pair'
 import { publicUser, userEnvelope } from '../schemas/user'
 import { signInWithPassword } from '../sign-in/attempt'
+import { secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/passkeys'
 import { refreshSession } from '../sign-in/refresh'
-import { completeSecondStep } from '../sign-in/second-step'
+import { completeSecondStep, type SecondStepAnswer } from '../sign-in/second-step'
 
 const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
 
@@ -96,11 +98,16 @@ const loginMfaBody = z
     mfa_token: z.string().min(1, 'is required').max(256),
     code: z.string().max(16).optional().openapi({ description: 'A TOTP code' }),
     recovery_code: z.string().max(64).optional().openapi({ description: 'A recovery code, instead of a TOTP code' }),
+    passkey: authenticationResponseSchema
+      .optional()
+      .openapi({ description: 'Instead of a code: an assertion for the options of POST /users/login/mfa/passkey-options' }),
+    challenge_id: challengeIdSchema.optional().openapi({ description: "The passkey options' challenge_id" }),
   })
-  .refine((body) => (body.code === undefined) !== (body.recovery_code === undefined), {
-    message: 'send exactly one of code and recovery_code',
-    path: ['code'],
-    when: ({ value }) => typeof value === 'object' && value !== null,
+  .superRefine((body, ctx) => {
+    const given = [body.code, body.recovery_code, body.passkey].filter((answer) => answer !== undefined).length
+    if (given !== 1) ctx.addIssue({ code: 'custom', path: ['code'], message: 'send exactly one of code, recovery_code and passkey' })
+    if (body.passkey !== undefined && body.challenge_id === undefined)
+      ctx.addIssue({ code: 'custom', path: ['challenge_id'], message: 'is required with a passkey' })
   })
   .openapi('LoginMfaRequest')
 
@@ -111,13 +118,13 @@ const loginMfaRoute = createRoute({
   tags: ['users'],
   summary: 'Finish a login with a second factor',
   description:
-    "The `mfa_token` from the mfa_required answer, with a TOTP code or a recovery code. Wrong codes share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.",
+    "The `mfa_token` from the mfa_required answer, with a TOTP code, a recovery code or a passkey assertion (options from POST /users/login/mfa/passkey-options; the account's own passkeys only). Wrong codes and failed assertions share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.",
   security: noAuth,
   request: { body: jsonRequest(loginMfaBody) },
   responses: {
     200: jsonResponse(tokenPairSchema, 'A token pair at aal2; sent with Cache-Control: no-store'),
     ...bodyProblems({
-      400: ['validation_failed'],
+      400: ['validation_failed', 'invalid_challenge'],
       401: ['invalid_mfa_code', 'invalid_mfa_token'],
       403: ['account_disabled'],
       429: ['rate_limited'],
@@ -127,11 +134,87 @@ const loginMfaRoute = createRoute({
 
 const loginMfa: RouteHandler<typeof loginMfaRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const proof =
-    body.code !== undefined
-      ? ({ kind: 'totp', code: body.code } as const)
-      : ({ kind: 'recovery_code', code: body.recovery_code ?? '' } as const)
-  const pair = await completeSecondStep(c, { mfaToken: body.mfa_token, proof })
+  const answer: SecondStepAnswer =
+    body.passkey !== undefined
+      ? { kind: 'passkey', challengeId: body.challenge_id ?? '', credential: body.passkey }
+      : body.code !== undefined
+        ? { kind: 'totp', code: body.code }
+        : { kind: 'recovery_code', code: body.recovery_code ?? '' }
+  const pair = await completeSecondStep(c, { mfaToken: body.mfa_token, answer })
+  c.header('Cache-Control', 'no-store')
+  return c.json(pair, 200)
+}
+
+const secondStepOptionsRoute = createRoute({
+  method: 'post',
+  path: '/login/mfa/passkey-options',
+  operationId: 'startPasskeySecondStep',
+  tags: ['users'],
+  summary: 'Options for finishing a login with a passkey',
+  description:
+    "Request options listing that account's passkeys only, with a new challenge bound to this `mfa_token` (single use, 5 minutes). The token itself is not spent.",
+  security: noAuth,
+  request: { body: jsonRequest(z.object({ mfa_token: z.string().min(1, 'is required').max(256) }).openapi('PasskeySecondStepRequest')) },
+  responses: {
+    200: jsonResponse(requestOptionsSchema, 'Pass `options` to navigator.credentials.get()'),
+    ...bodyProblems({ 400: ['validation_failed'], 401: ['invalid_mfa_token'], 404: ['not_found'], 429: ['rate_limited'] }),
+  },
+})
+
+const secondStepOptionsHandler: RouteHandler<typeof secondStepOptionsRoute, AppEnv> = async (c) => {
+  c.header('Cache-Control', 'no-store')
+  return c.json(await secondStepOptions(c, c.req.valid('json').mfa_token), 200)
+}
+
+const passkeyLoginOptionsRoute = createRoute({
+  method: 'post',
+  path: '/passkeys/login/options',
+  operationId: 'startPasskeyLogin',
+  tags: ['users'],
+  summary: 'Options for signing in with a passkey',
+  description:
+    'Request options with no allowCredentials: the browser offers the passkeys it holds for this relying party (discoverable credentials). Budgeted per client network.',
+  security: noAuth,
+  request: { body: jsonRequest(z.object({}).openapi('PasskeyLoginOptionsRequest')) },
+  responses: {
+    200: jsonResponse(requestOptionsSchema, 'Pass `options` to navigator.credentials.get()'),
+    ...bodyProblems({ 400: ['validation_failed'], 429: ['rate_limited'] }),
+  },
+})
+
+const passkeyLoginOptions: RouteHandler<typeof passkeyLoginOptionsRoute, AppEnv> = async (c) => {
+  c.header('Cache-Control', 'no-store')
+  return c.json(await signInOptions(c), 200)
+}
+
+const passkeyLoginBody = z
+  .object({ challenge_id: challengeIdSchema, credential: authenticationResponseSchema })
+  .openapi('PasskeyLoginRequest')
+
+const passkeyLoginRoute = createRoute({
+  method: 'post',
+  path: '/passkeys/login',
+  operationId: 'logInWithPasskey',
+  tags: ['users'],
+  summary: 'Sign in with a passkey, without a password',
+  description:
+    "A user-verified passkey is two factors: the pair is aal2 with amr hwk mfa, and no second step follows. Failures share the account's login backoff and lock; an unknown credential spends from the network's budget.",
+  security: noAuth,
+  request: { body: jsonRequest(passkeyLoginBody) },
+  responses: {
+    200: jsonResponse(tokenPairSchema, 'A token pair at aal2; sent with Cache-Control: no-store'),
+    ...bodyProblems({
+      400: ['validation_failed', 'invalid_challenge'],
+      401: ['passkey_failed'],
+      403: ['account_disabled', 'email_not_verified'],
+      429: ['rate_limited'],
+    }),
+  },
+})
+
+const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const pair = await signInWithPasskey(c, { challengeId: body.challenge_id, credential: body.credential })
   c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
@@ -208,5 +291,8 @@ export const users = createRouter()
   )
   .openapi(loginRoute, login)
   .openapi(loginMfaRoute, loginMfa)
+  .openapi(secondStepOptionsRoute, secondStepOptionsHandler)
+  .openapi(passkeyLoginOptionsRoute, passkeyLoginOptions)
+  .openapi(passkeyLoginRoute, passkeyLogin)
   .openapi(refreshRoute, refresh)
   .openapi(signOutRoute, signOut)

@@ -12,17 +12,23 @@ import { completeSignIn } from './complete'
 import { checkProof } from './proofs'
 import { askForSecondFactor } from './second-step'
 
-type FailureReason = 'unknown_account' | 'wrong_password' | 'account_disabled' | 'email_not_verified'
+type FailureReason = 'unknown_account' | 'wrong_password' | 'passkey_failed' | 'account_disabled' | 'email_not_verified'
 
 /**
  * A failed sign-in, audited alike whether or not the account exists (so both do the same work),
  * then answered. Only with the right password may the answer reveal that the account exists.
  */
-async function refuseSignIn(c: Context<AppEnv>, user: UserRow | undefined, attempt: Attempt, reason: FailureReason): Promise<never> {
+export async function refuseSignIn(
+  c: Context<AppEnv>,
+  user: UserRow | undefined,
+  attempt: Attempt,
+  reason: FailureReason,
+  method: 'password' | 'passkey' = reason === 'passkey_failed' ? 'passkey' : 'password',
+): Promise<never> {
   const locked = attempt.failuresSoFar + 1 === LOCK_AFTER_FAILURES
-  const details = { reason, ...(locked ? { locked: true } : {}) }
+  const details = { reason, ...(method === 'passkey' ? { method } : {}), ...(locked ? { locked: true } : {}) }
   await recordEvent(c.var.db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, c.var.client, attempt.at)
-  if (reason === 'account_disabled' || reason === 'email_not_verified') throw problem(reason)
+  if (reason === 'account_disabled' || reason === 'email_not_verified' || reason === 'passkey_failed') throw problem(reason)
   throw problem('invalid_credentials')
 }
 

@@ -4,20 +4,36 @@ import { verifyAgainstNobody, verifyPassword } from '../auth/password-check'
 import { hashRecoveryCode } from '../auth/recovery-codes'
 import { open } from '../auth/secret-box'
 import { matchTotp } from '../auth/totp'
+import { type AuthenticationResponse, counterAdvances, type RelyingParty, userHandleOf, verifyAssertion } from '../auth/webauthn'
 import type { Config } from '../config'
-import type { Client } from '../db/audit'
+import { type Client, recordEvent } from '../db/audit'
 import type { Database } from '../db/client'
 import { findTotpFactor, spendRecoveryCode, spendTotpStep, TOTP_ENROLMENT_MS } from '../db/factors'
+import { findPasskeyByCredentialId, recordPasskeyUse } from '../db/passkeys'
 import type { UserRow } from '../db/schema'
 import type { ProofWrite } from '../db/sessions'
-import { passwordSignIn } from '../db/users'
+import { passwordSignIn, proofSignIn } from '../db/users'
 
 /**
  * What someone offers to prove who they are. Each kind says which factor it is (auth/assurance.ts);
  * this module is the one place any of them is checked.
  */
-export type SecondFactorProof = { kind: 'totp'; code: string } | { kind: 'recovery_code'; code: string }
+export type SecondFactorProof = { kind: 'totp'; code: string } | { kind: 'recovery_code'; code: string } | PasskeyProof
 export type Proof = { kind: 'password'; password: string } | SecondFactorProof
+
+/**
+ * A WebAuthn assertion, with the challenge it must answer (already taken: sign-in/passkeys.ts
+ * takePasskeyChallenge). A passwordless sign-in's (`discoverable`) must name its account by the
+ * user handle too.
+ */
+export type PasskeyProof = { kind: 'passkey'; challenge: string; credential: AuthenticationResponse; discoverable?: boolean }
+
+/** The relying party every ceremony is checked against: the configuration's, never a request's. */
+export const relyingPartyOf = (config: Config): RelyingParty => ({
+  id: config.webauthnRpId,
+  name: config.webauthnRpName,
+  origins: config.webauthnOrigins,
+})
 
 /**
  * A proof that checked out: its kind, and what the write that acts on it must hold to and record
@@ -73,7 +89,41 @@ export async function checkProof(context: ProofContext, user: UserRow | undefine
       })
       return spent ? { kind: 'recovery_code', write: NOTHING_TO_WRITE } : undefined
     }
+    case 'passkey':
+      return user ? checkPasskey(context, user, proof) : undefined
   }
+}
+
+/**
+ * An assertion by one of this account's credentials (another account's never counts, whatever
+ * it signs), verified, then its counter recorded by a compare-and-set. A counter that does not
+ * grow (other than a synced passkey's constant 0) may be a cloned authenticator: refused and
+ * audited as `passkey.clone_suspected`.
+ */
+async function checkPasskey(context: ProofContext, user: UserRow, proof: PasskeyProof): Promise<CheckedProof | undefined> {
+  const { db, config, now } = context
+  const { credential } = proof
+  const found = await findPasskeyByCredentialId(db, credential.rawId)
+  if (!found || found.passkey.userId !== user.id) return undefined
+  const handle = credential.response.userHandle
+  if ((proof.discoverable && !handle) || (handle && handle !== userHandleOf(user.id))) return undefined
+  const verified = await verifyAssertion(relyingPartyOf(config), proof.challenge, found.passkey.publicKey, credential)
+  if (!verified.ok) return undefined
+  const stored = found.passkey.counter
+  if (!counterAdvances(stored, verified.value.counter)) {
+    const details = { passkey_id: found.passkey.id, stored_counter: stored, asserted_counter: verified.value.counter }
+    await recordEvent(db, { action: 'passkey.clone_suspected', targetId: user.id, details }, context.client, now)
+    return undefined
+  }
+  const used = await recordPasskeyUse(db, {
+    id: found.passkey.id,
+    readCounter: stored,
+    counter: verified.value.counter,
+    backedUp: verified.value.backedUp,
+    now,
+  })
+  if (!used) return undefined
+  return { kind: 'passkey', write: proofSignIn(db, { userId: user.id, now, login: context.signIn ?? false }) }
 }
 
 /**

@@ -1,12 +1,14 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { assuranceOf } from '../auth/assurance'
+import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { allOf, reauthenticateSession } from '../db/sessions'
 import { problem, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { admitAttempt } from './admit'
+import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type Proof, type SecondFactorProof } from './proofs'
 import { accessTokenFor } from './token-pair'
 
@@ -31,10 +33,11 @@ export async function proveAgain(
   for (const proof of proofs) {
     const result = await checkProof({ db, config, now: attempt.at, client }, user, proof)
     if (!result) {
-      const secondFactor = proof.kind !== 'password'
+      // A passkey stands alone (two factors): its failure is the re-authentication's, as a password's is.
+      const secondFactor = proof.kind === 'totp' || proof.kind === 'recovery_code'
       const action = secondFactor ? 'user.mfa_failed' : 'user.reauth_failed'
       await recordEvent(db, { action, actorId: user.id, targetId: user.id, details: { purpose, method: proof.kind } }, client, attempt.at)
-      throw problem(secondFactor ? 'invalid_mfa_code' : 'invalid_password')
+      throw problem(secondFactor ? 'invalid_mfa_code' : proof.kind === 'passkey' ? 'passkey_failed' : 'invalid_password')
     }
     checked.push(result)
   }
@@ -43,17 +46,31 @@ export async function proveAgain(
 
 /**
  * POST /users/me/reauthenticate: the password, and the second factor when the account has one,
- * make the session's proof now. The session row takes the new assurance (sensitive actions read
+ * or a passkey alone (two factors), make the session's proof now. The session row takes the new assurance (sensitive actions read
  * it there, so the access token already held counts too), and a new access token carries it.
  * On an account with a second factor the password alone is a validation error that changes
  * nothing and costs no attempt.
  */
-export async function reauthenticateWith(c: Context<AppEnv>, input: { password: string; secondFactor?: SecondFactorProof }) {
+export async function reauthenticateWith(
+  c: Context<AppEnv>,
+  input:
+    | { password: string; secondFactor?: Exclude<SecondFactorProof, { kind: 'passkey' }> }
+    | { passkey: { challengeId: string; credential: AuthenticationResponse } },
+) {
   const { db, config, user, session, client } = c.var
-  if (needsTwoFactors(await secondFactorsOf(db, user.id)) && !input.secondFactor) {
-    throw validationFailed([{ path: 'code', message: 'this account has a second factor: send code or recovery_code with the password' }])
+  let proofs: Proof[]
+  if ('passkey' in input) {
+    const { challengeId, credential } = input.passkey
+    const challenge = await takeChallenge(c, { id: challengeId, ceremony: 'reauthentication', userId: user.id, boundTo: session.id })
+    proofs = [{ kind: 'passkey', challenge, credential }]
+  } else {
+    if (needsTwoFactors(await secondFactorsOf(db, user.id)) && !input.secondFactor) {
+      throw validationFailed([
+        { path: 'code', message: 'this account has a second factor: send code or recovery_code with the password, or use a passkey' },
+      ])
+    }
+    proofs = [{ kind: 'password', password: input.password }, ...(input.secondFactor ? [input.secondFactor] : [])]
   }
-  const proofs: Proof[] = [{ kind: 'password', password: input.password }, ...(input.secondFactor ? [input.secondFactor] : [])]
   const { checked, at } = await proveAgain(c, proofs, 'reauthentication')
   const assurance = assuranceOf(
     checked.map((proof) => proof.kind),
@@ -68,7 +85,7 @@ export async function reauthenticateWith(c: Context<AppEnv>, input: { password: 
     now: at,
   })
   // The password changed (or the session ended) between the check and the write.
-  if (!updated) throw problem('invalid_password')
+  if (!updated) throw problem('passkey' in input ? 'passkey_failed' : 'invalid_password')
   return {
     access_token: await accessTokenFor(config, user, { id: session.id, ...assurance }, at),
     token_type: 'Bearer' as const,

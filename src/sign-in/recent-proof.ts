@@ -15,17 +15,25 @@ import { problem } from '../errors'
  */
 export async function requireRecentProof(c: Context<AppEnv>, options: { passwordInBody?: boolean } = {}): Promise<void> {
   const { db, config, user, session } = c.var
-  const twoFactors = needsTwoFactors(await secondFactorsOf(db, user.id))
+  const factors = await secondFactorsOf(db, user.id)
+  const twoFactors = needsTwoFactors(factors)
   if (options.passwordInBody && !twoFactors) return
   const recent = Date.now() - session.authTime.getTime() <= config.reauthMaxAgeSeconds * 1000
   if (recent && (!twoFactors || session.aal === 'aal2')) return
+  const methods = twoFactors
+    ? [
+        ...(factors.totp ? ['password+totp'] : []),
+        ...(factors.recoveryCodesLeft > 0 ? ['password+recovery_code'] : []),
+        ...(factors.passkeys > 0 ? ['passkey'] : []),
+      ]
+    : ['password']
   throw problem('reauthentication_required', {
     context: twoFactors
-      ? 'Send your password and a code to POST /users/me/reauthenticate.'
+      ? 'Send your password and a code, or a passkey, to POST /users/me/reauthenticate.'
       : 'Send your password to POST /users/me/reauthenticate.',
     extensions: {
       required_aal: twoFactors ? 'aal2' : 'aal1',
-      methods: twoFactors ? ['password+totp', 'password+recovery_code'] : ['password'],
+      methods,
       max_age: config.reauthMaxAgeSeconds,
     },
   })

@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import type { ProofKind } from '../auth/assurance'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
+import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
 import { createChallenge, findLiveChallenge, spendChallengeAttempt, useChallenge } from '../db/challenges'
 import { secondFactorsOf } from '../db/factors'
@@ -14,6 +15,7 @@ import { accountSubject, admitRequest } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt } from './admit'
 import { completeSignIn } from './complete'
+import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
 
 /** How long the second step of a sign-in may wait, and how many wrong codes it takes. */
@@ -47,7 +49,11 @@ export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, firs
     ttlSeconds: MFA_TOKEN_TTL_SECONDS,
     now: at,
   })
-  const methods = [...(factors.totp ? ['totp'] : []), ...(factors.recoveryCodesLeft > 0 ? ['recovery_code'] : [])]
+  const methods = [
+    ...(factors.totp ? ['totp'] : []),
+    ...(factors.recoveryCodesLeft > 0 ? ['recovery_code'] : []),
+    ...(factors.passkeys > 0 ? ['passkey'] : []),
+  ]
   throw problem('mfa_required', { extensions: { mfa_token: token, methods, expires_in: MFA_TOKEN_TTL_SECONDS } })
 }
 
@@ -57,7 +63,12 @@ export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, firs
  * costing the token one of its attempts; a right one uses the token up and opens the session at
  * `aal2` with both proofs' methods.
  */
-export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; proof: SecondFactorProof }): Promise<TokenPair> {
+/** A second step's answer as the request gives it: a code, or a passkey assertion with its challenge's id. */
+export type SecondStepAnswer =
+  | Exclude<SecondFactorProof, { kind: 'passkey' }>
+  | { kind: 'passkey'; challengeId: string; credential: AuthenticationResponse }
+
+export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
   const { db, config, client } = c.var
   const now = new Date()
   const found = await findLiveChallenge(db, { tokenHash: await hashOpaqueToken(input.mfaToken), purpose: 'mfa', now })
@@ -71,14 +82,25 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
   const { challenge, user } = found
   if (user.disabled) throw problem('account_disabled')
 
+  const { answer } = input
+  // A passkey's challenge must be one handed out for this very step (an unknown or used one is
+  // 400 invalid_challenge and costs no attempt: no assertion was checked).
+  const proof: SecondFactorProof =
+    answer.kind === 'passkey'
+      ? {
+          kind: 'passkey',
+          challenge: await takeChallenge(c, { id: answer.challengeId, ceremony: 'second_step', userId: user.id, boundTo: challenge.id }),
+          credential: answer.credential,
+        }
+      : answer
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
-  const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, input.proof)
+  const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) {
     await Promise.all([
       spendChallengeAttempt(db, challenge.id),
       recordEvent(
         db,
-        { action: 'user.mfa_failed', targetId: user.id, details: { purpose: 'login', method: input.proof.kind } },
+        { action: 'user.mfa_failed', targetId: user.id, details: { purpose: 'login', method: proof.kind } },
         client,
         attempt.at,
       ),

@@ -139,6 +139,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Options for adding a passkey
+         * @description A sensitive action. Creation options (resident key and user verification required, attestation none, your passkeys excluded) with a challenge bound to this session: single use, 5 minutes.
+         */
+        post: operations["startPasskeyRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your passkeys */
+        get: operations["listMyPasskeys"];
+        put?: never;
+        /**
+         * Add a passkey
+         * @description A sensitive action. The authenticator's answer to the options, checked against this API's relying party and origins. The account's first second factor comes with ten recovery codes, shown once. Adding a passkey ends no session and raises none.
+         */
+        post: operations["addPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description A sensitive action. Refused when it is the last way to sign in (no password, no other passkey, no linked identity). With the last second factor go the recovery codes, and sessions that stood on a passkey drop to aal1.
+         */
+        delete: operations["removePasskey"];
+        options?: never;
+        head?: never;
+        /** Rename a passkey */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -272,9 +334,29 @@ export interface paths {
         put?: never;
         /**
          * Prove who you are again, before a sensitive action
-         * @description The session's proof becomes now: sensitive actions for the next REAUTH_MAX_AGE_SECONDS accept it (the check reads the session, so the access token already held works too). On an account with a second factor the password alone is a validation error; send `code` or `recovery_code` with it. Throttled and audited like a login; the refresh token is unchanged.
+         * @description The session's proof becomes now: sensitive actions for the next REAUTH_MAX_AGE_SECONDS accept it (the check reads the session, so the access token already held works too). On an account with a second factor the password alone is a validation error; send `code` or `recovery_code` with it, or instead of the password a passkey assertion (`passkey`, `challenge_id` from POST /users/me/reauthenticate/passkey-options), which is two factors by itself. Throttled and audited like a login; the refresh token is unchanged.
          */
         post: operations["reauthenticate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/reauthenticate/passkey-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Options for re-authenticating with a passkey
+         * @description Request options listing your passkeys, with a challenge bound to this session (single use, 5 minutes).
+         */
+        post: operations["startPasskeyReauthentication"];
         delete?: never;
         options?: never;
         head?: never;
@@ -332,9 +414,69 @@ export interface paths {
         put?: never;
         /**
          * Finish a login with a second factor
-         * @description The `mfa_token` from the mfa_required answer, with a TOTP code or a recovery code. Wrong codes share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.
+         * @description The `mfa_token` from the mfa_required answer, with a TOTP code, a recovery code or a passkey assertion (options from POST /users/login/mfa/passkey-options; the account's own passkeys only). Wrong codes and failed assertions share the account's login backoff and lock and cost the token one of its 5 attempts; after that, or once used or expired, the token is invalid_mfa_token. Each code (time step) works once.
          */
         post: operations["logInSecondStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/login/mfa/passkey-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Options for finishing a login with a passkey
+         * @description Request options listing that account's passkeys only, with a new challenge bound to this `mfa_token` (single use, 5 minutes). The token itself is not spent.
+         */
+        post: operations["startPasskeySecondStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/passkeys/login/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Options for signing in with a passkey
+         * @description Request options with no allowCredentials: the browser offers the passkeys it holds for this relying party (discoverable credentials). Budgeted per client network.
+         */
+        post: operations["startPasskeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/passkeys/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a passkey, without a password
+         * @description A user-verified passkey is two factors: the pair is aal2 with amr hwk mfa, and no second step follows. Failures share the account's login backoff and lock; an unknown credential spends from the network's budget.
+         */
+        post: operations["logInWithPasskey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -646,6 +788,58 @@ export interface components {
         TotpCodeRequest: {
             code: string;
         };
+        PasskeyCreationOptions: {
+            /** @description Send it back with the answer; single use, 5 minutes */
+            challenge_id: string;
+            /** @description PublicKeyCredentialCreationOptionsJSON: pass to PublicKeyCredential.parseCreationOptionsFromJSON() or @simplewebauthn/browser startRegistration() */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        AddedPasskey: components["schemas"]["PasskeyEnvelope"] & {
+            recovery_codes?: string[];
+        };
+        Passkey: {
+            /** @description This API's id for the passkey (not the credential id) */
+            id: string;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at: string | null;
+            /** @description Whether the authenticator says it is synced (a backed-up passkey) */
+            backed_up: boolean;
+            transports: string[];
+        };
+        PasskeyEnvelope: {
+            passkey: components["schemas"]["Passkey"];
+        };
+        PasskeyRegistrationRequest: {
+            challenge_id: string;
+            credential: components["schemas"]["RegistrationResponseJSON"];
+            name?: string;
+        };
+        /** @description What navigator.credentials.create() answered, as JSON */
+        RegistrationResponseJSON: {
+            id: string;
+            rawId: string;
+            type: string;
+            authenticatorAttachment?: string | null;
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            response: {
+                clientDataJSON: string;
+                attestationObject: string;
+                transports?: string[];
+            };
+        };
+        PasskeyList: {
+            passkeys: components["schemas"]["Passkey"][];
+        };
+        PasskeyRenameRequest: {
+            name: string;
+        };
         OwnUserEnvelope: {
             user: components["schemas"]["OwnUser"];
         };
@@ -719,11 +913,38 @@ export interface components {
             amr: string[];
         };
         ReauthenticateRequest: {
-            password: string;
+            password?: string;
             /** @description A TOTP code, when the account has a second factor */
             code?: string;
             /** @description A recovery code, instead of a TOTP code */
             recovery_code?: string;
+            passkey?: components["schemas"]["AuthenticationResponseJSON"];
+            /** @description The passkey options' challenge_id */
+            challenge_id?: string;
+        };
+        /** @description Instead of the password: an assertion for the options of POST /users/me/reauthenticate/passkey-options */
+        AuthenticationResponseJSON: {
+            id: string;
+            rawId: string;
+            type: string;
+            authenticatorAttachment?: string | null;
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            response: {
+                clientDataJSON: string;
+                authenticatorData: string;
+                signature: string;
+                userHandle?: string | null;
+            };
+        };
+        PasskeyRequestOptions: {
+            /** @description Send it back with the answer; single use, 5 minutes */
+            challenge_id: string;
+            /** @description PublicKeyCredentialRequestOptionsJSON: pass to PublicKeyCredential.parseRequestOptionsFromJSON() or @simplewebauthn/browser startAuthentication() */
+            options: {
+                [key: string]: unknown;
+            };
         };
         UserEnvelope: {
             user: components["schemas"]["User"];
@@ -762,6 +983,17 @@ export interface components {
             code?: string;
             /** @description A recovery code, instead of a TOTP code */
             recovery_code?: string;
+            passkey?: components["schemas"]["AuthenticationResponseJSON"] & unknown;
+            /** @description The passkey options' challenge_id */
+            challenge_id?: string;
+        };
+        PasskeySecondStepRequest: {
+            mfa_token: string;
+        };
+        PasskeyLoginOptionsRequest: Record<string, never>;
+        PasskeyLoginRequest: {
+            challenge_id: string;
+            credential: components["schemas"]["AuthenticationResponseJSON"] & unknown;
         };
         RefreshRequest: {
             refresh_token: string;
@@ -808,7 +1040,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset";
+            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected";
             actor_id: string | null;
             target_id: string | null;
             ip: string | null;
@@ -1135,6 +1367,296 @@ export interface operations {
             };
             /** @description Problem: not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startPasskeyRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pass `options` to navigator.credentials.create() */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCreationOptions"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: passkey_limit */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMyPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyList"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistrationRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey (and, for a first second factor, the recovery codes) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddedPasskey"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized, passkey_failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: passkey_exists, passkey_limit */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: last_sign_in_method */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRenameRequest"];
+            };
+        };
+        responses: {
+            /** @description The renamed passkey */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyEnvelope"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1588,7 +2110,7 @@ export interface operations {
                     "application/json": components["schemas"]["Reauthentication"];
                 };
             };
-            /** @description Problem: invalid_json, validation_failed */
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1597,7 +2119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: unauthorized, invalid_mfa_code */
+            /** @description Problem: unauthorized, invalid_mfa_code, passkey_failed */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1635,6 +2157,44 @@ export interface operations {
             };
             /** @description Problem: rate_limited */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startPasskeyReauthentication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pass `options` to navigator.credentials.get() */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRequestOptions"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1813,7 +2373,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Problem: invalid_json, validation_failed */
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1832,6 +2392,222 @@ export interface operations {
                 };
             };
             /** @description Problem: account_disabled */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startPasskeySecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeySecondStepRequest"];
+            };
+        };
+        responses: {
+            /** @description Pass `options` to navigator.credentials.get() */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRequestOptions"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: invalid_mfa_token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startPasskeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Pass `options` to navigator.credentials.get() */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRequestOptions"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logInWithPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description A token pair at aal2; sent with Cache-Control: no-store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: passkey_failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: account_disabled, email_not_verified */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2663,7 +3439,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events where this user is the actor or the target */
                 user_id?: string;
-                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset";
+                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected";
             };
             header?: never;
             path?: never;

@@ -1,0 +1,32 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import { CHALLENGE_TTL_SECONDS, newChallenge } from '../auth/webauthn'
+import { createPasskeyChallenge, takePasskeyChallenge } from '../db/passkeys'
+import type { PasskeyCeremony } from '../db/schema'
+import { problem, rateLimited } from '../errors'
+import { admitRequest } from '../rate-limit/client'
+
+/** A challenge for a ceremony's options, stored for the account and the session or step it is made for. */
+export async function issueChallenge(
+  c: Context<AppEnv>,
+  input: { ceremony: PasskeyCeremony; userId: string | null; boundTo: string | null },
+): Promise<{ id: string; challenge: string }> {
+  const challenge = newChallenge()
+  const id = await createPasskeyChallenge(c.var.db, { ...input, challenge, ttlSeconds: CHALLENGE_TTL_SECONDS, now: new Date() })
+  return { id, challenge }
+}
+
+/**
+ * Takes the challenge an answer names, or answers 400 invalid_challenge (spending from the client
+ * network's budget, so guessing ids is throttled like any failure).
+ */
+export async function takeChallenge(
+  c: Context<AppEnv>,
+  input: { id: string; ceremony: PasskeyCeremony; userId: string | null; boundTo: string | null },
+): Promise<string> {
+  const challenge = await takePasskeyChallenge(c.var.db, { ...input, now: new Date() })
+  if (challenge !== undefined) return challenge
+  const admission = await admitRequest(c)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  throw problem('invalid_challenge')
+}
