@@ -4,13 +4,16 @@
  * operation is on the page, "try it" on hello answers 200, a token from login put in Authorize makes
  * GET /users/me answer 200 from the page, and the console shows no error (a CSP violation included).
  * Then a TOTP enrolment as an authenticator app sees it: the QR code Chromium draws is read back
- * by zbarimg, and oathtool's code for the scanned secret activates the factor.
+ * by zbarimg, and oathtool's code for the scanned secret activates the factor. Last, passkeys with
+ * Chromium's virtual authenticator (DevTools Protocol WebAuthn domain: CTAP2, internal transport,
+ * resident keys, user verification) on a page of the API's own origin: a passkey is registered,
+ * signs in without a password, and completes a password login's second step.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
-import { type DevServer, scratchCopy, startDevServer } from './lib/dev-server.ts'
+import { type DevServer, freePort, scratchCopy, startDevServer } from './lib/dev-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // As this machine's Chromium needs them: no sandbox as root, and nothing that reaches the network.
@@ -53,10 +56,129 @@ async function tryIt(page: Page, method: string, path: string): Promise<string> 
   return ((await status.textContent()) ?? '').trim()
 }
 
+type Browser = Awaited<ReturnType<typeof chromium.launch>>
+type Answer = { status: number; body: Record<string, unknown> }
+
+/**
+ * Runs one WebAuthn ceremony in the page, as a front end would: the options from `optionsPath`
+ * (POST, with `optionsBody`) through PublicKeyCredential.parse…FromJSON, the authenticator's
+ * answer through toJSON(), posted to `answerPath` with `answerFields`.
+ */
+async function ceremony(
+  page: Page,
+  input: {
+    kind: 'create' | 'get'
+    token?: string
+    optionsPath: string
+    optionsBody?: unknown
+    answerPath: string
+    answerFields: Record<string, unknown>
+    answerKey: string
+  },
+): Promise<Answer> {
+  return page.evaluate(async (input) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (input.token) headers.authorization = `Bearer ${input.token}`
+    const offered = await fetch(`/api/v1${input.optionsPath}`, { method: 'POST', headers, body: JSON.stringify(input.optionsBody ?? {}) })
+    const { challenge_id, options } = (await offered.json()) as { challenge_id: string; options: unknown }
+    // The page's own WebAuthn API (the scripts are typed without the DOM library).
+    const web = globalThis as unknown as {
+      navigator: { credentials: Record<'create' | 'get', (options: { publicKey: unknown }) => Promise<{ toJSON(): unknown }>> }
+      PublicKeyCredential: Record<'parseCreationOptionsFromJSON' | 'parseRequestOptionsFromJSON', (options: unknown) => unknown>
+    }
+    const publicKey =
+      input.kind === 'create'
+        ? web.PublicKeyCredential.parseCreationOptionsFromJSON(options)
+        : web.PublicKeyCredential.parseRequestOptionsFromJSON(options)
+    const json = (await web.navigator.credentials[input.kind]({ publicKey })).toJSON()
+    const answered = await fetch(`/api/v1${input.answerPath}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ...input.answerFields, challenge_id, [input.answerKey]: json }),
+    })
+    return { status: answered.status, body: await answered.json() }
+  }, input)
+}
+
+const claimsOf = (token: unknown) =>
+  JSON.parse(Buffer.from(String(token).split('.')[1] ?? '', 'base64url').toString()) as { aal: string; amr: string[] }
+
+async function checkPasskeys(browser: Browser, base: string) {
+  const page = await browser.newPage()
+  // The API reference: a page of the API's own origin whose policy lets it call the API.
+  await page.goto(`${base}/api/v1/docs`)
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  })
+  const account = { username: 'passkey_check', email: 'passkey@example.com', password: 'amber-orchard-keys-2026' }
+  const post = (path: string, body: unknown) =>
+    fetch(`${base}/api/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  await post('/users/signup', account)
+  const { access_token } = (await (await post('/users/login', account)).json()) as { access_token: string }
+
+  const registered = await ceremony(page, {
+    kind: 'create',
+    token: access_token,
+    optionsPath: '/users/me/passkeys/options',
+    answerPath: '/users/me/passkeys',
+    answerFields: { name: 'Chromium' },
+    answerKey: 'credential',
+  })
+  const codes = (registered.body.recovery_codes as unknown[] | undefined)?.length ?? 0
+  check(
+    registered.status === 201 && codes === 10,
+    `Chromium's virtual authenticator registers a passkey (${registered.status}, ${codes} recovery codes)`,
+  )
+
+  const passwordless = await ceremony(page, {
+    kind: 'get',
+    optionsPath: '/users/passkeys/login/options',
+    answerPath: '/users/passkeys/login',
+    answerFields: {},
+    answerKey: 'credential',
+  })
+  const signedIn = passwordless.status === 200 ? claimsOf(passwordless.body.access_token) : undefined
+  check(
+    signedIn?.aal === 'aal2' && signedIn.amr.join(' ') === 'hwk mfa',
+    `the passkey signs in without a password, at aal2 with amr hwk mfa (${passwordless.status}${signedIn ? `, ${signedIn.aal} ${signedIn.amr.join(' ')}` : ''})`,
+  )
+
+  const step = (await (await post('/users/login', account)).json()) as { code?: string; mfa_token?: string; methods?: string[] }
+  check(
+    step.code === 'mfa_required' && (step.methods ?? []).includes('passkey'),
+    `a password login now asks for a second step offering passkey (${step.code})`,
+  )
+  const second = await ceremony(page, {
+    kind: 'get',
+    optionsPath: '/users/login/mfa/passkey-options',
+    optionsBody: { mfa_token: step.mfa_token },
+    answerPath: '/users/login/mfa',
+    answerFields: { mfa_token: step.mfa_token },
+    answerKey: 'passkey',
+  })
+  const finished = second.status === 200 ? claimsOf(second.body.access_token) : undefined
+  check(
+    finished?.amr.join(' ') === 'pwd hwk mfa',
+    `the passkey completes the password login's second step, amr pwd hwk mfa (${second.status}${finished ? `, ${finished.amr.join(' ')}` : ''})`,
+  )
+  await page.close()
+}
+
 let server: DevServer | undefined
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
 try {
-  server = await startDevServer(dir)
+  // The passkey origin is this server's own (WEBAUTHN_RP_ID stays localhost, its default).
+  const port = await freePort()
+  server = await startDevServer(dir, ['--var', `WEBAUTHN_ORIGINS:http://localhost:${port}`], port)
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('console', (message) => {
@@ -122,6 +244,7 @@ try {
     body: JSON.stringify({ code }),
   })
   check(confirmed.status === 200, `a code oathtool computes from the scanned secret activates the factor (${confirmed.status})`)
+  await checkPasskeys(browser, server.base)
   // SCREENSHOT=file.png keeps a picture of the page as the check left it.
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false })
 } catch (error) {

@@ -182,8 +182,8 @@ export type DevServer = { base: string; output: () => string; stop: () => void }
  * `npm run dev` in `cwd` on free ports, in its own process group so stop() ends wrangler and
  * workerd together; resolves once it serves /api/v1/hello.
  */
-export async function startDevServer(cwd: string, extraArgs: string[] = []): Promise<DevServer> {
-  const port = await freePort()
+export async function startDevServer(cwd: string, extraArgs: string[] = [], chosenPort?: number): Promise<DevServer> {
+  const port = chosenPort ?? (await freePort())
   const args = ['run', 'dev', '--', '--port', String(port), '--inspector-port', String(await freePort()), ...extraArgs]
   const server = spawn('npm', args, { cwd, env: { ...quietEnv, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let output = ''
