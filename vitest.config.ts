@@ -24,6 +24,7 @@ export default defineConfig(async () => {
     test: {
       include: ['test/**/*.test.ts'],
       setupFiles: ['./test/setup.ts'],
+      globalSetup: ['./test/global-setup.ts'],
       silent: 'passed-only',
     },
   }

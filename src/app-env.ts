@@ -4,7 +4,7 @@ import type { Database } from './db/client'
 import type { SessionRow, UserRow } from './db/schema'
 
 /** The generated `Env`, with the secrets that are optional and so are not in `wrangler.toml`'s required list. */
-export type Bindings = Env & { PASSWORD_PEPPER?: string; SECRET_KEY_PREVIOUS?: string }
+export type Bindings = Env & { PASSWORD_PEPPER?: string; SECRET_KEY_PREVIOUS?: string; OAUTH_CLIENT_SECRETS?: string }
 
 /** What every handler's context carries: the bindings, and what the middleware put on the request. */
 export type AppEnv = {

@@ -13,9 +13,11 @@ import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
 import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
+import { identityRoutes } from './routes/identities'
 import { me } from './routes/me'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
+import { oauthRoutes } from './routes/oauth'
 import { passkeys } from './routes/passkeys'
 import { recovery } from './routes/recovery'
 import { users } from './routes/users'
@@ -70,6 +72,8 @@ const api = app
   .route('/.well-known', wellKnown)
   .route(`${API}/users/me/mfa`, mfa)
   .route(`${API}/users/me/passkeys`, passkeys)
+  .route(`${API}/users/me/identities`, identityRoutes)
+  .route(`${API}/oauth`, oauthRoutes)
   .route(`${API}/users/me`, me)
   .route(`${API}/users`, users)
   .route(`${API}/users`, recovery)

@@ -83,6 +83,56 @@ export const originFitsRpId = (origin: string, id: string) => {
   return secure && (hostname === id || hostname.endsWith(`.${id}`))
 }
 
+/** An issuer: https, or http on localhost / 127.0.0.1 for local development. */
+const isIssuer = (value: string) => {
+  if (!URL.canParse(value)) return false
+  const url = new URL(value)
+  if (url.search || url.hash) return false
+  return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1'].includes(url.hostname))
+}
+
+const providerSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'id: 1-32 characters of a-z 0-9 -'),
+    type: z.enum(['oidc', 'github']),
+    issuer: z.string().refine(isIssuer, 'issuer: https (or http://localhost) with no query').optional(),
+    client_id: z.string().min(1).max(256),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
+      .max(20)
+      .optional(),
+    name: z.string().min(1).max(64).optional(),
+    /** The ID token's signing algorithm the provider was registered with (oidc). */
+    id_token_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).optional(),
+  })
+  .strict()
+  .refine((provider) => provider.type !== 'oidc' || provider.issuer !== undefined, 'an oidc provider needs its issuer')
+
+export type ProviderSettings = z.output<typeof providerSchema> & { name: string; scopes: string[]; clientSecret: string }
+
+const jsonText = <S extends z.ZodType>(schema: S, fallback: unknown, what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback as z.output<S>
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(value)
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be ${what} in JSON` })
+        return z.NEVER
+      }
+      const result = schema.safeParse(parsed)
+      if (result.success) return result.data as z.output<S>
+      // The rule only: the value may hold a secret.
+      ctx.addIssue({ code: 'custom', message: `must be ${what}: ${result.error.issues[0]?.message ?? 'invalid'}` })
+      return z.NEVER
+    })
+
+const providersSetting = jsonText(z.array(providerSchema).max(20), [], 'an array of providers')
+const clientSecretsSetting = jsonText(z.record(z.string(), z.string().min(1).max(512)), {}, 'an object of provider id to secret')
+
 const flag = (fallback: boolean) =>
   z
     .string()
@@ -203,6 +253,8 @@ const SETTINGS = {
   webauthnRpName: setting('WEBAUTHN_RP_NAME', text('edge-users')),
   /** Empty means APP_URL (resolved in withDerivedKeys). */
   webauthnOrigins: setting('WEBAUTHN_ORIGINS', origins),
+  oauthProviders: setting('OAUTH_PROVIDERS', providersSetting),
+  oauthClientSecrets: setting('OAUTH_CLIENT_SECRETS', clientSecretsSetting),
   totpIssuer: setting('TOTP_ISSUER', text('edge-users').pipe(z.string().regex(/^[^:]{1,64}$/, 'must be 1-64 characters without ":"'))),
   /** One log line per request; errors and security events are logged regardless. */
   logRequests: setting('LOG_REQUESTS', flag(false)),
@@ -242,9 +294,18 @@ export type Pepper = { id: string; key: CryptoKey }
 const encoder = new TextEncoder()
 
 async function withDerivedKeys(settings: Settings) {
-  const { pepperSecret, pepperId, secretKey, previousSecretKey, webauthnOrigins, ...rest } = settings
+  const { pepperSecret, pepperId, secretKey, previousSecretKey, webauthnOrigins, oauthProviders, oauthClientSecrets, ...rest } = settings
   return {
     ...rest,
+    /** The configured providers, each with its secret (OAUTH_CLIENT_SECRETS) and display name. */
+    providers: oauthProviders.map(
+      (provider): ProviderSettings => ({
+        ...provider,
+        name: provider.name ?? provider.id,
+        scopes: provider.scopes ?? (provider.type === 'github' ? ['read:user', 'user:email'] : ['openid', 'email', 'profile']),
+        clientSecret: oauthClientSecrets[provider.id] ?? '',
+      }),
+    ),
     /** Where a passkey ceremony may run: WEBAUTHN_ORIGINS, or the client application's origin. */
     webauthnOrigins: webauthnOrigins.length > 0 ? webauthnOrigins : [rest.appUrl],
     pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(pepperSecret) } satisfies Pepper) : undefined,
@@ -280,6 +341,10 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
   }
   if (problems.length === 0) {
     const settings = parsed as Settings
+    const ids = settings.oauthProviders.map((provider) => provider.id)
+    if (new Set(ids).size !== ids.length) problems.push({ name: 'OAUTH_PROVIDERS', message: 'two providers have one id' })
+    const missing = ids.filter((id) => !settings.oauthClientSecrets[id])
+    if (missing.length > 0) problems.push({ name: 'OAUTH_CLIENT_SECRETS', message: `has no secret for ${missing.join(', ')}` })
     const ceremonyOrigins = settings.webauthnOrigins.length > 0 ? settings.webauthnOrigins : [settings.appUrl]
     const misfit = ceremonyOrigins.find((candidate) => !originFitsRpId(candidate, settings.webauthnRpId))
     // Named as what to fix: the origins when they were set, else the RP ID APP_URL must fit.

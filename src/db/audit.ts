@@ -40,6 +40,8 @@ export const AUDIT_ACTIONS = [
   'user.passkey_removed',
   'user.passkey_failed',
   'passkey.clone_suspected',
+  'user.identity_linked',
+  'user.identity_unlinked',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

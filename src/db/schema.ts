@@ -215,6 +215,48 @@ export const passkeyChallenges = sqliteTable(
 )
 
 /**
+ * One sign-in (or linking) through another provider, from our authorize redirect to the app's
+ * token exchange: strongly consistent (D1), single use at each step, 10 minutes. What the browser
+ * and the provider must give back is stored as hashes; the provider's PKCE verifier and nonce are
+ * sealed. At the callback the row takes the account it reached and the one-time code for the app.
+ */
+export const oauthFlows = sqliteTable(
+  'oauth_flows',
+  {
+    id: text('id').primaryKey(),
+    provider: text('provider').notNull(),
+    purpose: text('purpose', { enum: ['sign_in', 'link'] }).notNull(),
+    /** The account a linking flow links to. */
+    linkUserId: text('link_user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /** The link ticket of a linking flow (hash), until the browser opens it. */
+    ticketHash: text('ticket_hash'),
+    stateHash: text('state_hash'),
+    /** The browser that started it: the hash of its flow cookie. */
+    browserHash: text('browser_hash'),
+    /** The provider-side PKCE verifier and the nonce, sealed (auth/secret-box.ts). */
+    secrets: text('secrets'),
+    redirectUri: text('redirect_uri').notNull(),
+    /** The app's own PKCE challenge (S256) for the token exchange. */
+    codeChallenge: text('code_challenge'),
+    createdAt: timestamp('created_at').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+    /** When the provider's answer came back (the state is spent). */
+    calledBackAt: timestamp('called_back_at'),
+    /** The account the callback reached, and the app's one-time code (hash) for it. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash'),
+    codeExpiresAt: timestamp('code_expires_at'),
+    exchangedAt: timestamp('exchanged_at'),
+  },
+  (t) => [
+    uniqueIndex('oauth_flows_state_hash_unique').on(t.stateHash),
+    uniqueIndex('oauth_flows_code_hash_unique').on(t.codeHash),
+    uniqueIndex('oauth_flows_ticket_hash_unique').on(t.ticketHash),
+    index('oauth_flows_expires_at_idx').on(t.expiresAt),
+  ],
+)
+
+/**
  * Append-only record of who did what. No foreign keys: an event outlives the users it names.
  * `details` is small JSON and never holds a password, a token or a hash.
  */
@@ -298,5 +340,6 @@ export type PasskeyRow = typeof passkeys.$inferSelect
 export type IdentityRow = typeof identities.$inferSelect
 export type MailTokenRow = typeof mailTokens.$inferSelect
 export type ChallengeRow = typeof challenges.$inferSelect
+export type OauthFlowRow = typeof oauthFlows.$inferSelect
 export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect

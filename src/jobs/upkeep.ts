@@ -14,7 +14,7 @@ const MAIL_JOB_DAYS = 15
 const DAY_MS = 86_400_000
 
 export type UpkeepReport = Record<
-  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'challenges' | 'passkey_challenges' | 'limiter_streaks',
+  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'challenges' | 'passkey_challenges' | 'oauth_flows' | 'limiter_streaks',
   number
 > & {
   /** True when a kind had more to delete than one run takes: the next run goes on. */
@@ -47,6 +47,7 @@ export async function runUpkeep(
     mail_jobs: 0,
     challenges: 0,
     passkey_challenges: 0,
+    oauth_flows: 0,
     limiter_streaks: 0,
     more: false,
   }
@@ -62,6 +63,8 @@ export async function runUpkeep(
   // Sign-in steps and passkey challenges live minutes; once over they only take room.
   await sweep('challenges', 'challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   await sweep('passkey_challenges', 'passkey_challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
+  // A provider flow is over once exchanged, or ten minutes after it began.
+  await sweep('oauth_flows', 'oauth_flows', sql`expires_at <= ${at} OR exchanged_at IS NOT NULL`)
   const forgotten = await Promise.all(allLimiters(env.RATE_LIMITER).map((limiter) => limiter.forgetStaleStreaks(at)))
   report.limiter_streaks = forgotten.reduce((sum, count) => sum + count, 0)
   log('info', 'upkeep.done', report)

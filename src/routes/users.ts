@@ -19,6 +19,7 @@ import { tokenPairSchema } from '../schemas/token-pair'
 import { publicUser, userEnvelope } from '../schemas/user'
 import { signInWithPassword } from '../sign-in/attempt'
 import { secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/passkeys'
+import { signInWithProviderCode } from '../sign-in/provider-token'
 import { refreshSession } from '../sign-in/refresh'
 import { completeSecondStep, type SecondStepAnswer } from '../sign-in/second-step'
 
@@ -219,6 +220,38 @@ const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) =
   return c.json(pair, 200)
 }
 
+const providerTokenRoute = createRoute({
+  method: 'post',
+  path: '/oauth/token',
+  operationId: 'exchangeProviderCode',
+  tags: ['providers'],
+  summary: "Exchange a provider sign-in's one-time code for tokens",
+  description:
+    "The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.",
+  security: noAuth,
+  request: {
+    body: jsonRequest(
+      z
+        .object({
+          code: z.string().min(1, 'is required').max(128),
+          code_verifier: z.string().min(43, 'must be 43-128 characters').max(128),
+        })
+        .openapi('ProviderTokenRequest'),
+    ),
+  },
+  responses: {
+    200: jsonResponse(tokenPairSchema, 'A token pair (amr fed); sent with Cache-Control: no-store'),
+    ...bodyProblems({ 400: ['validation_failed', 'invalid_challenge'], 403: ['account_disabled', 'mfa_required'], 429: ['rate_limited'] }),
+  },
+})
+
+const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const pair = await signInWithProviderCode(c, { code: body.code, codeVerifier: body.code_verifier })
+  c.header('Cache-Control', 'no-store')
+  return c.json(pair, 200)
+}
+
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const pair = await signInWithPassword(c, { identifier: body.username ?? body.email ?? '', password: body.password })
@@ -294,5 +327,6 @@ export const users = createRouter()
   .openapi(secondStepOptionsRoute, secondStepOptionsHandler)
   .openapi(passkeyLoginOptionsRoute, passkeyLoginOptions)
   .openapi(passkeyLoginRoute, passkeyLogin)
+  .openapi(providerTokenRoute, providerToken)
   .openapi(refreshRoute, refresh)
   .openapi(signOutRoute, signOut)

@@ -23,10 +23,10 @@ export async function refuseSignIn(
   user: UserRow | undefined,
   attempt: Attempt,
   reason: FailureReason,
-  method: 'password' | 'passkey' = reason === 'passkey_failed' ? 'passkey' : 'password',
+  method: 'password' | 'passkey' | 'provider' = reason === 'passkey_failed' ? 'passkey' : 'password',
 ): Promise<never> {
   const locked = attempt.failuresSoFar + 1 === LOCK_AFTER_FAILURES
-  const details = { reason, ...(method === 'passkey' ? { method } : {}), ...(locked ? { locked: true } : {}) }
+  const details = { reason, ...(method !== 'password' ? { method } : {}), ...(locked ? { locked: true } : {}) }
   await recordEvent(c.var.db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, c.var.client, attempt.at)
   if (reason === 'account_disabled' || reason === 'email_not_verified' || reason === 'passkey_failed') throw problem(reason)
   throw problem('invalid_credentials')

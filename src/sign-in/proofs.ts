@@ -1,4 +1,6 @@
 import type { ProofKind } from '../auth/assurance'
+import { codeChallengeOf } from '../auth/oauth'
+import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword } from '../auth/password'
 import { verifyAgainstNobody, verifyPassword } from '../auth/password-check'
 import { hashRecoveryCode } from '../auth/recovery-codes'
@@ -9,6 +11,7 @@ import type { Config } from '../config'
 import { type Client, recordEvent } from '../db/audit'
 import type { Database } from '../db/client'
 import { findTotpFactor, spendRecoveryCode, spendTotpStep, TOTP_ENROLMENT_MS } from '../db/factors'
+import { takeFlowCode } from '../db/oauth-flows'
 import { findPasskeyByCredentialId, recordPasskeyUse } from '../db/passkeys'
 import type { UserRow } from '../db/schema'
 import type { ProofWrite } from '../db/sessions'
@@ -92,6 +95,21 @@ export async function checkProof(context: ProofContext, user: UserRow | undefine
     case 'passkey':
       return user ? checkPasskey(context, user, proof) : undefined
   }
+}
+
+/**
+ * The app's exchange of a provider sign-in's one-time code: the code is spent by its first use,
+ * and counts only with the verifier of the PKCE challenge the app sent at authorize (S256). The
+ * provider's own answer was checked at the callback (sign-in/provider.ts); this proves the one
+ * who exchanges is the app that started the flow. Returns the account it reached, or undefined.
+ */
+export async function checkProviderCode(context: ProofContext, code: string, codeVerifier: string) {
+  const { db, now } = context
+  const flow = await takeFlowCode(db, { codeHash: await hashOpaqueToken(code), now })
+  if (!flow?.userId || !flow.codeChallenge) return undefined
+  if ((await codeChallengeOf(codeVerifier)) !== flow.codeChallenge) return undefined
+  const checked: CheckedProof = { kind: 'provider', write: proofSignIn(db, { userId: flow.userId, now, login: true }) }
+  return { userId: flow.userId, provider: flow.provider, checked }
 }
 
 /**

@@ -8,7 +8,7 @@ import { createChallenge, findLiveChallenge, spendChallengeAttempt, useChallenge
 import { secondFactorsOf } from '../db/factors'
 import { resetBinding } from '../db/mail'
 import type { UserRow } from '../db/schema'
-import { passwordSignIn, rehashPassword } from '../db/users'
+import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
 import { problem, rateLimited } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { accountSubject, admitRequest } from '../rate-limit/client'
@@ -108,9 +108,14 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
     throw problem('invalid_mfa_code')
   }
   if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
+  // The first proof's write again: a password's holds only while the password is the one checked.
+  const firstKind = challenge.firstFactor as ProofKind
   const first: CheckedProof = {
-    kind: challenge.firstFactor as ProofKind,
-    write: passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true }),
+    kind: firstKind,
+    write:
+      firstKind === 'password'
+        ? passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true })
+        : proofSignIn(db, { userId: user.id, now: attempt.at, login: true }),
   }
   return completeSignIn(c, user, [first, checked], attempt.at)
 }

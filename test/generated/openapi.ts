@@ -201,6 +201,120 @@ export interface paths {
         patch: operations["renamePasskey"];
         trace?: never;
     };
+    "/api/v1/users/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your linked provider identities */
+        get: operations["listMyIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/identities/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link a provider identity to your account
+         * @description A sensitive action. Returns our own authorize URL for the browser (single use, 10 minutes); the flow ends with a redirect to redirect_uri#linked=<provider> (or #error=<code>), with no code to exchange. code_challenge is accepted and not needed: nothing is exchanged.
+         */
+        post: operations["startIdentityLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink a provider identity
+         * @description A sensitive action. Refused when it is the last way to sign in (no password, no passkey, no other identity).
+         */
+        delete: operations["unlinkIdentity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The providers one may sign in with */
+        get: operations["listProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start signing in with a provider
+         * @description The browser is sent here by the app, and on to the provider with state, PKCE (S256) and a nonce, bound to this browser by an HttpOnly __Host- cookie; single use, 10 minutes. Budgeted per client network.
+         */
+        get: operations["startProviderSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider's redirect back (register this URL with the provider)
+         * @description Checks the state (and this browser's cookie), the provider's answer and the ID token, decides the account, then redirects to the app's redirect_uri with #code=<one-time code> (60 s), #linked=<provider>, or #error=<code> (provider_failed, account_exists, account_disabled, email_not_verified).
+         */
+        get: operations["finishProviderSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -477,6 +591,26 @@ export interface paths {
          * @description A user-verified passkey is two factors: the pair is aal2 with amr hwk mfa, and no second step follows. Failures share the account's login backoff and lock; an unknown credential spends from the network's budget.
          */
         post: operations["logInWithPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a provider sign-in's one-time code for tokens
+         * @description The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.
+         */
+        post: operations["exchangeProviderCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -840,6 +974,33 @@ export interface components {
         PasskeyRenameRequest: {
             name: string;
         };
+        IdentityList: {
+            identities: components["schemas"]["Identity"][];
+        };
+        Identity: {
+            id: string;
+            provider: string;
+            email: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at: string | null;
+        };
+        IdentityLinkStart: {
+            authorize_url: string;
+        };
+        IdentityLinkRequest: {
+            redirect_uri: string;
+            code_challenge?: string;
+        };
+        ProviderList: {
+            providers: {
+                id: string;
+                name: string;
+                /** @enum {string} */
+                type: "oidc" | "github";
+            }[];
+        };
         OwnUserEnvelope: {
             user: components["schemas"]["OwnUser"];
         };
@@ -995,6 +1156,10 @@ export interface components {
             challenge_id: string;
             credential: components["schemas"]["AuthenticationResponseJSON"] & unknown;
         };
+        ProviderTokenRequest: {
+            code: string;
+            code_verifier: string;
+        };
         RefreshRequest: {
             refresh_token: string;
         };
@@ -1040,7 +1205,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected";
+            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked";
             actor_id: string | null;
             target_id: string | null;
             ip: string | null;
@@ -1657,6 +1822,295 @@ export interface operations {
             };
             /** @description Problem: unsupported_media_type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMyIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startIdentityLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Send the browser there */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityLinkStart"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlinkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unlinked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: last_sign_in_method */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description As configured in OAUTH_PROVIDERS */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+        };
+    };
+    startProviderSignIn: {
+        parameters: {
+            query?: {
+                /** @description Where the app gets #code=… back: APP_URL or below it */
+                redirect_uri?: string;
+                /** @description The app's PKCE challenge for POST /users/oauth/token */
+                code_challenge?: string;
+                code_challenge_method?: "S256";
+                /** @description A linking ticket from POST /users/me/identities/{provider}/authorize */
+                link?: string;
+            };
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider (or back to the app) */
+            302: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    finishProviderSignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider (or back to the app) */
+            302: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2645,6 +3099,75 @@ export interface operations {
             };
         };
     };
+    exchangeProviderCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description A token pair (amr fed); sent with Cache-Control: no-store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: account_disabled, mfa_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     refreshTokens: {
         parameters: {
             query?: never;
@@ -3439,7 +3962,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events where this user is the actor or the target */
                 user_id?: string;
-                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected";
+                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked";
             };
             header?: never;
             path?: never;

@@ -1,0 +1,309 @@
+import { env } from 'cloudflare:workers'
+import { describe, expect, inject, it } from 'vitest'
+import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, IDP_EMAIL_DOMAIN, signInAtProvider } from '../scripts/lib/identity-provider'
+import { adminCall, asAdmin, call, claimsOf, expectProblem, signedIn, type TokenPair, totpFor, withTotp } from './helpers'
+
+/*
+ * Sign-in with another provider against a real OpenID provider (panva's oidc-provider, started by
+ * test/global-setup.ts): the whole redirect flow, through HTTP, with the browser's cookies.
+ */
+
+const issuer = inject('idpIssuer')
+const APP = 'http://localhost:5173'
+const REDIRECT = `${APP}/signed-in`
+
+/** The providers as an operator configures them: the local provider, and two misconfigured on purpose. */
+const PROVIDERS = {
+  OAUTH_PROVIDERS: JSON.stringify([
+    { id: 'idp', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, name: 'Local IdP' },
+    { id: 'idp-es', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, id_token_alg: 'ES256' },
+    { id: 'idp-bad', type: 'oidc', issuer, client_id: IDP_CLIENT_ID },
+  ]),
+  OAUTH_CLIENT_SECRETS: JSON.stringify({ idp: IDP_CLIENT_SECRET, 'idp-es': IDP_CLIENT_SECRET, 'idp-bad': 'not-the-secret' }),
+}
+
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '')
+
+async function pkce() {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)))
+  const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))))
+  return { verifier, challenge }
+}
+
+const flowCookie = (response: Response) =>
+  response.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .join('; ')
+
+/** Our authorize redirect: where it sends the browser, and the cookie it gives it. */
+async function authorize(provider = 'idp', redirectUri = REDIRECT) {
+  const { verifier, challenge } = await pkce()
+  const query = new URLSearchParams({ redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256' })
+  const response = await call(`/oauth/${provider}/authorize?${query}`, { env: PROVIDERS })
+  expect(response.status, await response.clone().text()).toBe(302)
+  return { location: response.headers.get('location') ?? '', cookie: flowCookie(response), verifier }
+}
+
+/** What the app's page receives in its fragment after the whole redirect flow. */
+async function providerRedirect(login: string, provider = 'idp') {
+  const started = await authorize(provider)
+  const callback = await signInAtProvider(started.location, login)
+  const response = await call(callback, { env: PROVIDERS, headers: { cookie: started.cookie } })
+  expect(response.status, await response.clone().text()).toBe(302)
+  const location = response.headers.get('location') ?? ''
+  expect(location.startsWith(`${REDIRECT}#`)).toBe(true)
+  return { fragment: new URLSearchParams(location.split('#')[1]), verifier: started.verifier, callback, cookie: started.cookie }
+}
+
+function exchange(code: string, verifier: string) {
+  return call('/users/oauth/token', { json: { code, code_verifier: verifier }, env: PROVIDERS })
+}
+
+/** A whole provider sign-in as `login`, ending in the token exchange's answer. */
+async function providerSignIn(login: string) {
+  const { fragment, verifier } = await providerRedirect(login)
+  expect(fragment.get('error')).toBeNull()
+  return exchange(fragment.get('code') ?? '', verifier)
+}
+
+const uniqueLogin = (prefix = 'p') => `${prefix}${crypto.randomUUID().slice(0, 8)}`
+
+async function auditOf(userId: string) {
+  const rows = await env.DB.prepare('SELECT action, details FROM audit_events WHERE target_id = ? ORDER BY id').bind(userId).all<{
+    action: string
+    details: string | null
+  }>()
+  return rows.results
+}
+
+const verifyAddress = (userId: string) => env.DB.prepare('UPDATE users SET email_verified = 1 WHERE id = ?').bind(userId).run()
+
+describe('providers', () => {
+  it('lists the configured providers without their secrets', async () => {
+    const response = await call('/oauth/providers', { env: PROVIDERS })
+    const body = (await response.json()) as { providers: Record<string, string>[] }
+    expect(body.providers[0]).toEqual({ id: 'idp', name: 'Local IdP', type: 'oidc' })
+    expect(JSON.stringify(body)).not.toContain(IDP_CLIENT_SECRET)
+  })
+
+  it('refuses a configuration with bad JSON, a missing secret or an http issuer off localhost, naming the variable', async () => {
+    for (const [bindings, name] of [
+      [{ OAUTH_PROVIDERS: '[{' }, 'OAUTH_PROVIDERS'],
+      [{ OAUTH_PROVIDERS: JSON.stringify([{ id: 'x', type: 'oidc', issuer: 'http://idp.example', client_id: 'c' }]) }, 'OAUTH_PROVIDERS'],
+      [
+        { OAUTH_PROVIDERS: JSON.stringify([{ id: 'x', type: 'oidc', issuer: 'https://idp.example', client_id: 'c' }]) },
+        'OAUTH_CLIENT_SECRETS',
+      ],
+    ] as const) {
+      const problem = await expectProblem(await call('/health', { env: bindings }), 503, 'unavailable')
+      expect(problem.detail).toContain(name)
+    }
+  })
+})
+
+describe('sign-in with an OpenID provider', () => {
+  it('creates an account for a new person: no password, the address verified as the provider says, amr fed', async () => {
+    const login = uniqueLogin()
+    const pair = (await (await providerSignIn(login)).json()) as TokenPair
+    expect(pair.user).toMatchObject({ username: login, email: `${login}@${IDP_EMAIL_DOMAIN}`, email_verified: true })
+    expect(claimsOf(pair.access_token)).toMatchObject({ aal: 'aal1', amr: ['fed'] })
+    const stored = await env.DB.prepare('SELECT password_hash FROM users WHERE id = ?').bind(pair.user.id).first<{ password_hash: null }>()
+    expect(stored?.password_hash).toBeNull()
+    const identities = (await (await call('/users/me/identities', { token: pair.access_token })).json()) as {
+      identities: { provider: string; email: string }[]
+    }
+    expect(identities.identities).toMatchObject([{ provider: 'idp', email: `${login}@${IDP_EMAIL_DOMAIN}` }])
+  })
+
+  it('brings the same provider identity back to the same account', async () => {
+    const login = uniqueLogin()
+    const first = (await (await providerSignIn(login)).json()) as TokenPair
+    const second = (await (await providerSignIn(login)).json()) as TokenPair
+    expect(second.user.id).toBe(first.user.id)
+    const count = await env.DB.prepare('SELECT count(*) AS n FROM users WHERE email = ?')
+      .bind(`${login}@${IDP_EMAIL_DOMAIN}`)
+      .first<{ n: number }>()
+    expect(count?.n).toBe(1)
+  })
+
+  it('links an account whose address is verified here when the provider vouches for it too', async () => {
+    const login = uniqueLogin()
+    const { user } = await signedIn({ email: `${login}@${IDP_EMAIL_DOMAIN}` })
+    await verifyAddress(user.id)
+    const pair = (await (await providerSignIn(login)).json()) as TokenPair
+    expect(pair.user.id).toBe(user.id)
+    expect((await auditOf(user.id)).map((row) => row.action)).toContain('user.identity_linked')
+  })
+
+  it('refuses with account_exists when the address is unverified here, and links nothing (pre-registration takeover)', async () => {
+    const login = uniqueLogin()
+    const { user } = await signedIn({ email: `${login}@${IDP_EMAIL_DOMAIN}` })
+    const { fragment } = await providerRedirect(login)
+    expect(fragment.get('error')).toBe('account_exists')
+    expect(fragment.get('code')).toBeNull()
+    const linked = await env.DB.prepare('SELECT count(*) AS n FROM identities WHERE user_id = ?').bind(user.id).first<{ n: number }>()
+    expect(linked?.n).toBe(0)
+  })
+
+  it('refuses with account_exists when the provider does not vouch for an address an account holds verified', async () => {
+    const login = uniqueLogin('unverified')
+    const { user } = await signedIn({ email: `${login}@${IDP_EMAIL_DOMAIN}` })
+    await verifyAddress(user.id)
+    const { fragment } = await providerRedirect(login)
+    expect(fragment.get('error')).toBe('account_exists')
+  })
+
+  it('gives a new person whose address the provider does not vouch for an account with the address unverified', async () => {
+    const login = uniqueLogin('unverified')
+    const pair = (await (await providerSignIn(login)).json()) as TokenPair
+    expect(pair.user).toMatchObject({ email: `${login}@${IDP_EMAIL_DOMAIN}`, email_verified: false })
+  })
+
+  it('still asks an account with TOTP for its code, and the second step gives amr fed otp mfa', async () => {
+    const login = uniqueLogin()
+    const { user, secret } = await withTotp({ email: `${login}@${IDP_EMAIL_DOMAIN}` })
+    await verifyAddress(user.id)
+    const answer = await providerSignIn(login)
+    const problem = (await expectProblem(answer, 403, 'mfa_required')) as unknown as { mfa_token: string; methods: string[] }
+    expect(problem.methods).toContain('totp')
+    const finished = await call('/users/login/mfa', {
+      json: { mfa_token: problem.mfa_token, code: await totpFor(secret, Date.now() + 30_000) },
+    })
+    const pair = (await finished.json()) as TokenPair
+    expect(finished.status).toBe(200)
+    expect(claimsOf(pair.access_token)).toMatchObject({ aal: 'aal2', amr: ['fed', 'otp', 'mfa'] })
+  })
+
+  it('answers account_disabled for a disabled account, in the fragment', async () => {
+    const login = uniqueLogin()
+    const pair = (await (await providerSignIn(login)).json()) as TokenPair
+    const admin = await asAdmin()
+    await adminCall(admin.token, `/users/${pair.user.id}`, { method: 'PATCH', json: { disabled: true } })
+    const { fragment } = await providerRedirect(login)
+    expect(fragment.get('error')).toBe('account_disabled')
+  })
+})
+
+describe('what the flow refuses', () => {
+  it('refuses a replayed state, a state without its browser cookie and a forged state with invalid_challenge', async () => {
+    const { callback, cookie } = await providerRedirect(uniqueLogin())
+    await expectProblem(await call(callback, { env: PROVIDERS, headers: { cookie } }), 400, 'invalid_challenge')
+
+    const started = await authorize()
+    const fresh = await signInAtProvider(started.location, uniqueLogin())
+    await expectProblem(await call(fresh, { env: PROVIDERS }), 400, 'invalid_challenge')
+    await expectProblem(
+      await call(fresh, {
+        env: PROVIDERS,
+        headers: { cookie: started.cookie.replace(/=.*/, '=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') },
+      }),
+      400,
+      'invalid_challenge',
+    )
+    const forged = new URL(fresh)
+    forged.searchParams.set('state', 'forged-state')
+    await expectProblem(await call(forged.href, { env: PROVIDERS, headers: { cookie: started.cookie } }), 400, 'invalid_challenge')
+  })
+
+  it('refuses a redirect_uri outside APP_URL and a PKCE method other than S256', async () => {
+    const { challenge } = await pkce()
+    for (const query of [
+      { redirect_uri: 'https://evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: 'http://localhost:5173.evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: `${APP}/cb#x`, code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'plain' },
+      { redirect_uri: REDIRECT },
+    ] as Record<string, string>[]) {
+      const response = await call(`/oauth/idp/authorize?${new URLSearchParams(query)}`, { env: PROVIDERS })
+      await expectProblem(response, 400, 'validation_failed')
+    }
+    await expectProblem(
+      await call(
+        `/oauth/nobody/authorize?${new URLSearchParams({ redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' })}`,
+        { env: PROVIDERS },
+      ),
+      404,
+      'not_found',
+    )
+  })
+
+  it('exchanges a code once, and only with the verifier of its challenge', async () => {
+    const first = await providerRedirect(uniqueLogin())
+    const code = first.fragment.get('code') ?? ''
+    const other = await pkce()
+    await expectProblem(await exchange(code, other.verifier), 400, 'invalid_challenge')
+    // The wrong verifier spent it.
+    await expectProblem(await exchange(code, first.verifier), 400, 'invalid_challenge')
+    const second = await providerRedirect(uniqueLogin())
+    expect((await exchange(second.fragment.get('code') ?? '', second.verifier)).status).toBe(200)
+    await expectProblem(await exchange(second.fragment.get('code') ?? '', second.verifier), 400, 'invalid_challenge')
+  })
+
+  it('answers provider_failed, creating nothing, when the ID token is not signed with the registered algorithm', async () => {
+    const login = uniqueLogin()
+    const { fragment } = await providerRedirect(login, 'idp-es')
+    expect(fragment.get('error')).toBe('provider_failed')
+    const made = await env.DB.prepare('SELECT count(*) AS n FROM users WHERE email = ?')
+      .bind(`${login}@${IDP_EMAIL_DOMAIN}`)
+      .first<{ n: number }>()
+    expect(made?.n).toBe(0)
+  })
+
+  it('answers provider_failed when the provider refuses the code exchange (a wrong client secret)', async () => {
+    const { fragment } = await providerRedirect(uniqueLogin(), 'idp-bad')
+    expect(fragment.get('error')).toBe('provider_failed')
+  })
+})
+
+describe('linked identities', () => {
+  it('links a provider identity to the signed-in account, lists it, and unlinks it while a password remains', async () => {
+    const { tokens, user } = await signedIn()
+    const started = await call('/users/me/identities/idp/authorize', {
+      token: tokens.access_token,
+      json: { redirect_uri: REDIRECT },
+      env: PROVIDERS,
+    })
+    const { authorize_url } = (await started.json()) as { authorize_url: string }
+    const opened = await call(authorize_url, { env: PROVIDERS })
+    expect(opened.status).toBe(302)
+    const callback = await signInAtProvider(opened.headers.get('location') ?? '', uniqueLogin())
+    const done = await call(callback, { env: PROVIDERS, headers: { cookie: flowCookie(opened) } })
+    expect(done.headers.get('location')).toBe(`${REDIRECT}#linked=idp`)
+    const { identities } = (await (await call('/users/me/identities', { token: tokens.access_token })).json()) as {
+      identities: { id: string }[]
+    }
+    expect(identities).toHaveLength(1)
+    expect((await auditOf(user.id)).map((row) => row.action)).toContain('user.identity_linked')
+    const removed = await call(`/users/me/identities/${identities[0]?.id}`, { method: 'DELETE', token: tokens.access_token })
+    expect(removed.status).toBe(204)
+  })
+
+  it('refuses to unlink the last way to sign in with last_sign_in_method', async () => {
+    const pair = (await (await providerSignIn(uniqueLogin())).json()) as TokenPair
+    const { identities } = (await (await call('/users/me/identities', { token: pair.access_token })).json()) as {
+      identities: { id: string }[]
+    }
+    await expectProblem(
+      await call(`/users/me/identities/${identities[0]?.id}`, { method: 'DELETE', token: pair.access_token }),
+      409,
+      'last_sign_in_method',
+    )
+  })
+
+  it('opens a link ticket once', async () => {
+    const { tokens } = await signedIn()
+    const started = await call('/users/me/identities/idp/authorize', {
+      token: tokens.access_token,
+      json: { redirect_uri: REDIRECT },
+      env: PROVIDERS,
+    })
+    const { authorize_url } = (await started.json()) as { authorize_url: string }
+    expect((await call(authorize_url, { env: PROVIDERS })).status).toBe(302)
+    await expectProblem(await call(authorize_url, { env: PROVIDERS }), 400, 'invalid_challenge')
+  })
+})
