@@ -1,6 +1,13 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, inject, it } from 'vitest'
-import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, IDP_EMAIL_DOMAIN, signInAtProvider } from '../scripts/lib/identity-provider'
+import {
+  GITHUB_CLIENT_ID,
+  GITHUB_CLIENT_SECRET,
+  IDP_CLIENT_ID,
+  IDP_CLIENT_SECRET,
+  IDP_EMAIL_DOMAIN,
+  signInAtProvider,
+} from '../scripts/lib/identity-provider'
 import { adminCall, asAdmin, call, claimsOf, expectProblem, signedIn, type TokenPair, totpFor, withTotp } from './helpers'
 
 /*
@@ -9,6 +16,7 @@ import { adminCall, asAdmin, call, claimsOf, expectProblem, signedIn, type Token
  */
 
 const issuer = inject('idpIssuer')
+const githubBase = inject('githubBase')
 const APP = 'http://localhost:5173'
 const REDIRECT = `${APP}/signed-in`
 
@@ -18,8 +26,14 @@ const PROVIDERS = {
     { id: 'idp', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, name: 'Local IdP' },
     { id: 'idp-es', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, id_token_alg: 'ES256' },
     { id: 'idp-bad', type: 'oidc', issuer, client_id: IDP_CLIENT_ID },
+    { id: 'gh', type: 'github', issuer: githubBase, client_id: GITHUB_CLIENT_ID, name: 'GitHub' },
   ]),
-  OAUTH_CLIENT_SECRETS: JSON.stringify({ idp: IDP_CLIENT_SECRET, 'idp-es': IDP_CLIENT_SECRET, 'idp-bad': 'not-the-secret' }),
+  OAUTH_CLIENT_SECRETS: JSON.stringify({
+    idp: IDP_CLIENT_SECRET,
+    'idp-es': IDP_CLIENT_SECRET,
+    'idp-bad': 'not-the-secret',
+    gh: GITHUB_CLIENT_SECRET,
+  }),
 }
 
 const b64url = (bytes: Uint8Array) =>
@@ -257,6 +271,38 @@ describe('what the flow refuses', () => {
   it('answers provider_failed when the provider refuses the code exchange (a wrong client secret)', async () => {
     const { fragment } = await providerRedirect(uniqueLogin(), 'idp-bad')
     expect(fragment.get('error')).toBe('provider_failed')
+  })
+})
+
+describe('sign-in with GitHub (a local stand-in of its OAuth endpoints)', () => {
+  /** GitHub's sign-in page is stood in for by a `login` parameter on its authorize URL. */
+  async function githubRedirect(login: string) {
+    const started = await authorize('gh')
+    const location = new URL(started.location)
+    expect(location.pathname).toBe('/login/oauth/authorize')
+    expect(location.searchParams.get('code_challenge_method')).toBe('S256')
+    location.searchParams.set('login', login)
+    const callback = (await fetch(location.href, { redirect: 'manual' })).headers.get('location') ?? ''
+    const response = await call(callback, { env: PROVIDERS, headers: { cookie: started.cookie } })
+    return { fragment: new URLSearchParams((response.headers.get('location') ?? '').split('#')[1]), verifier: started.verifier }
+  }
+
+  it('signs in with the verified primary address from the emails API, and the same GitHub user returns', async () => {
+    const login = uniqueLogin('octo')
+    const first = await githubRedirect(login)
+    const pair = (await (await exchange(first.fragment.get('code') ?? '', first.verifier)).json()) as TokenPair
+    expect(pair.user).toMatchObject({ username: login, email: `${login}@github.${IDP_EMAIL_DOMAIN}`, email_verified: true })
+    const again = await githubRedirect(login)
+    const second = (await (await exchange(again.fragment.get('code') ?? '', again.verifier)).json()) as TokenPair
+    expect(second.user.id).toBe(pair.user.id)
+  })
+
+  it('does not vouch for an unverified primary address', async () => {
+    const login = uniqueLogin('unverified')
+    const { user } = await signedIn({ email: `${login}@github.${IDP_EMAIL_DOMAIN}` })
+    await verifyAddress(user.id)
+    const { fragment } = await githubRedirect(login)
+    expect(fragment.get('error')).toBe('account_exists')
   })
 })
 

@@ -119,3 +119,78 @@ export async function signInAtProvider(authorizationUrl: string, login: string, 
   }
   throw new Error('the provider kept redirecting')
 }
+
+export const GITHUB_CLIENT_ID = 'edge-users-github'
+export const GITHUB_CLIENT_SECRET = 'edge-users-local-github-secret'
+
+/**
+ * A stand-in for GitHub's three OAuth endpoints, laid out as GitHub Enterprise Server lays them
+ * out (`/login/oauth/authorize`, `/login/oauth/access_token`, `/api/v3/user` and `/user/emails`):
+ * GitHub has no local edition. It checks what GitHub checks of a client (its secret, the code, the
+ * redirect URI, the PKCE verifier) and answers as GitHub does (a 200 with an `error` for a bad
+ * code). The person is chosen by a `login` query parameter on the authorize URL, standing in for
+ * GitHub's own sign-in page; a login starting with `unverified` has an unverified primary address.
+ */
+export async function startGitHubStandIn(): Promise<IdentityProvider> {
+  const { createServer } = await import('node:http')
+  const codes = new Map<string, { login: string; redirectUri: string; challenge: string }>()
+  const tokens = new Map<string, string>()
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    if (url.pathname === '/login/oauth/authorize') {
+      const code = crypto.randomUUID()
+      const redirectUri = url.searchParams.get('redirect_uri') ?? ''
+      codes.set(code, {
+        login: url.searchParams.get('login') ?? 'octocat',
+        redirectUri,
+        challenge: url.searchParams.get('code_challenge') ?? '',
+      })
+      const back = new URL(redirectUri)
+      back.searchParams.set('code', code)
+      back.searchParams.set('state', url.searchParams.get('state') ?? '')
+      res.writeHead(302, { location: back.href })
+      return res.end()
+    }
+    if (url.pathname === '/login/oauth/access_token' && req.method === 'POST') {
+      let raw = ''
+      for await (const chunk of req) raw += chunk
+      const form = new URLSearchParams(raw)
+      const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString()
+      const [id, secret] = basic.split(':').map(decodeURIComponent)
+      const grant = codes.get(form.get('code') ?? '')
+      codes.delete(form.get('code') ?? '')
+      const { createHash } = await import('node:crypto')
+      const challenge = createHash('sha256')
+        .update(form.get('code_verifier') ?? '')
+        .digest('base64url')
+      if (id !== GITHUB_CLIENT_ID || secret !== GITHUB_CLIENT_SECRET) return json(200, { error: 'incorrect_client_credentials' })
+      if (!grant || grant.redirectUri !== form.get('redirect_uri') || grant.challenge !== challenge)
+        return json(200, { error: 'bad_verification_code' })
+      const token = crypto.randomUUID()
+      tokens.set(token, grant.login)
+      return json(200, { access_token: token, token_type: 'bearer', scope: 'read:user,user:email' })
+    }
+    const login = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''))
+    if (!login) return json(401, { message: 'Bad credentials' })
+    if (url.pathname === '/api/v3/user') {
+      // A stable numeric id per login, as GitHub's ids are numbers.
+      const { createHash } = await import('node:crypto')
+      return json(200, { id: createHash('sha256').update(login).digest().readUInt32BE(0), login })
+    }
+    if (url.pathname === '/api/v3/user/emails')
+      return json(200, [
+        { email: `${login}@github.${IDP_EMAIL_DOMAIN}`, primary: true, verified: !login.startsWith('unverified') },
+        { email: `${login}.other@github.${IDP_EMAIL_DOMAIN}`, primary: false, verified: true },
+      ])
+    return json(404, { message: 'Not Found' })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    issuer: `http://localhost:${(server.address() as AddressInfo).port}`,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
