@@ -7,13 +7,16 @@
  * by zbarimg, and oathtool's code for the scanned secret activates the factor. Last, passkeys with
  * Chromium's virtual authenticator (DevTools Protocol WebAuthn domain: CTAP2, internal transport,
  * resident keys, user verification) on a page of the API's own origin: a passkey is registered,
- * signs in without a password, and completes a password login's second step.
+ * signs in without a password, and completes a password login's second step. And sign-in with an
+ * OpenID provider: panva's oidc-provider on a local port, its login screen filled in by Chromium,
+ * back through our callback to the app's page with a one-time code the app exchanges.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import { type DevServer, freePort, scratchCopy, startDevServer } from './lib/dev-server.ts'
+import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, type IdentityProvider, startIdentityProvider } from './lib/identity-provider.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // As this machine's Chromium needs them: no sandbox as root, and nothing that reaches the network.
@@ -173,12 +176,61 @@ async function checkPasskeys(browser: Browser, base: string) {
   await page.close()
 }
 
+/** The client application's page (APP_URL), played by Chromium's request interception: it only shows its URL. */
+const APP_URL = 'http://localhost:5173'
+
+async function checkProviderSignIn(browser: Browser, base: string, login: string) {
+  const page = await browser.newPage()
+  await page.route(`${APP_URL}/**`, (route) => route.fulfill({ contentType: 'text/html', body: '<p>the app</p>' }))
+  const verifier = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+  const challenge = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url')
+  const query = new URLSearchParams({ redirect_uri: `${APP_URL}/signed-in`, code_challenge: challenge, code_challenge_method: 'S256' })
+  await page.goto(`${base}/api/v1/oauth/idp/authorize?${query}`)
+  // The provider's own screens: its login form, then (first time) its consent.
+  await page.locator('input[name="login"]').fill(login)
+  await page.locator('input[name="password"]').fill('any password')
+  await page.locator('button[type="submit"]').click()
+  await page.waitForURL((url) => url.href.startsWith(APP_URL) || url.pathname.startsWith('/interaction/'), { timeout: 15_000 })
+  if (!page.url().startsWith(APP_URL)) {
+    await page.locator('button[type="submit"]').click()
+    await page.waitForURL((url) => url.href.startsWith(APP_URL), { timeout: 15_000 })
+  }
+  const fragment = new URLSearchParams(new URL(page.url()).hash.slice(1))
+  const exchanged = await fetch(`${base}/api/v1/users/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: fragment.get('code'), code_verifier: verifier }),
+  })
+  const pair = (await exchanged.json()) as { access_token?: string; user?: { email: string; email_verified: boolean } }
+  const claims = pair.access_token ? claimsOf(pair.access_token) : undefined
+  check(
+    exchanged.status === 200 && claims?.amr.join(' ') === 'fed' && pair.user?.email_verified === !login.startsWith('unverified'),
+    `signing in at the local OpenID provider as ${login} in Chromium gives an account (${exchanged.status}, ${pair.user?.email ?? fragment.get('error')}, verified: ${pair.user?.email_verified})`,
+  )
+  await page.close()
+}
+
+let idp: IdentityProvider | undefined
 let server: DevServer | undefined
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
 try {
-  // The passkey origin is this server's own (WEBAUTHN_RP_ID stays localhost, its default).
+  // The passkey origin is this server's own (WEBAUTHN_RP_ID stays localhost, its default), and a
+  // local OpenID provider that redirects back to it.
   const port = await freePort()
-  server = await startDevServer(dir, ['--var', `WEBAUTHN_ORIGINS:http://localhost:${port}`], port)
+  idp = await startIdentityProvider([`http://localhost:${port}/api/v1/oauth/idp/callback`])
+  const providers = JSON.stringify([{ id: 'idp', type: 'oidc', issuer: idp.issuer, client_id: IDP_CLIENT_ID, name: 'Local IdP' }])
+  server = await startDevServer(
+    dir,
+    [
+      '--var',
+      `WEBAUTHN_ORIGINS:http://localhost:${port}`,
+      '--var',
+      `OAUTH_PROVIDERS:${providers}`,
+      '--var',
+      `OAUTH_CLIENT_SECRETS:${JSON.stringify({ idp: IDP_CLIENT_SECRET })}`,
+    ],
+    port,
+  )
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('console', (message) => {
@@ -245,6 +297,8 @@ try {
   })
   check(confirmed.status === 200, `a code oathtool computes from the scanned secret activates the factor (${confirmed.status})`)
   await checkPasskeys(browser, server.base)
+  await checkProviderSignIn(browser, server.base, 'ada')
+  await checkProviderSignIn(browser, server.base, 'unverified-grace')
   // SCREENSHOT=file.png keeps a picture of the page as the check left it.
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false })
 } catch (error) {
@@ -253,6 +307,7 @@ try {
 } finally {
   await browser.close()
   server?.stop()
+  await idp?.stop()
 }
 console.log(failures === 0 ? '\nThe API reference works in Chromium.' : `\n${failures} browser check(s) failed.`)
 process.exit(failures === 0 ? 0 : 1)

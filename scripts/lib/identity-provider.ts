@@ -37,6 +37,7 @@ export async function startIdentityProvider(redirectUris: string[], port = 0): P
     jwks: { keys: [jwk as never] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username', 'name'] },
     pkce: { required: () => true },
+    ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600 },
     features: { devInteractions: { enabled: true } },
     async findAccount(_ctx, id) {
       return {
