@@ -4,6 +4,7 @@ import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { identities, type UserRow, users } from './schema'
+import { anotherWayIn } from './sign-in-methods'
 import { findTakenFields, normaliseEmail, normaliseUsername, takenFieldOf } from './users'
 
 /** What a provider says about the person who signed in there (checked: auth/oauth.ts). */
@@ -171,20 +172,18 @@ export async function unlinkIdentity(
   input: { userId: string; id: string; client: Client; now: Date },
 ): Promise<'removed' | 'not_found' | 'last_sign_in_method'> {
   const { userId, id, now } = input
-  const anotherWayIn = sql`(EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId})
-    OR EXISTS (SELECT 1 FROM identities WHERE user_id = ${userId} AND id <> ${id}))`
+  const wayIn = anotherWayIn(userId, { identityId: id })
   const [, removed] = await db.batch([
     auditStatementWhen(
       db,
       { action: 'user.identity_unlinked', actorId: userId, targetId: userId, details: { identity_id: id } },
       input.client,
       now,
-      sql`EXISTS (SELECT 1 FROM identities WHERE id = ${id} AND user_id = ${userId}) AND ${anotherWayIn}`,
+      sql`EXISTS (SELECT 1 FROM identities WHERE id = ${id} AND user_id = ${userId}) AND ${wayIn}`,
     ),
     db
       .delete(identities)
-      .where(and(eq(identities.id, id), eq(identities.userId, userId), anotherWayIn))
+      .where(and(eq(identities.id, id), eq(identities.userId, userId), wayIn))
       .returning({ id: identities.id }),
   ])
   if (removed.length > 0) return 'removed'

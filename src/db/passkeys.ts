@@ -5,6 +5,7 @@ import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { insertRecoveryCodes } from './factors'
 import { type PasskeyCeremony, passkeyChallenges, passkeys, recoveryCodes, sessions, users } from './schema'
+import { anotherWayIn } from './sign-in-methods'
 
 /** A verified credential to store: the public key as a JWK (JSON) with its `alg`. */
 export type StoredCredential = { credentialId: string; publicKey: string; counter: number; backedUp: boolean; transports: string[] }
@@ -152,10 +153,8 @@ export async function removePasskey(
   input: { userId: string; id: string; client: Client; now: Date },
 ): Promise<'removed' | 'not_found' | 'last_sign_in_method'> {
   const { userId, id, now } = input
-  const anotherWayIn = sql`(EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId} AND id <> ${id})
-    OR EXISTS (SELECT 1 FROM identities WHERE user_id = ${userId}))`
-  const removable = sql`EXISTS (SELECT 1 FROM passkeys WHERE id = ${id} AND user_id = ${userId}) AND ${anotherWayIn}`
+  const wayIn = anotherWayIn(userId, { passkeyId: id })
+  const removable = sql`EXISTS (SELECT 1 FROM passkeys WHERE id = ${id} AND user_id = ${userId}) AND ${wayIn}`
   const noFactorLeft = sql`NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId})
     AND NOT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId} AND confirmed_at IS NOT NULL)`
   const [, removed] = await db.batch([
@@ -168,7 +167,7 @@ export async function removePasskey(
     ),
     db
       .delete(passkeys)
-      .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId), anotherWayIn))
+      .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId), wayIn))
       .returning({ id: passkeys.id }),
     db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), noFactorLeft)),
     db

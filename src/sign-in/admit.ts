@@ -1,8 +1,27 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
+import { type AuditEvent, recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
-import { rateLimited } from '../errors'
-import { admitProofAttempt, type LoginSubject } from '../rate-limit/client'
+import { type ApiError, rateLimited } from '../errors'
+import { admitProofAttempt, admitRequest, type LoginSubject } from '../rate-limit/client'
+
+/** Spends from the client network's budget, or throws 429 when it is spent. */
+export async function admitFromNetwork(c: Context<AppEnv>): Promise<void> {
+  const admission = await admitRequest(c)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+}
+
+/**
+ * A refusal that no account's streak can count (an unknown credential, a bad challenge or code):
+ * it spends from the client network's budget instead, so probing is throttled, and is audited
+ * when `event` is given. 429 once the budget is spent, else `error`.
+ */
+export async function refuseOnNetworkBudget(c: Context<AppEnv>, error: ApiError, event?: AuditEvent): Promise<never> {
+  const admission = await admitRequest(c)
+  if (event) await recordEvent(c.var.db, event, c.var.client, new Date())
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  throw error
+}
 
 /** An admitted attempt: its place among the account's attempts, and the failures before it. */
 export type Attempt = { at: Date; failuresSoFar: number }

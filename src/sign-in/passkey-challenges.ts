@@ -3,8 +3,8 @@ import type { AppEnv } from '../app-env'
 import { CHALLENGE_TTL_SECONDS, newChallenge } from '../auth/webauthn'
 import { createPasskeyChallenge, takePasskeyChallenge } from '../db/passkeys'
 import type { PasskeyCeremony } from '../db/schema'
-import { problem, rateLimited } from '../errors'
-import { admitRequest } from '../rate-limit/client'
+import { problem } from '../errors'
+import { refuseOnNetworkBudget } from './admit'
 
 /** A challenge for a ceremony's options, stored for the account and the session or step it is made for. */
 export async function issueChallenge(
@@ -26,7 +26,5 @@ export async function takeChallenge(
 ): Promise<string> {
   const challenge = await takePasskeyChallenge(c.var.db, { ...input, now: new Date() })
   if (challenge !== undefined) return challenge
-  const admission = await admitRequest(c)
-  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-  throw problem('invalid_challenge')
+  return refuseOnNetworkBudget(c, problem('invalid_challenge'))
 }

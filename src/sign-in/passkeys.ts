@@ -1,6 +1,5 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODES_PER_SET } from '../auth/recovery-codes'
 import {
   type AuthenticationResponse,
@@ -9,20 +8,18 @@ import {
   requestOptions,
   verifyRegistration,
 } from '../auth/webauthn'
-import { recordEvent } from '../db/audit'
-import { findLiveChallenge } from '../db/challenges'
 import { secondFactorsOf } from '../db/factors'
-import { resetBinding } from '../db/mail'
 import { addPasskey, findPasskeyByCredentialId, listPasskeys, MAX_PASSKEYS } from '../db/passkeys'
 import type { PasskeyRow } from '../db/schema'
-import { problem, rateLimited } from '../errors'
-import { accountSubject, admitRequest } from '../rate-limit/client'
+import { problem } from '../errors'
+import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
-import { admitAttempt } from './admit'
+import { admitAttempt, admitFromNetwork, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
 import { issueChallenge, takeChallenge } from './passkey-challenges'
 import { checkProof, type PasskeyProof, relyingPartyOf } from './proofs'
+import { findSecondStep } from './second-step'
 
 /*
  * The passkey ceremonies: each hands out options with a server-side challenge (one row, 5
@@ -65,11 +62,13 @@ export async function registerPasskey(
   const verified = await verifyRegistration(relyingPartyOf(config), challenge, input.credential)
   const now = new Date()
   if (!verified.ok) {
-    const admission = await admitRequest(c)
     const details = { purpose: 'registration', reason: verified.reason }
-    await recordEvent(db, { action: 'user.passkey_failed', actorId: user.id, targetId: user.id, details }, client, now)
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    throw problem('passkey_failed')
+    return refuseOnNetworkBudget(c, problem('passkey_failed'), {
+      action: 'user.passkey_failed',
+      actorId: user.id,
+      targetId: user.id,
+      details,
+    })
   }
   const factors = await secondFactorsOf(db, user.id)
   const first = !factors.totp && factors.passkeys === 0
@@ -89,8 +88,7 @@ export async function registerPasskey(
 
 /** POST /users/passkeys/login/options: a challenge for any discoverable credential, budgeted per network. */
 export async function signInOptions(c: Context<AppEnv>) {
-  const admission = await admitRequest(c)
-  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
+  await admitFromNetwork(c)
   const { id, challenge } = await issueChallenge(c, { ceremony: 'sign_in', userId: null, boundTo: null })
   return { challenge_id: id, options: requestOptions(relyingPartyOf(c.var.config), challenge) }
 }
@@ -109,11 +107,8 @@ export async function signInWithPasskey(
   const challenge = await takeChallenge(c, { id: input.challengeId, ceremony: 'sign_in', userId: null, boundTo: null })
   const found = await findPasskeyByCredentialId(db, input.credential.rawId)
   if (!found) {
-    const admission = await admitRequest(c)
     const details = { reason: 'unknown_passkey', method: 'passkey' }
-    await recordEvent(db, { action: 'user.login_failed', targetId: null, details }, client, new Date())
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    throw problem('passkey_failed')
+    return refuseOnNetworkBudget(c, problem('passkey_failed'), { action: 'user.login_failed', targetId: null, details })
   }
   const { user } = found
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
@@ -131,12 +126,7 @@ export async function signInWithPasskey(
  */
 export async function secondStepOptions(c: Context<AppEnv>, mfaToken: string) {
   const { db, config } = c.var
-  const found = await findLiveChallenge(db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now: new Date() })
-  if (!found || found.challenge.boundTo !== (await resetBinding(found.user))) {
-    const admission = await admitRequest(c)
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    throw problem('invalid_mfa_token')
-  }
+  const found = await findSecondStep(c, mfaToken)
   const credentials = await listPasskeys(db, found.user.id)
   if (credentials.length === 0) throw problem('not_found', { context: 'This account has no passkey: use another method.' })
   const { id, challenge } = await issueChallenge(c, { ceremony: 'second_step', userId: found.user.id, boundTo: found.challenge.id })

@@ -1,12 +1,11 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { recordEvent } from '../db/audit'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { findUserById } from '../db/users'
-import { problem, rateLimited } from '../errors'
-import { accountSubject, admitRequest } from '../rate-limit/client'
+import { problem } from '../errors'
+import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
-import { admitAttempt } from './admit'
+import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
 import { checkProviderCode } from './proofs'
@@ -23,11 +22,12 @@ export async function signInWithProviderCode(c: Context<AppEnv>, input: { code: 
   const exchanged = await checkProviderCode({ db, config, client, now: new Date(), signIn: true }, input.code, input.codeVerifier)
   const user = exchanged && (await findUserById(db, exchanged.userId))
   if (!exchanged || !user) {
-    const admission = await admitRequest(c)
     const details = { method: 'provider', reason: 'invalid_code' }
-    await recordEvent(db, { action: 'user.login_failed', targetId: null, details }, client, new Date())
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    throw problem('invalid_challenge', { context: 'Sign in with the provider again.' })
+    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Sign in with the provider again.' }), {
+      action: 'user.login_failed',
+      targetId: null,
+      details,
+    })
   }
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
   if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled', 'provider')

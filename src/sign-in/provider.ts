@@ -8,10 +8,10 @@ import type { ProviderSettings } from '../config'
 import { recordEvent } from '../db/audit'
 import { linkIdentity, resolveProviderAccount } from '../db/identities'
 import { createLinkFlow, FLOW_TTL_SECONDS, issueFlowCode, openLinkFlow, startSignInFlow, takeFlowState } from '../db/oauth-flows'
-import { problem, rateLimited, validationFailed } from '../errors'
+import { problem, validationFailed } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
-import { admitRequest } from '../rate-limit/client'
+import { admitFromNetwork, refuseOnNetworkBudget } from './admit'
 
 /*
  * Sign-in with another provider, up to the app's one-time code: our authorize redirect (state,
@@ -76,11 +76,6 @@ async function newFlowSecrets(c: Context<AppEnv>) {
   return { secrets, state, sealed, stateHash }
 }
 
-async function spendNetworkBudget(c: Context<AppEnv>) {
-  const admission = await admitRequest(c)
-  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-}
-
 /**
  * GET /oauth/{provider}/authorize: a sign-in flow (the app's redirect_uri and PKCE challenge), or
  * the browser's half of a linking flow (its `link` ticket). Budgeted per network. Answers the
@@ -92,7 +87,7 @@ export async function startProviderFlow(
   input: { redirectUri?: string; codeChallenge?: string; link?: string },
 ): Promise<string> {
   const provider = providerOf(c, providerId)
-  await spendNetworkBudget(c)
+  await admitFromNetwork(c)
   const now = new Date()
   if (input.link !== undefined) {
     const ticketHash = await hashOpaqueToken(input.link)
@@ -156,9 +151,8 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   const now = new Date()
   const flow = state ? await takeFlowState(db, { stateHash: await hashOpaqueToken(state), provider: provider.id, now }) : undefined
   const browser = await browserHashOf(c)
-  if (!flow || !flow.browserHash || flow.browserHash !== browser || !flow.secrets) {
-    await spendNetworkBudget(c)
-    throw problem('invalid_challenge', { context: 'Start the sign-in again from the application.' })
+  if (!flow?.browserHash || flow.browserHash !== browser || !flow.secrets) {
+    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }))
   }
   const refuse = async (code: string, userId: string | null, reason = code) => {
     const details = { method: 'provider', provider: provider.id, reason }

@@ -9,11 +9,11 @@ import { secondFactorsOf } from '../db/factors'
 import { resetBinding } from '../db/mail'
 import type { UserRow } from '../db/schema'
 import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
-import { problem, rateLimited } from '../errors'
+import { problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
-import { accountSubject, admitRequest } from '../rate-limit/client'
+import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
-import { admitAttempt } from './admit'
+import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
@@ -63,6 +63,17 @@ export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, firs
  * costing the token one of its attempts; a right one uses the token up and opens the session at
  * `aal2` with both proofs' methods.
  */
+/**
+ * The sign-in step an `mfa_token` names, while it can still be answered and is bound to the
+ * password (and address) it followed: a password changed or reset since leaves it dead. A refused
+ * token is 401 invalid_mfa_token and spends from the client network's budget.
+ */
+export async function findSecondStep(c: Context<AppEnv>, mfaToken: string, now = new Date()) {
+  const found = await findLiveChallenge(c.var.db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now })
+  if (found && found.challenge.boundTo === (await resetBinding(found.user))) return found
+  return refuseOnNetworkBudget(c, problem('invalid_mfa_token'))
+}
+
 /** A second step's answer as the request gives it: a code, or a passkey assertion with its challenge's id. */
 export type SecondStepAnswer =
   | Exclude<SecondFactorProof, { kind: 'passkey' }>
@@ -71,15 +82,7 @@ export type SecondStepAnswer =
 export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
   const { db, config, client } = c.var
   const now = new Date()
-  const found = await findLiveChallenge(db, { tokenHash: await hashOpaqueToken(input.mfaToken), purpose: 'mfa', now })
-  // Bound to the password it followed: a password changed or reset since leaves it dead. A
-  // refused token still spends from the client network's budget.
-  if (!found || found.challenge.boundTo !== (await resetBinding(found.user))) {
-    const admission = await admitRequest(c)
-    if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
-    throw problem('invalid_mfa_token')
-  }
-  const { challenge, user } = found
+  const { challenge, user } = await findSecondStep(c, input.mfaToken, now)
   if (user.disabled) throw problem('account_disabled')
 
   const { answer } = input
