@@ -207,6 +207,42 @@ describe('passkey registration', () => {
     expect(weak).toMatchObject({ required_aal: 'aal2', methods: ['password+recovery_code', 'passkey'] })
   })
 
+  it('shows recovery codes only to the registration that wrote them when two race for the first factor', async () => {
+    const { tokens, user } = await signedIn()
+    const authenticator = new SoftAuthenticator()
+    const [a, b] = await Promise.all([registrationOptions(tokens.access_token), registrationOptions(tokens.access_token)])
+    const made = await Promise.all([authenticator.register(a.options), authenticator.register(b.options)])
+    const answers = await Promise.all(
+      [a, b].map((options, i) =>
+        call('/users/me/passkeys', {
+          token: tokens.access_token,
+          json: { challenge_id: options.challenge_id, credential: made[i]?.response },
+        }),
+      ),
+    )
+    const bodies = (await Promise.all(answers.map((answer) => json<{ recovery_codes?: string[] }>(answer, 201)))).filter(
+      (body) => body.recovery_codes,
+    )
+    expect(bodies).toHaveLength(1)
+    const stored = await env.DB.prepare('SELECT count(*) AS n FROM recovery_codes WHERE user_id = ?').bind(user.id).first<{ n: number }>()
+    expect(stored?.n).toBe(10)
+  })
+
+  it('audits an unknown or used challenge, and throttles it on the network budget', async () => {
+    const { tokens, user } = await signedIn()
+    const made = await new SoftAuthenticator().register((await registrationOptions(tokens.access_token)).options)
+    await expectProblem(
+      await call('/users/me/passkeys', {
+        token: tokens.access_token,
+        json: { challenge_id: 'no-such-challenge', credential: made.response },
+      }),
+      400,
+      'invalid_challenge',
+    )
+    const failures = (await auditActions(user.id)).filter((row) => row.action === 'user.passkey_failed')
+    expect(failures.map((row) => JSON.parse(row.details ?? '{}'))).toEqual([{ ceremony: 'registration', reason: 'invalid_challenge' }])
+  })
+
   it('holds at most 10 passkeys per account', async () => {
     const { tokens } = await signedIn()
     const authenticator = new SoftAuthenticator()

@@ -324,8 +324,9 @@ function p1363Of(der: Uint8Array): Uint8Array | undefined {
     const length = der[at + 1] ?? 0
     let integer = der.subarray(at + 2, at + 2 + length)
     if (integer.length !== length || length === 0) return undefined
-    while (integer.length > 32 && integer[0] === 0) integer = integer.subarray(1)
-    if (integer.length > 32) return undefined
+    // DER: one leading zero, and only before a byte with its high bit set.
+    if (integer.length === 33 && integer[0] === 0 && (integer[1] ?? 0) >= 0x80) integer = integer.subarray(1)
+    if (integer.length > 32 || (integer.length > 1 && integer[0] === 0 && (integer[1] ?? 0) < 0x80)) return undefined
     out.set(integer, half * 32 + 32 - integer.length)
     at += 2 + length
   }

@@ -72,7 +72,10 @@ export async function takePasskeyChallenge(
   return row?.challenge
 }
 
-export type AddedPasskey = { outcome: 'added'; passkey: typeof passkeys.$inferSelect } | { outcome: 'limit' } | { outcome: 'exists' }
+export type AddedPasskey =
+  | { outcome: 'added'; passkey: typeof passkeys.$inferSelect; codesWritten: boolean }
+  | { outcome: 'limit' }
+  | { outcome: 'exists' }
 
 /**
  * Stores a verified credential, with its event, in one batch: refused past MAX_PASSKEYS, and
@@ -129,8 +132,19 @@ export async function addPasskey(
     if (violatedUniqueColumn(error) === 'passkeys.credential_id') return { outcome: 'exists' }
     throw error
   }
-  const row = await db.select().from(passkeys).where(eq(passkeys.id, id)).get()
-  return row ? { outcome: 'added', passkey: row } : { outcome: 'limit' }
+  const [row, code] = await Promise.all([
+    db.select().from(passkeys).where(eq(passkeys.id, id)).get(),
+    // The codes were written only if this stayed the only factor (a racing registration or TOTP
+    // confirmation may have won): the caller shows them only then.
+    input.codeHashes?.[0]
+      ? db
+          .select({ id: recoveryCodes.id })
+          .from(recoveryCodes)
+          .where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, input.codeHashes[0])))
+          .get()
+      : undefined,
+  ])
+  return row ? { outcome: 'added', passkey: row, codesWritten: code !== undefined } : { outcome: 'limit' }
 }
 
 export async function renamePasskey(db: Database, input: { userId: string; id: string; name: string }) {

@@ -26,5 +26,11 @@ export async function takeChallenge(
 ): Promise<string> {
   const challenge = await takePasskeyChallenge(c.var.db, { ...input, now: new Date() })
   if (challenge !== undefined) return challenge
-  return refuseOnNetworkBudget(c, problem('invalid_challenge'))
+  const details = { ceremony: input.ceremony, reason: 'invalid_challenge' }
+  return refuseOnNetworkBudget(c, problem('invalid_challenge'), {
+    action: input.ceremony === 'sign_in' ? 'user.login_failed' : 'user.passkey_failed',
+    actorId: input.userId,
+    targetId: input.userId,
+    details: input.ceremony === 'sign_in' ? { ...details, method: 'passkey' } : details,
+  })
 }

@@ -83,7 +83,7 @@ export async function registerPasskey(
   })
   if (added.outcome === 'exists') throw problem('passkey_exists')
   if (added.outcome === 'limit') throw problem('passkey_limit')
-  return { passkey: passkeyView(added.passkey), ...(codes ? { recovery_codes: codes } : {}) }
+  return { passkey: passkeyView(added.passkey), ...(codes && added.codesWritten ? { recovery_codes: codes } : {}) }
 }
 
 /** POST /users/passkeys/login/options: a challenge for any discoverable credential, budgeted per network. */

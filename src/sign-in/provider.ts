@@ -152,7 +152,12 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   const flow = state ? await takeFlowState(db, { stateHash: await hashOpaqueToken(state), provider: provider.id, now }) : undefined
   const browser = await browserHashOf(c)
   if (!flow?.browserHash || flow.browserHash !== browser || !flow.secrets) {
-    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }))
+    const details = { method: 'provider', provider: provider.id, reason: flow ? 'other_browser' : 'invalid_state' }
+    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }), {
+      action: 'user.login_failed',
+      targetId: null,
+      details,
+    })
   }
   const refuse = async (code: string, userId: string | null, reason = code) => {
     const details = { method: 'provider', provider: provider.id, reason }
