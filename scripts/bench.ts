@@ -20,9 +20,10 @@ import { type Measurement, merge, type RequestSpec, run, type Sample, summarise 
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './bench/peer.ts'
 import { pinLoadGenerator, pinning } from './bench/pinning.ts'
 import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
-import { DEV_SERVER_ENV, describeServeMode, type Served, type ServeMode, useServeMode } from './bench/processes.ts'
+import { canServeCold, DEV_SERVER_ENV, describeServeMode, type Served, type ServeMode, useServeMode } from './bench/processes.ts'
 import { assess, type Floors, type Group, type Measured, type RatioDefinition, terms } from './bench/ratios.ts'
 import { secondStepLogins } from './bench/second-step.ts'
+import { type Bundle, bundleSize, type StartUp, startUpOf, untilIdle } from './bench/start-up.ts'
 
 const { values: options } = parseArgs({
   options: {
@@ -426,11 +427,14 @@ async function withDeployment<T>(users: number, work: (deployment: Deployment) =
 /** The load generator pinned, and what is measured beside the API: the floor worker and, with --peer, Better Auth. */
 async function prepareEnvironment() {
   pinLoadGenerator()
+  process.stderr.write('Building the worker as a deploy would (wrangler deploy --dry-run), for its size\n')
+  const bundle = await bundleSize()
   process.stderr.write(`Starting the floor worker (PBKDF2 at ${ITERATIONS} iterations, one D1 round trip)\n`)
   const floor = await deployFloor()
   if (options.peer) await installPeer()
   const peer = options.peer ? await deployPeer() : undefined
   return {
+    bundle,
     peer: peer !== undefined,
     floorTargets: floorTargets(floor),
     peerTargets: peer ? peerTargets(peer) : [],
@@ -446,9 +450,29 @@ async function measureRounds({ floorTargets, peerTargets }: { floorTargets: Targ
   const only = ONLY && [...new Set(['hello', ...ONLY])]
   return withDeployment(USERS, async (deployment) => {
     const rows = await measureAll([...floorTargets, ...(await targetsOf(deployment, only)), ...peerTargets])
+    const startUp = await measureStartUp(deployment)
     const usage = await measureUsage(deployment, only)
-    return { rows, usage, storage: storageByTable(deployment.persistTo) }
+    return { rows, startUp, usage, storage: storageByTable(deployment.persistTo) }
   })
+}
+
+const START_UPS = 3
+
+/**
+ * The API served again, unasked, START_UPS times: each time, once the engine is idle, its first
+ * request against a warm one's; the run with the median start-up is kept (direct mode only).
+ */
+async function measureStartUp(deployment: Deployment): Promise<StartUp | undefined> {
+  if (!canServeCold()) return undefined
+  process.stderr.write(`  start-up: serving again ${START_UPS} times, and timing each first hello\n`)
+  const runs: StartUp[] = []
+  for (let i = 0; i < START_UPS; i++) {
+    const cold = await deployment.servedCold()
+    await untilIdle(cold.cpuMs)
+    runs.push(await startUpOf(cold.baseUrl))
+  }
+  runs.sort((a, b) => a.start_up_ms - b.start_up_ms)
+  return runs[Math.floor(runs.length / 2)]
 }
 
 type ScaleRun = { users: number; rows: Row[] }
@@ -493,6 +517,8 @@ const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}
 type Results = {
   /** The API's and the peer's endpoints (the floor worker's rows are in `measured.floors`). */
   rows: Row[]
+  bundle: Bundle
+  startUp: StartUp | undefined
   usage: Map<string, Usage>
   storage: TableStorage[]
   scale?: ScaleRun[]
@@ -506,7 +532,13 @@ type Results = {
 const costOf = (row: Row, usage: Usage) =>
   costPerMillion({ cpuMs: row.cpuMsPerRequest, rowsRead: usage.rows_read, rowsWritten: usage.rows_written })
 
-function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, seconds }: Results): string {
+function startUpLine(startUp: StartUp | undefined): string {
+  if (!startUp)
+    return 'Start-up: not measured with --mode wrangler (the dev server gives no sign of readiness before a request reaches the worker).'
+  return `Start-up: a freshly served worker's first hello, sent once the engine was idle, took ${fixed(startUp.first_ms)} ms, a warm one ${fixed(startUp.warm_p50_ms)} ms (median of the next ${startUp.warm_requests}, each on a new connection like the first): ${fixed(startUp.start_up_ms)} ms of start-up (the median of ${START_UPS} fresh starts).`
+}
+
+function markdownReport({ rows, bundle, startUp, usage, storage, measured, ratios, peer, errors, seconds }: Results): string {
   const { floors } = measured
   const hello = measured.p50('hello')
   const lines = [
@@ -518,6 +550,8 @@ function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, 
       ? 'Static Assets: served (--assets), so the local asset router worker runs in front of every request.'
       : "Static Assets: left out of the served configuration (the local asset router worker would run in front of every request; in production Cloudflare's routing does it, outside the worker's CPU). --assets keeps them.",
     ...(peer ? [`Peer: Better Auth (bench/peer) at its defaults, served the same way on the same core, ${PEER_USERS} accounts.`] : []),
+    `Bundle: ${fixed(bundle.upload_kib)} KiB, gzip ${fixed(bundle.gzip_kib)} KiB (${fixed(bundle.gzip_kb)} KB), as \`wrangler deploy --dry-run\` reports it; target ≤ ${bundle.target_gzip_kb} KB gzip: ${bundle.verdict === 'met' ? 'met' : 'MISSED'}.`,
+    startUpLine(startUp),
     '',
     '| endpoint | requests | req/s (c=8) | p50 ms (c=1) | p99 ms (c=1) | workerd CPU ms/req (c=8) | errors |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -555,7 +589,7 @@ function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, 
   return lines.join('\n')
 }
 
-function jsonReport({ rows, usage, storage, scale, measured, ratios, peer, errors }: Results) {
+function jsonReport({ rows, bundle, startUp, usage, storage, scale, measured, ratios, peer, errors }: Results) {
   return {
     users: USERS,
     seconds_per_run: SECONDS,
@@ -564,6 +598,8 @@ function jsonReport({ rows, usage, storage, scale, measured, ratios, peer, error
     dev_server: devServer,
     peer: peer ? { name: 'better-auth', users: PEER_USERS } : null,
     pinning,
+    bundle,
+    start_up: startUp ?? null,
     floors: { hello_p50_ms: measured.p50('hello'), iterations: ITERATIONS, ...measured.floors },
     ratios: ratios.json,
     targets: ratios.count,
@@ -607,7 +643,7 @@ function errorsIn(rows: Row[]) {
 async function main() {
   const started = Date.now()
   const environment = await prepareEnvironment()
-  const { rows: measuredRows, usage, storage } = await measureRounds(environment).finally(environment.stop)
+  const { rows: measuredRows, startUp, usage, storage } = await measureRounds(environment).finally(environment.stop)
   const scale = options.scale ? await measureScale() : undefined
 
   const rows = measuredRows.filter((row) => !row.name.startsWith('floor:'))
@@ -615,7 +651,19 @@ async function main() {
   const ratios = assess(RATIOS, measured)
   const errors = errorsIn([...rows, ...(scale?.flatMap((s) => s.rows) ?? [])])
   const seconds = Math.round((Date.now() - started) / 1000)
-  const results: Results = { rows, usage, storage, scale, measured, ratios, errors, peer: environment.peer, seconds }
+  const results: Results = {
+    rows,
+    bundle: environment.bundle,
+    startUp,
+    usage,
+    storage,
+    scale,
+    measured,
+    ratios,
+    errors,
+    peer: environment.peer,
+    seconds,
+  }
 
   console.log(markdownReport(results))
   if (options.json) {
