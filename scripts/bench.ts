@@ -20,8 +20,10 @@ import { type Measurement, merge, type RequestSpec, run, type Sample, summarise 
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './bench/peer.ts'
 import { pinLoadGenerator, pinning } from './bench/pinning.ts'
 import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
-import { DEV_SERVER_ENV, describeServeMode, type Served, type ServeMode, useServeMode } from './bench/processes.ts'
+import { canServeCold, DEV_SERVER_ENV, describeServeMode, type Served, type ServeMode, useServeMode } from './bench/processes.ts'
 import { assess, type Floors, type Group, type Measured, type RatioDefinition, terms } from './bench/ratios.ts'
+import { secondStepLogins } from './bench/second-step.ts'
+import { type Bundle, bundleSize, type StartUp, startUpOf, untilIdle } from './bench/start-up.ts'
 
 const { values: options } = parseArgs({
   options: {
@@ -39,7 +41,17 @@ const { values: options } = parseArgs({
 if (options.mode !== 'direct' && options.mode !== 'wrangler') throw new Error("--mode must be 'direct' or 'wrangler'")
 useServeMode(options.mode as ServeMode)
 /** Every endpoint the benchmark drives, by the name `--only` takes and the table prints. */
-const ENDPOINT_NAMES = ['hello', 'signup', 'login', 'me', 'refresh', 'admin list (first page)', 'admin list (deep page)'] as const
+const ENDPOINT_NAMES = [
+  'hello',
+  'signup',
+  'login',
+  'login second step (totp)',
+  'reauthenticate',
+  'me',
+  'refresh',
+  'admin list (first page)',
+  'admin list (deep page)',
+] as const
 type EndpointName = (typeof ENDPOINT_NAMES)[number]
 const isEndpointName = (name: string): name is EndpointName => (ENDPOINT_NAMES as readonly string[]).includes(name)
 const ONLY = options.only?.split(',').map((name) => name.trim())
@@ -96,6 +108,17 @@ const RATIOS: RatioDefinition<MeasuredName>[] = [
   },
   { name: 'me_minus_hello_over_d1', group: 'floors', numerator: minus(p50('me'), p50('hello')), denominator: floor('d1_round_trip_ms') },
   { name: 'me_p50_over_hello', group: 'floors', numerator: p50('me'), denominator: p50('hello') },
+  {
+    name: 'second_step_minus_hello_over_d1_session',
+    group: 'floors',
+    numerator: minus(p50('login second step (totp)'), p50('hello')),
+    denominator: floor('d1_session_round_trip_ms'),
+    direction: 'at most',
+    target: 3,
+  },
+  // A password again, so PBKDF2 again: expected near 1.
+  { name: 'reauthenticate_over_login', group: 'floors', numerator: p50('reauthenticate'), denominator: p50('login') },
+  // Passkey sign-in goes here, with the passkey routes: p50 at most 0.30 × login's p50 (no PBKDF2 in it).
   {
     name: 'hello_over_peer_hello',
     group: 'peer',
@@ -160,11 +183,46 @@ async function post(baseUrl: string, path: string, body: unknown, token?: string
 
 const loginAs = (baseUrl: string, i: number) => post(baseUrl, '/users/login', { username: benchUsername(i), password: BENCH_PASSWORD })
 
+/**
+ * Accounts the login endpoint leaves alone, at the top of the table: re-authentication's (each
+ * request the next account's, so no account's streak sees attempts at once) and above them, at
+ * the very top, the accounts the second step enrols in TOTP (whose logins stop at mfa_required).
+ */
+const REAUTH_ACCOUNTS = 64
+const totpAccountsOf = (users: number) => Math.min(1000, Math.floor(users / 4))
+const reservedAccountsOf = (users: number) => REAUTH_ACCOUNTS + totpAccountsOf(users)
+
+/**
+ * The TOTP accounts and their pooled mfa tokens, per database: the rows pass serves the same
+ * database again and goes on with the same accounts, whose spent steps it must not reuse.
+ */
+const secondSteps = new Map<string, { serving: { url: string }; logins: ReturnType<typeof secondStepLogins> }>()
+
+function secondStepsOn({ persistTo, baseUrl, users }: Deployment) {
+  const known = secondSteps.get(persistTo)
+  if (known) {
+    known.serving.url = baseUrl
+    return known.logins
+  }
+  const count = totpAccountsOf(users)
+  const usernames = Array.from({ length: count }, (_, k) => benchUsername(users - count + k))
+  const serving = { url: baseUrl }
+  const logins = secondStepLogins({ baseUrl: () => serving.url, usernames, password: BENCH_PASSWORD })
+  secondSteps.set(persistTo, { serving, logins })
+  return logins
+}
+
 /** The endpoints, each with what it needs to run again and again without failing. */
-async function endpoints(deployment: Deployment): Promise<Endpoint[]> {
+async function endpoints(deployment: Deployment, only?: string[]): Promise<Endpoint[]> {
   const { baseUrl, users } = deployment
   const admin = await loginAs(baseUrl, 0)
   const member = await loginAs(baseUrl, 1)
+  const reauthFirst = users - reservedAccountsOf(users)
+  const reauthTokens: string[] = []
+  if (!only || only.includes('reauthenticate'))
+    for (let i = 0; i < REAUTH_ACCOUNTS; i++) reauthTokens.push((await loginAs(baseUrl, reauthFirst + i)).access_token)
+  let nextReauth = 0
+  const secondStep = secondStepsOn(deployment)
   // Refresh tokens are single use: every request takes one from the pool and returns the new one.
   const pool: string[] = []
   for (let i = 0; i < 24; i++) pool.push((await loginAs(baseUrl, 2 + (i % 10))).refresh_token)
@@ -192,7 +250,24 @@ async function endpoints(deployment: Deployment): Promise<Endpoint[]> {
         method: 'POST',
         path: '/api/v1/users/login',
         // Spread over many accounts, as real logins are.
-        body: () => JSON.stringify({ username: benchUsername(20 + (nextLogin++ % (users - 20))), password: BENCH_PASSWORD }),
+        body: () =>
+          JSON.stringify({
+            username: benchUsername(20 + (nextLogin++ % (users - 20 - reservedAccountsOf(users)))),
+            password: BENCH_PASSWORD,
+          }),
+      },
+    },
+    {
+      name: 'login second step (totp)',
+      spec: { method: 'POST', path: '/api/v1/users/login/mfa', body: secondStep.body, credentials: secondStep.credentials },
+    },
+    {
+      name: 'reauthenticate',
+      spec: {
+        method: 'POST',
+        path: '/api/v1/users/me/reauthenticate',
+        headersEach: () => bearer(reauthTokens[nextReauth++ % REAUTH_ACCOUNTS]!),
+        body: () => JSON.stringify({ password: BENCH_PASSWORD }),
       },
     },
     { name: 'me', spec: { path: '/api/v1/users/me', headers: bearer(member.access_token) } },
@@ -250,7 +325,7 @@ function peerTargets(peer: Served & { sessionCookie: string }): Target[] {
 }
 
 async function targetsOf(deployment: Deployment, only?: string[]) {
-  return (await endpoints(deployment))
+  return (await endpoints(deployment, only))
     .filter(({ name }) => !only || only.includes(name))
     .map(({ name, spec }) => ({ name, baseUrl: deployment.baseUrl, spec, cpuMs: deployment.cpuMs }))
 }
@@ -260,19 +335,26 @@ async function targetsOf(deployment: Deployment, only?: string[]) {
  * in turn), then throughput at concurrency 8, one endpoint at a time.
  */
 async function measureAll(targets: Target[]): Promise<Row[]> {
+  // A pool of single-use credentials is filled before each run, so neither its time nor its CPU is the run's.
+  const prepareAndRun = async (baseUrl: string, spec: RequestSpec, connections: number, seconds: number) => {
+    await spec.credentials?.prepare({ connections, seconds })
+    return run(baseUrl, spec, connections, seconds)
+  }
   // Unrecorded, so no endpoint pays for a cold isolate, cold caches or the JIT.
-  for (const { baseUrl, spec } of targets) await run(baseUrl, spec, 2, WARM_UP_SECONDS)
+  for (const { baseUrl, spec } of targets) await prepareAndRun(baseUrl, spec, 2, WARM_UP_SECONDS)
   const latency = new Map<string, Sample>()
   for (let round = 1; round <= ROUNDS; round++) {
     process.stderr.write(`  latency, round ${round} of ${ROUNDS}\n`)
     for (const { name, baseUrl, spec } of targets) {
-      latency.set(name, merge(latency.get(name), await run(baseUrl, spec, 1, SECONDS / ROUNDS)))
+      latency.set(name, merge(latency.get(name), await prepareAndRun(baseUrl, spec, 1, SECONDS / ROUNDS)))
     }
   }
   const rows: Row[] = []
   for (const { name, baseUrl, spec, cpuMs } of targets) {
+    const floorRow = name.startsWith('floor:')
+    if (!floorRow) await spec.credentials?.prepare({ connections: 8, seconds: SECONDS })
     const cpuBefore = cpuMs?.() ?? NaN
-    const throughput = name.startsWith('floor:') ? latency.get(name)! : await run(baseUrl, spec, 8, SECONDS)
+    const throughput = floorRow ? latency.get(name)! : await run(baseUrl, spec, 8, SECONDS)
     const summary = summarise(throughput)
     // workerd's CPU over the throughput run, per request: what Workers bills and caps.
     const cpuMsPerRequest = ((cpuMs?.() ?? NaN) - cpuBefore) / summary.requests
@@ -308,10 +390,11 @@ async function measureUsage(deployment: Deployment, only?: string[]): Promise<Ma
   const usage = new Map<string, Usage>()
   for (const { name, spec } of await targetsOf({ ...deployment, baseUrl: metered.baseUrl }, only)) {
     const total: Usage = { queries: 0, rows_read: 0, rows_written: 0, d1_ms: 0 }
+    await spec.credentials?.prepare({ connections: 1, requests: USAGE_REQUESTS })
     for (let i = 0; i < USAGE_REQUESTS; i++) {
       const response = await fetch(`${metered.baseUrl}${spec.path}`, {
         method: spec.method ?? 'GET',
-        headers: { ...spec.headers, ...(spec.body ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...spec.headers, ...spec.headersEach?.(), ...(spec.body ? { 'content-type': 'application/json' } : {}) },
         body: spec.body?.(),
       })
       const text = await response.text()
@@ -344,11 +427,14 @@ async function withDeployment<T>(users: number, work: (deployment: Deployment) =
 /** The load generator pinned, and what is measured beside the API: the floor worker and, with --peer, Better Auth. */
 async function prepareEnvironment() {
   pinLoadGenerator()
+  process.stderr.write('Building the worker as a deploy would (wrangler deploy --dry-run), for its size\n')
+  const bundle = await bundleSize()
   process.stderr.write(`Starting the floor worker (PBKDF2 at ${ITERATIONS} iterations, one D1 round trip)\n`)
   const floor = await deployFloor()
   if (options.peer) await installPeer()
   const peer = options.peer ? await deployPeer() : undefined
   return {
+    bundle,
     peer: peer !== undefined,
     floorTargets: floorTargets(floor),
     peerTargets: peer ? peerTargets(peer) : [],
@@ -364,9 +450,29 @@ async function measureRounds({ floorTargets, peerTargets }: { floorTargets: Targ
   const only = ONLY && [...new Set(['hello', ...ONLY])]
   return withDeployment(USERS, async (deployment) => {
     const rows = await measureAll([...floorTargets, ...(await targetsOf(deployment, only)), ...peerTargets])
+    const startUp = await measureStartUp(deployment)
     const usage = await measureUsage(deployment, only)
-    return { rows, usage, storage: storageByTable(deployment.persistTo) }
+    return { rows, startUp, usage, storage: storageByTable(deployment.persistTo) }
   })
+}
+
+const START_UPS = 3
+
+/**
+ * The API served again, unasked, START_UPS times: each time, once the engine is idle, its first
+ * request against a warm one's; the run with the median start-up is kept (direct mode only).
+ */
+async function measureStartUp(deployment: Deployment): Promise<StartUp | undefined> {
+  if (!canServeCold()) return undefined
+  process.stderr.write(`  start-up: serving again ${START_UPS} times, and timing each first hello\n`)
+  const runs: StartUp[] = []
+  for (let i = 0; i < START_UPS; i++) {
+    const cold = await deployment.servedCold()
+    await untilIdle(cold.cpuMs)
+    runs.push(await startUpOf(cold.baseUrl))
+  }
+  runs.sort((a, b) => a.start_up_ms - b.start_up_ms)
+  return runs[Math.floor(runs.length / 2)]
 }
 
 type ScaleRun = { users: number; rows: Row[] }
@@ -411,6 +517,8 @@ const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}
 type Results = {
   /** The API's and the peer's endpoints (the floor worker's rows are in `measured.floors`). */
   rows: Row[]
+  bundle: Bundle
+  startUp: StartUp | undefined
   usage: Map<string, Usage>
   storage: TableStorage[]
   scale?: ScaleRun[]
@@ -424,7 +532,13 @@ type Results = {
 const costOf = (row: Row, usage: Usage) =>
   costPerMillion({ cpuMs: row.cpuMsPerRequest, rowsRead: usage.rows_read, rowsWritten: usage.rows_written })
 
-function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, seconds }: Results): string {
+function startUpLine(startUp: StartUp | undefined): string {
+  if (!startUp)
+    return 'Start-up: not measured with --mode wrangler (the dev server gives no sign of readiness before a request reaches the worker).'
+  return `Start-up: a freshly served worker's first hello, sent once the engine was idle, took ${fixed(startUp.first_ms)} ms, a warm one ${fixed(startUp.warm_p50_ms)} ms (median of the next ${startUp.warm_requests}, each on a new connection like the first): ${fixed(startUp.start_up_ms)} ms of start-up (the median of ${START_UPS} fresh starts).`
+}
+
+function markdownReport({ rows, bundle, startUp, usage, storage, measured, ratios, peer, errors, seconds }: Results): string {
   const { floors } = measured
   const hello = measured.p50('hello')
   const lines = [
@@ -436,6 +550,8 @@ function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, 
       ? 'Static Assets: served (--assets), so the local asset router worker runs in front of every request.'
       : "Static Assets: left out of the served configuration (the local asset router worker would run in front of every request; in production Cloudflare's routing does it, outside the worker's CPU). --assets keeps them.",
     ...(peer ? [`Peer: Better Auth (bench/peer) at its defaults, served the same way on the same core, ${PEER_USERS} accounts.`] : []),
+    `Bundle: ${fixed(bundle.upload_kib)} KiB, gzip ${fixed(bundle.gzip_kib)} KiB (${fixed(bundle.gzip_kb)} KB), as \`wrangler deploy --dry-run\` reports it; target ≤ ${bundle.target_gzip_kb} KB gzip: ${bundle.verdict === 'met' ? 'met' : 'MISSED'}.`,
+    startUpLine(startUp),
     '',
     '| endpoint | requests | req/s (c=8) | p50 ms (c=1) | p99 ms (c=1) | workerd CPU ms/req (c=8) | errors |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -473,7 +589,7 @@ function markdownReport({ rows, usage, storage, measured, ratios, peer, errors, 
   return lines.join('\n')
 }
 
-function jsonReport({ rows, usage, storage, scale, measured, ratios, peer, errors }: Results) {
+function jsonReport({ rows, bundle, startUp, usage, storage, scale, measured, ratios, peer, errors }: Results) {
   return {
     users: USERS,
     seconds_per_run: SECONDS,
@@ -482,6 +598,8 @@ function jsonReport({ rows, usage, storage, scale, measured, ratios, peer, error
     dev_server: devServer,
     peer: peer ? { name: 'better-auth', users: PEER_USERS } : null,
     pinning,
+    bundle,
+    start_up: startUp ?? null,
     floors: { hello_p50_ms: measured.p50('hello'), iterations: ITERATIONS, ...measured.floors },
     ratios: ratios.json,
     targets: ratios.count,
@@ -525,7 +643,7 @@ function errorsIn(rows: Row[]) {
 async function main() {
   const started = Date.now()
   const environment = await prepareEnvironment()
-  const { rows: measuredRows, usage, storage } = await measureRounds(environment).finally(environment.stop)
+  const { rows: measuredRows, startUp, usage, storage } = await measureRounds(environment).finally(environment.stop)
   const scale = options.scale ? await measureScale() : undefined
 
   const rows = measuredRows.filter((row) => !row.name.startsWith('floor:'))
@@ -533,7 +651,19 @@ async function main() {
   const ratios = assess(RATIOS, measured)
   const errors = errorsIn([...rows, ...(scale?.flatMap((s) => s.rows) ?? [])])
   const seconds = Math.round((Date.now() - started) / 1000)
-  const results: Results = { rows, usage, storage, scale, measured, ratios, errors, peer: environment.peer, seconds }
+  const results: Results = {
+    rows,
+    bundle: environment.bundle,
+    startUp,
+    usage,
+    storage,
+    scale,
+    measured,
+    ratios,
+    errors,
+    peer: environment.peer,
+    seconds,
+  }
 
   console.log(markdownReport(results))
   if (options.json) {

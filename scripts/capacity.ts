@@ -1,19 +1,25 @@
 /**
  * The capacity model of docs/scale.md: turns a traffic mix and the benchmark's measured cost of
  * each request (D1 queries, rows read and written, CPU, bytes per stored row) into requests a
- * day, the load on one D1 database and on the limiter, storage, a monthly bill, and the number of
- * users at which one database (or the one limiter) runs out first.
+ * day, the load on one D1 database and on each of the limiter's Durable Objects, storage, a
+ * monthly bill, and the number of users at which one database (or the limiter's hottest object)
+ * runs out first.
  *
  *   npm run capacity -- [--report FILE] [--users N] [--active F] [--logins N] [--refreshes N]
  *                       [--reads N] [--signups F] [--peak R] [--audit-days N] [--replica]
+ *                       [--networks N]
  *
  * --report is a `npm run bench -- --json FILE` result (default: the one docs/scale.md uses).
  * The mix is per active user per day; --active is the share of users active on a day, --signups
  * the share of the user base that signs up each day, --peak the busiest second over the average.
  * --replica models AUTH_READ_MODE=replica: authenticated reads leave the primary for read replicas.
+ * --networks is how many client networks (an IPv4 address, an IPv6 /64) the traffic comes from
+ * (default: one per active user); the limiter spreads them, and the accounts, over its shards.
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { LIMITER_SHARDS, shardOf } from '../src/rate-limit/client.ts'
 import { D1_LIMITS, DURABLE_OBJECT_LIMITS, PLAN, PRICES_READ_ON } from './bench/prices.ts'
 
 const { values: options } = parseArgs({
@@ -28,6 +34,7 @@ const { values: options } = parseArgs({
     peak: { type: 'string', default: '3' },
     'audit-days': { type: 'string', default: '365' },
     replica: { type: 'boolean', default: false },
+    networks: { type: 'string' },
   },
 })
 const number = (name: keyof typeof options) => {
@@ -51,12 +58,16 @@ const MONTH_DAYS = 30
 const users = number('users')
 const active = users * number('active')
 
-/** Requests a day by kind; `me` stands for every authenticated read (profile, sessions, admin). */
+/**
+ * Requests a day by kind; `me` stands for every authenticated read (profile, sessions, admin).
+ * `limiter` counts the Durable Object requests each makes: one to its network's shard, and for a
+ * login one more, at once, to its account's shard.
+ */
 const mix = [
-  { kind: 'signup', endpoint: 'signup', perDay: users * number('signups'), limiter: true, mails: 1, primary: true },
-  { kind: 'login', endpoint: 'login', perDay: active * number('logins'), limiter: true, mails: 0, primary: true },
-  { kind: 'refresh', endpoint: 'refresh', perDay: active * number('refreshes'), limiter: true, mails: 0, primary: true },
-  { kind: 'authenticated read', endpoint: 'me', perDay: active * number('reads'), limiter: false, mails: 0, primary: !options.replica },
+  { kind: 'signup', endpoint: 'signup', perDay: users * number('signups'), limiter: 1, mails: 1, primary: true },
+  { kind: 'login', endpoint: 'login', perDay: active * number('logins'), limiter: 2, mails: 0, primary: true },
+  { kind: 'refresh', endpoint: 'refresh', perDay: active * number('refreshes'), limiter: 1, mails: 0, primary: true },
+  { kind: 'authenticated read', endpoint: 'me', perDay: active * number('reads'), limiter: 0, mails: 0, primary: !options.replica },
 ].map((entry) => ({ ...entry, cost: measured(entry.endpoint) }))
 
 const perDay = (pick: (entry: (typeof mix)[number]) => number) => mix.reduce((sum, entry) => sum + entry.perDay * pick(entry), 0)
@@ -67,7 +78,7 @@ const queriesPerDay = perDay((e) => e.cost.d1.queries)
 const rowsReadPerDay = perDay((e) => e.cost.d1.rows_read)
 const rowsWrittenPerDay = perDay((e) => e.cost.d1.rows_written)
 const cpuMsPerDay = perDay((e) => e.cost.cpu_ms_per_request)
-const limiterPerDay = perDay((e) => (e.limiter ? 1 : 0))
+const limiterPerDay = perDay((e) => e.limiter)
 const mailsPerDay = perDay((e) => e.mails)
 
 // One database answers one query at a time: the primary's busy milliseconds per second at the
@@ -76,6 +87,35 @@ const onPrimary = (pick: (entry: (typeof mix)[number]) => number) => perDay((e) 
 const busyMeasured = (onPrimary((e) => e.cost.d1.d1_ms) / DAY) * peakFactor
 const busyPlanned = ((onPrimary((e) => e.cost.d1.queries) * D1_LIMITS.planningMsPerQuery) / DAY) * peakFactor
 const limiterPeakRps = (limiterPerDay / DAY) * peakFactor
+
+/**
+ * How unevenly the limiter's keys fall into its shards: synthetic keys shaped as the worker makes
+ * them (`ip:` or `account:` and 16 bytes of an HMAC, base64url; random bytes stand in for the
+ * HMAC), each network carrying an equal share of the network requests and each logging-in account
+ * an equal share of the account requests, hashed with the worker's own shardOf (FNV-1a). Returns
+ * the hottest shard's load over the mean. With more keys (10 ×, 100 × the users) the spread only
+ * evens out, so this imbalance is used at every scale.
+ */
+function shardImbalance(networks: number, accounts: number, accountShare: number): number {
+  const load = new Array<number>(LIMITER_SHARDS).fill(0)
+  const spread = (kind: string, keys: number, share: number) => {
+    for (let i = 0; i < keys; i++)
+      load[Number(shardOf(`${kind}:${randomBytes(16).toString('base64url')}`).slice('shard-'.length))]! += share / keys
+  }
+  spread('ip', networks, 1 - accountShare)
+  spread('account', accounts, accountShare)
+  return Math.max(...load) / (1 / LIMITER_SHARDS)
+}
+const networks = options.networks === undefined ? Math.max(1, Math.round(active)) : number('networks')
+const loginsPerDay = mix[1]!.perDay
+const accountShare = loginsPerDay / limiterPerDay
+const imbalance = shardImbalance(networks, Math.max(1, Math.round(loginsPerDay)), accountShare)
+const SCALES = [1, 10, 100]
+const perShard = SCALES.map((scale) => {
+  const mean = (limiterPeakRps * scale) / LIMITER_SHARDS
+  return { scale, total: limiterPeakRps * scale, mean, hottest: mean * imbalance }
+})
+const softLimit = DURABLE_OBJECT_LIMITS.requestsPerSecond
 
 // Storage: every account; every session a login opened, kept until it expires (REFRESH_TOKEN_TTL,
 // 30 days; logouts would free some); and audit events (signups and logins) for their retention.
@@ -98,8 +138,8 @@ const headroom = [
   { limit: 'D1 query time at the peak, at the locally measured query time', used: busyMeasured / D1_LIMITS.queryMsPerSecond },
   { limit: 'D1 database size (10 GB)', used: storageBytes / D1_LIMITS.databaseBytes },
   {
-    limit: `the limiter Durable Object (soft limit ${DURABLE_OBJECT_LIMITS.requestsPerSecond} requests/s)`,
-    used: limiterPeakRps / DURABLE_OBJECT_LIMITS.requestsPerSecond,
+    limit: `the limiter's hottest Durable Object of ${LIMITER_SHARDS} (soft limit ${softLimit} requests/s)`,
+    used: perShard[0]!.hottest / softLimit,
   },
 ].map((entry) => ({ ...entry, maxUsers: entry.used > 0 ? users / entry.used : Infinity }))
 const first = headroom.reduce((a, b) => (b.maxUsers < a.maxUsers ? b : a))
@@ -136,10 +176,18 @@ const lines = [
   ),
   `| **all** | ${f(requestsPerDay)} | ${f(queriesPerDay)} | ${f(rowsReadPerDay)} | ${f(rowsWrittenPerDay)} | ${f(cpuMsPerDay)} |`,
   '',
-  `Average ${f(requestsPerDay / DAY, 1)} requests/s, peak ${f(peakRps, 1)}; the limiter's peak ${f(limiterPeakRps, 1)} requests/s.`,
+  `Average ${f(requestsPerDay / DAY, 1)} requests/s, peak ${f(peakRps, 1)}; the limiter's peak ${f(limiterPeakRps, 1)} Durable Object requests/s.`,
   `Storage: ${f(storageBytes / 1e9, 2)} GB: ${Object.entries(stored)
     .map(([table, bytes]) => `${table} ${f(bytes / 1e9, 2)} GB (${f(bytesPerRow(table))} B a row)`)
     .join(', ')}.`,
+  '',
+  `The limiter at the peak second, over its ${LIMITER_SHARDS} Durable Objects: keys from ${f(networks)} networks and ${f(loginsPerDay)} logging-in accounts a day, spread by FNV-1a; the hottest object carries ${f(imbalance, 2)} × the mean (simulated over synthetic keys).`,
+  '',
+  `| mix | limiter requests/s | per object, mean | hottest object | hottest / soft limit (${softLimit}/s) |`,
+  '|---|---:|---:|---:|---:|',
+  ...perShard.map(
+    (s) => `| ${s.scale} × | ${f(s.total, 1)} | ${f(s.mean, 1)} | ${f(s.hottest, 1)} | ${f((s.hottest / softLimit) * 100, 1)} % |`,
+  ),
   '',
   '| limit | used at this size | users at 100 % |',
   '|---|---:|---:|',

@@ -18,6 +18,8 @@ export type Deployment = Served & {
   persistTo: string
   /** Stops the server and serves the same database again with REPORT_D1_USAGE on. */
   metered: () => Promise<Served>
+  /** Stops the server and serves it again, unasked: its first request will meet a fresh isolate. */
+  servedCold: () => Promise<Served>
 }
 
 /**
@@ -71,7 +73,11 @@ export async function deploy(count: number, options: { assets: boolean }): Promi
     if (scratch.child) await stopProcess(scratch.child)
     return serve(scratch, args(['--var', 'REPORT_D1_USAGE:true']), '/api/v1/health')
   }
-  return { ...served, users: count, deepCursor, persistTo, metered }
+  const servedCold = async () => {
+    if (scratch.child) await stopProcess(scratch.child)
+    return serve(scratch, args([]), '/api/v1/health', { cold: true })
+  }
+  return { ...served, users: count, deepCursor, persistTo, metered, servedCold }
 }
 
 /** The minimal worker whose routes minus /noop are the floors: one derivation, one D1 round trip. */

@@ -9,10 +9,26 @@ export type RequestSpec = {
   method?: 'GET' | 'POST'
   path: string
   headers?: Record<string, string>
+  /** Headers that change from request to request (a bearer token from a pool), beside `headers`. */
+  headersEach?: () => Record<string, string>
   /** A body per request (signups need new names, refreshes the latest token). */
   body?: () => string | undefined
   /** Sees every response, e.g. to keep the refresh token it returned. */
   onResponse?: (status: number, body: string) => void
+  /** For requests that each spend a single-use credential (a second step's mfa_token). */
+  credentials?: Credentials
+}
+
+/**
+ * A pool of single-use credentials, filled before each run outside its timing. A run makes at most
+ * as many requests as the pool allows, then ends early rather than send one bound to fail; its
+ * throughput is then its requests over the time it took.
+ */
+export type Credentials = {
+  /** Fills the pool for a run of about this many seconds at this concurrency, or this many requests; called before each run, outside its timing and its CPU. */
+  prepare: (run: { connections: number; seconds?: number; requests?: number }) => Promise<void>
+  /** How many requests the pool allows now. */
+  available: () => number
 }
 
 export type Measurement = {
@@ -61,24 +77,35 @@ export function merge(into: Sample | undefined, more: Sample): Sample {
   }
 }
 
+/** Runs one endpoint; a spec with credentials must have had them prepared for this run. */
 export async function run(baseUrl: string, spec: RequestSpec, connections: number, seconds: number): Promise<Sample> {
+  const amount = spec.credentials?.available()
+  if (amount !== undefined && amount < connections)
+    throw new Error(`${spec.path}: ${amount} credentials left for ${connections} connections`)
   const latencies: number[] = []
   let status5xx = 0
   let non2xx = 0
   let instance: autocannon.Instance
+  const started = performance.now()
+  let lastResponse = started
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
       {
         url: baseUrl,
         connections,
         pipelining: 1,
-        duration: seconds,
+        // With a pool, autocannon counts requests instead; the run's duration is kept by the timer below.
+        ...(amount === undefined ? { duration: seconds } : { amount }),
         requests: [
           {
             method: spec.method ?? 'GET',
             path: spec.path,
             headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers },
-            setupRequest: (request) => (spec.body ? { ...request, body: spec.body() } : request),
+            setupRequest: (request) => ({
+              ...request,
+              ...(spec.headersEach ? { headers: { ...request.headers, ...spec.headersEach() } } : {}),
+              ...(spec.body ? { body: spec.body() } : {}),
+            }),
             onResponse: (status: number, body: string) => spec.onResponse?.(status, body),
           },
         ],
@@ -88,9 +115,14 @@ export async function run(baseUrl: string, spec: RequestSpec, connections: numbe
   })
   instance!.on('response', (_client, statusCode, _bytes, responseTime) => {
     latencies.push(responseTime)
+    lastResponse = performance.now()
     if (statusCode >= 500) status5xx++
     if (statusCode < 200 || statusCode >= 300) non2xx++
   })
-  const result = await finished
-  return { connections, seconds, latencies, errors: result.errors + result.timeouts + non2xx, status5xx }
+  const timer = amount === undefined ? undefined : setTimeout(() => instance.stop(), seconds * 1000)
+  const result = await finished.finally(() => clearTimeout(timer))
+  // A pool's run lasts until its last answer: sooner when the pool ran out, later by what was in
+  // flight (autocannon notices a stop at its next one-second tick).
+  const took = amount === undefined ? seconds : (lastResponse - started) / 1000
+  return { connections, seconds: took, latencies, errors: result.errors + result.timeouts + non2xx, status5xx }
 }

@@ -4,7 +4,7 @@
  * when the run ends, however it ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -129,15 +129,39 @@ async function release(scratch: Scratch) {
   rmSync(scratch.dir, { recursive: true, force: true })
 }
 
-/** Serves with `wrangler dev` from the scratch until `readyPath` answers, then pins its workerd. */
-export async function serve(scratch: Scratch, args: string[] | ((port: number) => string[]), readyPath: string): Promise<Served> {
+/** Waits for serve-direct's `ready` line, which it prints before any request has reached the worker. */
+async function waitUntilReadyLine(child: ChildProcess, logFile: string) {
+  const deadline = Date.now() + 90_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited early; see ${logFile}`)
+    if (/^ready /m.test(readFileSync(logFile, 'utf8'))) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`no ready line within 90 s; see ${logFile}`)
+}
+
+/** Whether `serve` can be told to wait for the server's own word, leaving the worker's isolate unasked. */
+export const canServeCold = () => serveMode === 'direct'
+
+/**
+ * Serves with `wrangler dev` from the scratch until `readyPath` answers, then pins its workerd.
+ * With `cold` (direct mode only) it waits for the server's ready line instead, so the worker's
+ * first request is still to come.
+ */
+export async function serve(
+  scratch: Scratch,
+  args: string[] | ((port: number) => string[]),
+  readyPath: string,
+  options: { cold?: boolean } = {},
+): Promise<Served> {
   const port = await freePort()
   const logFile = join(scratch.dir, 'wrangler.log')
   const child = startServer(['--port', String(port), ...(typeof args === 'function' ? args(port) : args)], logFile)
   scratch.child = child
   const baseUrl = `http://127.0.0.1:${port}`
   try {
-    await waitUntilServing(`${baseUrl}${readyPath}`, child, logFile)
+    if (options.cold && canServeCold()) await waitUntilReadyLine(child, logFile)
+    else await waitUntilServing(`${baseUrl}${readyPath}`, child, logFile)
   } catch (error) {
     // The directory stays, so the log the error points to can be read.
     held.delete(scratch)
