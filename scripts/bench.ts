@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { BENCH_PASSWORD, benchUsername, ITERATIONS, storageByTable, type TableStorage } from './bench/database.ts'
 import { type Deployment, deploy, deployFloor } from './bench/deploy.ts'
 import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './bench/load.ts'
+import { passkeySignIns } from './bench/passkey.ts'
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './bench/peer.ts'
 import { pinLoadGenerator, pinning } from './bench/pinning.ts'
 import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
@@ -47,6 +48,7 @@ const ENDPOINT_NAMES = [
   'login',
   'login second step (totp)',
   'reauthenticate',
+  'passkey sign-in',
   'me',
   'refresh',
   'admin list (first page)',
@@ -118,7 +120,15 @@ const RATIOS: RatioDefinition<MeasuredName>[] = [
   },
   // A password again, so PBKDF2 again: expected near 1.
   { name: 'reauthenticate_over_login', group: 'floors', numerator: p50('reauthenticate'), denominator: p50('login') },
-  // Passkey sign-in goes here, with the passkey routes: p50 at most 0.30 × login's p50 (no PBKDF2 in it).
+  // No PBKDF2 in it: a signature check and a few queries.
+  {
+    name: 'passkey_signin_over_login',
+    group: 'floors',
+    numerator: p50('passkey sign-in'),
+    denominator: p50('login'),
+    direction: 'at most',
+    target: 0.3,
+  },
   {
     name: 'hello_over_peer_hello',
     group: 'peer',
@@ -189,8 +199,27 @@ const loginAs = (baseUrl: string, i: number) => post(baseUrl, '/users/login', { 
  * the very top, the accounts the second step enrols in TOTP (whose logins stop at mfa_required).
  */
 const REAUTH_ACCOUNTS = 64
+/** Below the re-authentication's: the accounts that register a passkey (their logins would ask for a second step). */
+const PASSKEY_ACCOUNTS = 16
 const totpAccountsOf = (users: number) => Math.min(1000, Math.floor(users / 4))
-const reservedAccountsOf = (users: number) => REAUTH_ACCOUNTS + totpAccountsOf(users)
+const reservedAccountsOf = (users: number) => PASSKEY_ACCOUNTS + REAUTH_ACCOUNTS + totpAccountsOf(users)
+
+/** The passkey accounts and their pooled assertions, per database (the rows pass serves it again). */
+const passkeyPools = new Map<string, { serving: { url: string }; signIns: ReturnType<typeof passkeySignIns> }>()
+
+function passkeysOn({ persistTo, baseUrl, users }: Deployment) {
+  const known = passkeyPools.get(persistTo)
+  if (known) {
+    known.serving.url = baseUrl
+    return known.signIns
+  }
+  const first = users - reservedAccountsOf(users)
+  const usernames = Array.from({ length: PASSKEY_ACCOUNTS }, (_, k) => benchUsername(first + REAUTH_ACCOUNTS + k))
+  const serving = { url: baseUrl }
+  const signIns = passkeySignIns({ baseUrl: () => serving.url, usernames, password: BENCH_PASSWORD })
+  passkeyPools.set(persistTo, { serving, signIns })
+  return signIns
+}
 
 /**
  * The TOTP accounts and their pooled mfa tokens, per database: the rows pass serves the same
@@ -223,6 +252,7 @@ async function endpoints(deployment: Deployment, only?: string[]): Promise<Endpo
     for (let i = 0; i < REAUTH_ACCOUNTS; i++) reauthTokens.push((await loginAs(baseUrl, reauthFirst + i)).access_token)
   let nextReauth = 0
   const secondStep = secondStepsOn(deployment)
+  const passkeys = passkeysOn(deployment)
   // Refresh tokens are single use: every request takes one from the pool and returns the new one.
   const pool: string[] = []
   for (let i = 0; i < 24; i++) pool.push((await loginAs(baseUrl, 2 + (i % 10))).refresh_token)
@@ -269,6 +299,10 @@ async function endpoints(deployment: Deployment, only?: string[]): Promise<Endpo
         headersEach: () => bearer(reauthTokens[nextReauth++ % REAUTH_ACCOUNTS]!),
         body: () => JSON.stringify({ password: BENCH_PASSWORD }),
       },
+    },
+    {
+      name: 'passkey sign-in',
+      spec: { method: 'POST', path: '/api/v1/users/passkeys/login', body: passkeys.body, credentials: passkeys.credentials },
     },
     { name: 'me', spec: { path: '/api/v1/users/me', headers: bearer(member.access_token) } },
     {

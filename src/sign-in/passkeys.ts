@@ -104,15 +104,18 @@ export async function signInWithPasskey(
   input: { challengeId: string; credential: AuthenticationResponse },
 ): Promise<TokenPair> {
   const { db, config, client } = c.var
-  const challenge = await takeChallenge(c, { id: input.challengeId, ceremony: 'sign_in', userId: null, boundTo: null })
-  const found = await findPasskeyByCredentialId(db, input.credential.rawId)
+  // Independent reads, side by side: the challenge is spent whatever the credential turns out to be.
+  const [challenge, found] = await Promise.all([
+    takeChallenge(c, { id: input.challengeId, ceremony: 'sign_in', userId: null, boundTo: null }),
+    findPasskeyByCredentialId(db, input.credential.rawId),
+  ])
   if (!found) {
     const details = { reason: 'unknown_passkey', method: 'passkey' }
     return refuseOnNetworkBudget(c, problem('passkey_failed'), { action: 'user.login_failed', targetId: null, details })
   }
   const { user } = found
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
-  const proof: PasskeyProof = { kind: 'passkey', challenge, credential: input.credential, discoverable: true }
+  const proof: PasskeyProof = { kind: 'passkey', challenge, credential: input.credential, discoverable: true, stored: found.passkey }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) return refuseSignIn(c, user, attempt, 'passkey_failed')
   if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled', 'passkey')

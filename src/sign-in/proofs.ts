@@ -13,7 +13,7 @@ import type { Database } from '../db/client'
 import { findTotpFactor, spendRecoveryCode, spendTotpStep, TOTP_ENROLMENT_MS } from '../db/factors'
 import { takeFlowCode } from '../db/oauth-flows'
 import { findPasskeyByCredentialId, recordPasskeyUse } from '../db/passkeys'
-import type { UserRow } from '../db/schema'
+import type { PasskeyRow, UserRow } from '../db/schema'
 import type { ProofWrite } from '../db/sessions'
 import { passwordSignIn, proofSignIn } from '../db/users'
 
@@ -29,7 +29,14 @@ export type Proof = { kind: 'password'; password: string } | SecondFactorProof
  * takePasskeyChallenge). A passwordless sign-in's (`discoverable`) must name its account by the
  * user handle too.
  */
-export type PasskeyProof = { kind: 'passkey'; challenge: string; credential: AuthenticationResponse; discoverable?: boolean }
+export type PasskeyProof = {
+  kind: 'passkey'
+  challenge: string
+  credential: AuthenticationResponse
+  discoverable?: boolean
+  /** The stored passkey the credential id names, when the caller has looked it up already. */
+  stored?: PasskeyRow
+}
 
 /** The relying party every ceremony is checked against: the configuration's, never a request's. */
 export const relyingPartyOf = (config: Config): RelyingParty => ({
@@ -121,8 +128,9 @@ export async function checkProviderCode(context: ProofContext, code: string, cod
 async function checkPasskey(context: ProofContext, user: UserRow, proof: PasskeyProof): Promise<CheckedProof | undefined> {
   const { db, config, now } = context
   const { credential } = proof
-  const found = await findPasskeyByCredentialId(db, credential.rawId)
-  if (!found || found.passkey.userId !== user.id) return undefined
+  const found = proof.stored ? { passkey: proof.stored } : await findPasskeyByCredentialId(db, credential.rawId)
+  // Whatever it signs, another account's credential never counts for this one.
+  if (!found || found.passkey.userId !== user.id || found.passkey.credentialId !== credential.rawId) return undefined
   const handle = credential.response.userHandle
   if ((proof.discoverable && !handle) || (handle && handle !== userHandleOf(user.id))) return undefined
   const verified = await verifyAssertion(relyingPartyOf(config), proof.challenge, found.passkey.publicKey, credential)
