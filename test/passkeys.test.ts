@@ -291,6 +291,15 @@ describe('passwordless sign-in with a passkey', () => {
     expect((await passkeyLogin(authenticator, credential, {}, { LOGIN_FREE_FAILURES: '50' })).status).toBe(200)
   })
 
+  it('lets a challenge live 5 minutes', async () => {
+    const { authenticator, credential } = await withPasskey()
+    const { challenge_id, options } = await signInOptions()
+    const assertion = await authenticator.assert(options, credential)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 301_000)
+    await expectProblem(await call('/users/passkeys/login', { json: { challenge_id, credential: assertion } }), 400, 'invalid_challenge')
+  })
+
   it('refuses a replayed challenge with invalid_challenge, and an unknown credential with passkey_failed', async () => {
     const { authenticator, credential } = await withPasskey()
     const { challenge_id, options } = await signInOptions()

@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers'
-import { describe, expect, inject, it } from 'vitest'
+import { afterEach, describe, expect, inject, it, vi } from 'vitest'
 import {
   GITHUB_CLIENT_ID,
   GITHUB_CLIENT_SECRET,
@@ -8,12 +8,16 @@ import {
   IDP_EMAIL_DOMAIN,
   signInAtProvider,
 } from '../scripts/lib/identity-provider'
-import { adminCall, asAdmin, call, claimsOf, expectProblem, signedIn, type TokenPair, totpFor, withTotp } from './helpers'
+import { adminCall, asAdmin, call, claimsOf, expectProblem, secretOf, signedIn, type TokenPair, totpFor, withTotp } from './helpers'
 
 /*
  * Sign-in with another provider against a real OpenID provider (panva's oidc-provider, started by
  * test/global-setup.ts): the whole redirect flow, through HTTP, with the browser's cookies.
  */
+
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 const issuer = inject('idpIssuer')
 const githubBase = inject('githubBase')
@@ -193,6 +197,21 @@ describe('sign-in with an OpenID provider', () => {
     expect(claimsOf(pair.access_token)).toMatchObject({ aal: 'aal2', amr: ['fed', 'otp', 'mfa'] })
   })
 
+  it('asks an account made by the provider (no password) for the TOTP code it enrolled since, and then signs it in', async () => {
+    const login = uniqueLogin()
+    const pair = (await (await providerSignIn(login)).json()) as TokenPair
+    const started = await call('/users/me/mfa/totp', { method: 'POST', token: pair.access_token })
+    const { otpauth_uri } = (await started.json()) as { otpauth_uri: string }
+    const secret = secretOf(otpauth_uri)
+    expect((await call('/users/me/mfa/totp/confirm', { token: pair.access_token, json: { code: await totpFor(secret) } })).status).toBe(200)
+    const problem = (await expectProblem(await providerSignIn(login), 403, 'mfa_required')) as unknown as { mfa_token: string }
+    const finished = await call('/users/login/mfa', {
+      json: { mfa_token: problem.mfa_token, code: await totpFor(secret, Date.now() + 30_000) },
+    })
+    expect(finished.status, await finished.clone().text()).toBe(200)
+    expect(claimsOf(((await finished.json()) as TokenPair).access_token)).toMatchObject({ amr: ['fed', 'otp', 'mfa'] })
+  })
+
   it('answers account_disabled for a disabled account, in the fragment', async () => {
     const login = uniqueLogin()
     const pair = (await (await providerSignIn(login)).json()) as TokenPair
@@ -256,6 +275,20 @@ describe('what the flow refuses', () => {
     const second = await providerRedirect(uniqueLogin())
     expect((await exchange(second.fragment.get('code') ?? '', second.verifier)).status).toBe(200)
     await expectProblem(await exchange(second.fragment.get('code') ?? '', second.verifier), 400, 'invalid_challenge')
+  })
+
+  it('lets a flow live 10 minutes and the app code 60 seconds', async () => {
+    const late = await authorize()
+    const callback = await signInAtProvider(late.location, uniqueLogin())
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 601_000)
+    await expectProblem(await call(callback, { env: PROVIDERS, headers: { cookie: late.cookie } }), 400, 'invalid_challenge')
+    vi.useRealTimers()
+
+    const { fragment, verifier } = await providerRedirect(uniqueLogin())
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 61_000)
+    await expectProblem(await exchange(fragment.get('code') ?? '', verifier), 400, 'invalid_challenge')
   })
 
   it('answers provider_failed, creating nothing, when the ID token is not signed with the registered algorithm', async () => {
