@@ -126,3 +126,40 @@ export async function run(baseUrl: string, spec: RequestSpec, connections: numbe
   const took = amount === undefined ? seconds : (lastResponse - started) / 1000
   return { connections, seconds: took, latencies, errors: result.errors + result.timeouts + non2xx, status5xx }
 }
+
+/**
+ * How fast a pool's runs took their bodies, per concurrency, so the next run's pool is sized from
+ * what the earlier ones reached: before a run `expected(connections)`, then `started`, then
+ * `took()` as each body is asked for.
+ */
+export class RunRates {
+  private readonly observed = new Map<number, number>()
+  private run: { connections: number; first: number; last: number; bodies: number } | undefined
+
+  constructor(private readonly firstGuess: number) {}
+
+  /** Requests a second a run at this concurrency is expected to make (what the last one taught, first). */
+  expected(connections: number): number {
+    const run = this.run
+    if (run && run.bodies > run.connections && run.last > run.first)
+      this.observed.set(run.connections, (run.bodies - run.connections) / ((run.last - run.first) / 1000))
+    const exact = this.observed.get(connections)
+    if (exact !== undefined) return exact
+    // One workerd thread serves every connection, so more of them add little: twice the best seen.
+    const best = Math.max(0, ...this.observed.values())
+    return best > 0 ? best * 2 : this.firstGuess
+  }
+
+  started(connections: number) {
+    this.run = { connections, first: 0, last: 0, bodies: 0 }
+  }
+
+  took() {
+    const run = this.run
+    if (!run) return
+    const now = Date.now()
+    if (run.bodies === 0) run.first = now
+    run.last = now
+    run.bodies++
+  }
+}

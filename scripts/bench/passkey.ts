@@ -6,7 +6,7 @@
  * the pool is filled, outside its timing: one options call and one signed assertion per request.
  */
 import { SoftAuthenticator, type SoftCredential } from '../../test/authenticator.ts'
-import type { Credentials } from './load.ts'
+import { type Credentials, RunRates } from './load.ts'
 
 /** Requests a second the first run is sized for, before any has been observed. */
 const FIRST_GUESS_RPS = 300
@@ -27,8 +27,7 @@ export function passkeySignIns(options: { baseUrl: () => string; usernames: stri
   const authenticator = new SoftAuthenticator()
   const credentials: SoftCredential[] = []
   let pool: string[] = []
-  let observedRps: number | undefined
-  let lastRun: { first: number; last: number; bodies: number } | undefined
+  const rates = new RunRates(FIRST_GUESS_RPS)
 
   async function register() {
     process.stderr.write(`  registering ${options.usernames.length} passkeys through the API\n`)
@@ -59,10 +58,8 @@ export function passkeySignIns(options: { baseUrl: () => string; usernames: stri
 
   const pool_: Credentials = {
     async prepare({ connections, seconds, requests }) {
-      if (lastRun && lastRun.bodies > connections && lastRun.last > lastRun.first)
-        observedRps = (lastRun.bodies - connections) / ((lastRun.last - lastRun.first) / 1000)
       if (credentials.length === 0) await register()
-      const wanted = Math.max(connections, Math.ceil(requests ?? (observedRps ?? FIRST_GUESS_RPS) * (seconds ?? 1) * MARGIN))
+      const wanted = Math.max(connections, Math.ceil(requests ?? rates.expected(connections) * (seconds ?? 1) * MARGIN))
       // A challenge lives 5 minutes: what an earlier run left is still good for a while, but start clean.
       pool = []
       let next = 0
@@ -71,18 +68,13 @@ export function passkeySignIns(options: { baseUrl: () => string; usernames: stri
           while (next < wanted) await prepareOne(next++)
         }),
       )
-      lastRun = { first: 0, last: 0, bodies: 0 }
+      rates.started(connections)
     },
     available: () => pool.length,
   }
 
   function body(): string {
-    const now = Date.now()
-    if (lastRun) {
-      if (lastRun.bodies === 0) lastRun.first = now
-      lastRun.last = now
-      lastRun.bodies++
-    }
+    rates.took()
     return pool.shift() ?? JSON.stringify({ challenge_id: 'none-left', credential: {} })
   }
 

@@ -10,7 +10,7 @@
  */
 import { Secret } from 'otpauth'
 import { stepAt, totpCode } from '../../src/auth/totp.ts'
-import type { Credentials } from './load.ts'
+import { type Credentials, RunRates } from './load.ts'
 
 type Account = { username: string; secret: Uint8Array; lastStep: number }
 type Pending = { account: Account; mfaToken: string; issuedAt: number }
@@ -58,9 +58,7 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
   const unenrolled = [...options.usernames]
   const accounts: Account[] = []
   let pool: Pending[] = []
-  /** Requests a second observed at each concurrency, from the times the bodies were asked for. */
-  const observed = new Map<number, number>()
-  let lastRun: { connections: number; first: number; last: number; bodies: number } | undefined
+  const rates = new RunRates(FIRST_GUESS_RPS)
 
   async function enrol(count: number) {
     const usernames = unenrolled.splice(0, count)
@@ -87,20 +85,6 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
     pool.push({ account, mfaToken: json.mfa_token, issuedAt: Date.now() })
   }
 
-  function expectedRps(connections: number): number {
-    const exact = observed.get(connections)
-    if (exact !== undefined) return exact
-    // One workerd thread serves every connection, so more of them add little: twice the best seen.
-    const best = Math.max(0, ...observed.values())
-    return best > 0 ? best * 2 : FIRST_GUESS_RPS
-  }
-
-  function learnFromLastRun() {
-    if (lastRun && lastRun.bodies > lastRun.connections && lastRun.last > lastRun.first) {
-      observed.set(lastRun.connections, (lastRun.bodies - lastRun.connections) / ((lastRun.last - lastRun.first) / 1000))
-    }
-  }
-
   /** How many pooled tokens can be answered now, each with a step its account has not spent. */
   function usableNow(): number {
     const now = Date.now()
@@ -116,8 +100,7 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
 
   const credentials: Credentials = {
     async prepare({ connections, seconds, requests }) {
-      learnFromLastRun()
-      const wanted = Math.max(connections, Math.ceil(requests ?? expectedRps(connections) * (seconds ?? 1) * MARGIN))
+      const wanted = Math.max(connections, Math.ceil(requests ?? rates.expected(connections) * (seconds ?? 1) * MARGIN))
       pool = pool.filter((pending) => Date.now() - pending.issuedAt < TOKEN_KEPT_MS)
       // Enough accounts that their unspent steps cover the run: a new one has one step left.
       const supply = () => accounts.reduce((sum, account) => sum + stepsLeft(account, Date.now()), 0)
@@ -138,7 +121,7 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
         }
       }
       await inParallel(logins, askForMfaToken)
-      lastRun = { connections, first: 0, last: 0, bodies: 0 }
+      rates.started(connections)
     },
     available: usableNow,
   }
@@ -146,11 +129,7 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
   /** The next request's body: a pooled token and a code for the earliest step its account has left. */
   function body(): string {
     const now = Date.now()
-    if (lastRun) {
-      if (lastRun.bodies === 0) lastRun.first = now
-      lastRun.last = now
-      lastRun.bodies++
-    }
+    rates.took()
     const index = pool.findIndex(({ account }) => stepsLeft(account, now) > 0)
     // Unreachable while runs stay within available(); an answer of 401 would show it.
     if (index < 0) return JSON.stringify({ mfa_token: 'none-left', code: '000000' })
