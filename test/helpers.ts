@@ -329,10 +329,24 @@ export function secretOf(otpauthUri: string): Uint8Array {
   return fromBase32(secret)
 }
 
+/**
+ * A new account whose owner proved the address the way a person does (the signup mail's link),
+ * then signed in: what adding a way in (TOTP, a passkey, a linked identity) needs.
+ */
+export async function verifiedSignedIn(overrides: Partial<Account> = {}) {
+  const rig = mailRig()
+  const { account, user } = await signup(overrides, { env: rig.env })
+  await deliver(rig.jobs.splice(0), rig)
+  const verified = await call('/users/email/verify', { json: { token: linkIn(rig.sent.find((mail) => mail.to === account.email)).token } })
+  expect(verified.status, await describe(verified)).toBe(200)
+  const tokens = await login(account)
+  return { account, user: { ...user, email_verified: true }, tokens }
+}
+
 /** A signed-in account with an active TOTP factor: its secret, recovery codes and (aal2) tokens. */
 export async function withTotp(overrides: Partial<Account> = {}) {
-  const { account, user, tokens } = await signedIn(overrides)
-  const started = await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token })
+  const { account, user, tokens } = await verifiedSignedIn(overrides)
+  const started = await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password } })
   expect(started.status, await describe(started)).toBe(200)
   const enrolment = (await started.json()) as { secret: string; otpauth_uri: string; qr_svg: string }
   const secret = secretOf(enrolment.otpauth_uri)

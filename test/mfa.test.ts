@@ -17,6 +17,7 @@ import {
   signedIn,
   type TokenPair,
   totpFor,
+  verifiedSignedIn,
   withTotp,
 } from './helpers'
 
@@ -78,8 +79,8 @@ describe('TOTP codes', () => {
 
 describe('enrolment', () => {
   it('gives a 160-bit secret, its otpauth URI as apps read it and that URI as an SVG QR code; pending until confirmed', async () => {
-    const { account, tokens } = await signedIn()
-    const started = await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token })
+    const { account, tokens } = await verifiedSignedIn()
+    const started = await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password } })
     expect(started.status).toBe(200)
     expect(started.headers.get('Cache-Control')).toBe('no-store')
     const body = (await started.json()) as { secret: string; otpauth_uri: string; qr_svg: string }
@@ -95,9 +96,11 @@ describe('enrolment', () => {
   })
 
   it('activates with a first code: ten recovery codes once, this session aal2, every other session ended', async () => {
-    const { account, tokens } = await signedIn()
+    const { account, tokens } = await verifiedSignedIn()
     const other = await login(account)
-    const started = (await (await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token })).json()) as {
+    const started = (await (
+      await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password } })
+    ).json()) as {
       otpauth_uri: string
     }
     const secret = secretOf(started.otpauth_uri)
@@ -134,16 +137,20 @@ describe('enrolment', () => {
   })
 
   it('refuses a second factor while one is active', async () => {
-    const { tokens } = await withTotp()
-    await expectProblem(await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token }), 409, 'mfa_already_enabled')
+    const { account, tokens } = await withTotp()
+    await expectProblem(
+      await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password } }),
+      409,
+      'mfa_already_enabled',
+    )
   })
 
   it('is a sensitive action: refused on a session proved too long ago', async () => {
-    const { tokens } = await signedIn()
+    const { account, tokens } = await verifiedSignedIn()
     await new Promise((resolve) => setTimeout(resolve, 1100))
     const env = { REAUTH_MAX_AGE_SECONDS: '1' }
     await expectProblem(
-      await call('/users/me/mfa/totp', { method: 'POST', token: tokens.access_token, env }),
+      await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password }, env }),
       403,
       'reauthentication_required',
     )

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SoftAuthenticator, type SoftCredential, type Tamper } from './authenticator'
-import { adminCall, asAdmin, call, claimsOf, expectProblem, login, signedIn, type TokenPair, withTotp } from './helpers'
+import { adminCall, asAdmin, call, claimsOf, expectProblem, login, type TokenPair, verifiedSignedIn, withTotp } from './helpers'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -24,13 +24,19 @@ async function json<T>(response: Response, status: number): Promise<T> {
   return JSON.parse(body) as T
 }
 
-async function registrationOptions(token: string) {
-  return json<CreationOptions>(await call('/users/me/passkeys/options', { method: 'POST', token }), 200)
+/** Creation options for an account adding a passkey: its token and, as adding a way in needs, its password. */
+async function registrationOptions(token: string, password: string) {
+  return json<CreationOptions>(await call('/users/me/passkeys/options', { token, json: { password } }), 200)
 }
 
 /** Registers a passkey through the two HTTP steps; returns the answer, and the credential the authenticator keeps. */
-async function register(token: string, authenticator: SoftAuthenticator, tamper: Parameters<SoftAuthenticator['register']>[1] = {}) {
-  const { challenge_id, options } = await registrationOptions(token)
+async function register(
+  token: string,
+  password: string,
+  authenticator: SoftAuthenticator,
+  tamper: Parameters<SoftAuthenticator['register']>[1] = {},
+) {
+  const { challenge_id, options } = await registrationOptions(token, password)
   const made = await authenticator.register(options, tamper)
   const response = await call('/users/me/passkeys', { token, json: { challenge_id, credential: made.response, name: 'Laptop' } })
   return { response, credential: made.credential, registration: made.response, challenge_id }
@@ -38,9 +44,9 @@ async function register(token: string, authenticator: SoftAuthenticator, tamper:
 
 /** A signed-in account with one passkey: its authenticator, credential, recovery codes and tokens. */
 async function withPasskey(tamper: Parameters<SoftAuthenticator['register']>[1] = {}) {
-  const { account, user, tokens } = await signedIn()
+  const { account, user, tokens } = await verifiedSignedIn()
   const authenticator = new SoftAuthenticator()
-  const { response, credential } = await register(tokens.access_token, authenticator, tamper)
+  const { response, credential } = await register(tokens.access_token, account.password, authenticator, tamper)
   const added = await json<{ passkey: { id: string }; recovery_codes?: string[] }>(response, 201)
   return { account, user, tokens, authenticator, credential, passkeyId: added.passkey.id, recoveryCodes: added.recovery_codes ?? [] }
 }
@@ -84,9 +90,9 @@ async function auditActions(userId: string) {
 
 describe('passkey registration', () => {
   it('offers creation options with a resident key and user verification required, attestation none, and the existing passkeys excluded', async () => {
-    const { tokens, authenticator, credential } = await withPasskey()
+    const { account, tokens, authenticator, credential } = await withPasskey()
     await reauthenticateWithPasskey(tokens.access_token, authenticator, credential)
-    const { challenge_id, options } = await registrationOptions(tokens.access_token)
+    const { challenge_id, options } = await registrationOptions(tokens.access_token, account.password)
     expect(challenge_id).toBeTruthy()
     expect(options.rp).toEqual({ id: 'localhost', name: 'edge-users' })
     expect(options.authenticatorSelection).toMatchObject({ residentKey: 'required', userVerification: 'required' })
@@ -97,11 +103,11 @@ describe('passkey registration', () => {
   })
 
   it('stores the passkey, shows it by its own id, and gives recovery codes with the first second factor only', async () => {
-    const { tokens, authenticator, passkeyId, recoveryCodes, credential } = await withPasskey()
+    const { account, tokens, authenticator, passkeyId, recoveryCodes, credential } = await withPasskey()
     expect(recoveryCodes).toHaveLength(10)
     await reauthenticateWithPasskey(tokens.access_token, authenticator, credential)
     const second = await json<{ passkey: { id: string }; recovery_codes?: string[] }>(
-      (await register(tokens.access_token, authenticator, { algorithm: 'EdDSA', backedUp: true })).response,
+      (await register(tokens.access_token, account.password, authenticator, { algorithm: 'EdDSA', backedUp: true })).response,
       201,
     )
     expect(second.recovery_codes).toBeUndefined()
@@ -123,7 +129,7 @@ describe('passkey registration', () => {
   })
 
   it('refuses a registration from another origin, for another RP ID, without user verification or of the wrong type', async () => {
-    const { tokens } = await signedIn()
+    const { account, tokens } = await verifiedSignedIn()
     const authenticator = new SoftAuthenticator()
     for (const tamper of [
       { origin: 'https://evil.example' },
@@ -133,7 +139,7 @@ describe('passkey registration', () => {
       { type: 'webauthn.get' },
       { crossOrigin: true },
     ] satisfies Tamper[]) {
-      const { response } = await register(tokens.access_token, authenticator, tamper)
+      const { response } = await register(tokens.access_token, account.password, authenticator, tamper)
       await expectProblem(response, 401, 'passkey_failed')
     }
     const { passkeys } = await json<{ passkeys: unknown[] }>(await call('/users/me/passkeys', { token: tokens.access_token }), 200)
@@ -150,9 +156,9 @@ describe('passkey registration', () => {
   })
 
   it('takes each challenge once, only from the session it was made for, and only its own bytes', async () => {
-    const { account, tokens } = await signedIn()
+    const { account, tokens } = await verifiedSignedIn()
     const authenticator = new SoftAuthenticator()
-    const { challenge_id, options } = await registrationOptions(tokens.access_token)
+    const { challenge_id, options } = await registrationOptions(tokens.access_token, account.password)
     const made = await authenticator.register(options)
     const other = await login(account)
     await expectProblem(
@@ -176,8 +182,8 @@ describe('passkey registration', () => {
 
   it('refuses a credential registered already, to anyone, with passkey_exists', async () => {
     const first = await withPasskey()
-    const { tokens } = await signedIn()
-    const { challenge_id, options } = await registrationOptions(tokens.access_token)
+    const { account, tokens } = await verifiedSignedIn()
+    const { challenge_id, options } = await registrationOptions(tokens.access_token, account.password)
     const made = await new SoftAuthenticator().register(options, { id: first.credential.id })
     await expectProblem(
       await call('/users/me/passkeys', { token: tokens.access_token, json: { challenge_id, credential: made.response } }),
@@ -187,20 +193,20 @@ describe('passkey registration', () => {
   })
 
   it('needs a recent proof: an old session re-authenticates, and once the account has a passkey only aal2 will do', async () => {
-    const { tokens: plain } = await signedIn()
+    const { account: plainAccount, tokens: plain } = await verifiedSignedIn()
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(Date.now() + 301_000)
     const old = await expectProblem(
-      await call('/users/me/passkeys/options', { method: 'POST', token: plain.access_token }),
+      await call('/users/me/passkeys/options', { token: plain.access_token, json: { password: plainAccount.password } }),
       403,
       'reauthentication_required',
     )
     expect(old).toMatchObject({ required_aal: 'aal1', methods: ['password'] })
     vi.useRealTimers()
     // Its login was just now, but at aal1: the account's new passkey asks for aal2.
-    const { tokens } = await withPasskey()
+    const { account, tokens } = await withPasskey()
     const weak = await expectProblem(
-      await call('/users/me/passkeys/options', { method: 'POST', token: tokens.access_token }),
+      await call('/users/me/passkeys/options', { token: tokens.access_token, json: { password: account.password } }),
       403,
       'reauthentication_required',
     )
@@ -208,9 +214,12 @@ describe('passkey registration', () => {
   })
 
   it('shows recovery codes only to the registration that wrote them when two race for the first factor', async () => {
-    const { tokens, user } = await signedIn()
+    const { account, tokens, user } = await verifiedSignedIn()
     const authenticator = new SoftAuthenticator()
-    const [a, b] = await Promise.all([registrationOptions(tokens.access_token), registrationOptions(tokens.access_token)])
+    const [a, b] = await Promise.all([
+      registrationOptions(tokens.access_token, account.password),
+      registrationOptions(tokens.access_token, account.password),
+    ])
     const made = await Promise.all([authenticator.register(a.options), authenticator.register(b.options)])
     const answers = await Promise.all(
       [a, b].map((options, i) =>
@@ -229,8 +238,8 @@ describe('passkey registration', () => {
   })
 
   it('audits an unknown or used challenge, and throttles it on the network budget', async () => {
-    const { tokens, user } = await signedIn()
-    const made = await new SoftAuthenticator().register((await registrationOptions(tokens.access_token)).options)
+    const { account, tokens, user } = await verifiedSignedIn()
+    const made = await new SoftAuthenticator().register((await registrationOptions(tokens.access_token, account.password)).options)
     await expectProblem(
       await call('/users/me/passkeys', {
         token: tokens.access_token,
@@ -244,23 +253,27 @@ describe('passkey registration', () => {
   })
 
   it('holds at most 10 passkeys per account', async () => {
-    const { tokens } = await signedIn()
+    const { account, tokens } = await verifiedSignedIn()
     const authenticator = new SoftAuthenticator()
     // The first passkey makes the account two-factor: the session re-authenticates with it to go on.
-    await json((await register(tokens.access_token, authenticator)).response, 201)
+    await json((await register(tokens.access_token, account.password, authenticator)).response, 201)
     const reauth = await reauthenticateWithPasskey(tokens.access_token, authenticator, authenticator.credentials[0] as SoftCredential)
     expect(reauth.status).toBe(200)
-    for (let i = 1; i < 10; i++) await json((await register(tokens.access_token, authenticator)).response, 201)
-    await expectProblem(await call('/users/me/passkeys/options', { method: 'POST', token: tokens.access_token }), 409, 'passkey_limit')
+    for (let i = 1; i < 10; i++) await json((await register(tokens.access_token, account.password, authenticator)).response, 201)
+    await expectProblem(
+      await call('/users/me/passkeys/options', { token: tokens.access_token, json: { password: account.password } }),
+      409,
+      'passkey_limit',
+    )
   })
 })
 
 describe('passwordless sign-in with a passkey', () => {
   it('signs in at aal2 with amr hwk mfa, from options that name no credential, with no second step even with TOTP', async () => {
     // A TOTP account's session is aal2 from the factor's confirmation: it may add a passkey.
-    const { user, tokens } = await withTotp()
+    const { account, user, tokens } = await withTotp()
     const authenticator = new SoftAuthenticator()
-    await json((await register(tokens.access_token, authenticator)).response, 201)
+    await json((await register(tokens.access_token, account.password, authenticator)).response, 201)
     const { options } = await signInOptions()
     expect(options.allowCredentials).toBeUndefined()
     expect(options).toMatchObject({ rpId: 'localhost', userVerification: 'required' })
@@ -438,7 +451,7 @@ async function reauthenticateWithPasskey(token: string, authenticator: SoftAuthe
 
 describe('re-authentication with a passkey', () => {
   it('makes the session aal2 with amr hwk mfa, from options listing the caller’s passkeys', async () => {
-    const { tokens, authenticator, credential } = await withPasskey()
+    const { account, tokens, authenticator, credential } = await withPasskey()
     const body = await json<{ aal: string; amr: string[]; access_token: string }>(
       await reauthenticateWithPasskey(tokens.access_token, authenticator, credential),
       200,
@@ -446,7 +459,9 @@ describe('re-authentication with a passkey', () => {
     expect(body).toMatchObject({ aal: 'aal2', amr: ['hwk', 'mfa'] })
     expect(claimsOf(body.access_token)).toMatchObject({ aal: 'aal2' })
     // Now a sensitive action at aal2 goes through.
-    expect((await call('/users/me/passkeys/options', { method: 'POST', token: tokens.access_token })).status).toBe(200)
+    expect((await call('/users/me/passkeys/options', { token: tokens.access_token, json: { password: account.password } })).status).toBe(
+      200,
+    )
   })
 
   it('refuses a bad assertion with passkey_failed, and a challenge made for another session with invalid_challenge', async () => {

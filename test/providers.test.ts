@@ -8,7 +8,21 @@ import {
   IDP_EMAIL_DOMAIN,
   signInAtProvider,
 } from '../scripts/lib/identity-provider'
-import { adminCall, asAdmin, call, claimsOf, expectProblem, secretOf, signedIn, type TokenPair, totpFor, withTotp } from './helpers'
+import {
+  adminCall,
+  asAdmin,
+  call,
+  claimsOf,
+  expectProblem,
+  failingFields,
+  newAccount,
+  secretOf,
+  signedIn,
+  type TokenPair,
+  totpFor,
+  verifiedSignedIn,
+  withTotp,
+} from './helpers'
 
 /*
  * Sign-in with another provider against a real OpenID provider (panva's oidc-provider, started by
@@ -99,6 +113,9 @@ async function auditOf(userId: string) {
   return rows.results
 }
 
+const identitiesOf = async (userId: string) =>
+  (await env.DB.prepare('SELECT count(*) AS n FROM identities WHERE user_id = ?').bind(userId).first<{ n: number }>())?.n
+
 const verifyAddress = (userId: string) => env.DB.prepare('UPDATE users SET email_verified = 1 WHERE id = ?').bind(userId).run()
 
 describe('providers', () => {
@@ -176,10 +193,38 @@ describe('sign-in with an OpenID provider', () => {
     expect(fragment.get('error')).toBe('account_exists')
   })
 
-  it('gives a new person whose address the provider does not vouch for an account with the address unverified', async () => {
+  it('never creates an account for an address the provider does not vouch for: email_not_verified, and nothing is written', async () => {
+    for (const required of ['false', 'true']) {
+      const login = uniqueLogin('unverified')
+      const email = `${login}@${IDP_EMAIL_DOMAIN}`
+      const started = await authorize()
+      const callback = await signInAtProvider(started.location, login)
+      const bindings = { ...PROVIDERS, EMAIL_VERIFICATION_REQUIRED: required }
+      const response = await call(callback, { env: bindings, headers: { cookie: started.cookie } })
+      expect(new URLSearchParams((response.headers.get('location') ?? '').split('#')[1]).get('error')).toBe('email_not_verified')
+      const written = await env.DB.prepare(
+        'SELECT (SELECT count(*) FROM users WHERE email = ?) AS users, (SELECT count(*) FROM identities WHERE email = ?) AS identities',
+      )
+        .bind(email, email)
+        .first<{ users: number; identities: number }>()
+      expect(written).toEqual({ users: 0, identities: 0 })
+      // The address's owner signs up with it as if the attempt never happened.
+      expect((await call('/users/signup', { json: newAccount({ email }) })).status).toBe(201)
+    }
+  })
+
+  it('gives an address the provider never vouched for nothing that survives its owner (a pre-account takeover, replayed)', async () => {
+    // The attacker signs in with a provider that does not vouch for the victim's address: before
+    // this rule an unverified account was made with the attacker's identity in it, the victim's
+    // signup met email_taken, the victim reset through their mailbox, and the attacker's next
+    // provider sign-in landed in the victim's account.
     const login = uniqueLogin('unverified')
-    const pair = (await (await providerSignIn(login)).json()) as TokenPair
-    expect(pair.user).toMatchObject({ email: `${login}@${IDP_EMAIL_DOMAIN}`, email_verified: false })
+    const email = `${login}@${IDP_EMAIL_DOMAIN}`
+    expect((await providerRedirect(login)).fragment.get('error')).toBe('email_not_verified')
+    const { user } = await verifiedSignedIn({ email })
+    const again = await providerRedirect(login)
+    expect(again.fragment.get('error')).toBe('account_exists')
+    expect(await identitiesOf(user.id)).toBe(0)
   })
 
   it('still asks an account with TOTP for its code, and the second step gives amr fed otp mfa', async () => {
@@ -200,7 +245,8 @@ describe('sign-in with an OpenID provider', () => {
   it('asks an account made by the provider (no password) for the TOTP code it enrolled since, and then signs it in', async () => {
     const login = uniqueLogin()
     const pair = (await (await providerSignIn(login)).json()) as TokenPair
-    const started = await call('/users/me/mfa/totp', { method: 'POST', token: pair.access_token })
+    // No password to send: the account has none.
+    const started = await call('/users/me/mfa/totp', { token: pair.access_token, json: {} })
     const { otpauth_uri } = (await started.json()) as { otpauth_uri: string }
     const secret = secretOf(otpauth_uri)
     expect((await call('/users/me/mfa/totp/confirm', { token: pair.access_token, json: { code: await totpFor(secret) } })).status).toBe(200)
@@ -241,6 +287,14 @@ describe('what the flow refuses', () => {
     const forged = new URL(fresh)
     forged.searchParams.set('state', 'forged-state')
     await expectProblem(await call(forged.href, { env: PROVIDERS, headers: { cookie: started.cookie } }), 400, 'invalid_challenge')
+  })
+
+  it('takes the flow cookie over HTTPS only with its __Host- prefix, so a sibling domain cannot toss in its own', async () => {
+    const started = await authorize()
+    expect(started.cookie).toMatch(/^__Host-edge-users-oauth=/)
+    const callback = await signInAtProvider(started.location, uniqueLogin())
+    const tossed = started.cookie.replace('__Host-', '')
+    await expectProblem(await call(callback, { env: PROVIDERS, headers: { cookie: tossed } }), 400, 'invalid_challenge')
   })
 
   it('refuses a redirect_uri outside APP_URL and a PKCE method other than S256', async () => {
@@ -340,26 +394,107 @@ describe('sign-in with GitHub (a local stand-in of its OAuth endpoints)', () => 
 })
 
 describe('linked identities', () => {
-  it('links a provider identity to the signed-in account, lists it, and unlinks it while a password remains', async () => {
-    const { tokens, user } = await signedIn()
-    const started = await call('/users/me/identities/idp/authorize', {
-      token: tokens.access_token,
-      json: { redirect_uri: REDIRECT },
+  /** Starts a link for a signed-in account (PKCE and its password): the body of the answer. */
+  async function startLink(who: { token: string; password?: string }, challenge: string) {
+    return call('/users/me/identities/idp/authorize', {
+      token: who.token,
+      json: { redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', password: who.password },
       env: PROVIDERS,
     })
+  }
+
+  /**
+   * A link started by `starter`, whose authorize URL is opened by a browser that signs in at the
+   * provider as `login` (the starter's own, or a victim's who was sent the URL): the fragment it
+   * lands on, and the starter's PKCE verifier.
+   */
+  async function linkRedirect(starter: { token: string; password?: string }, login: string) {
+    const { verifier, challenge } = await pkce()
+    const started = await startLink(starter, challenge)
+    expect(started.status, await started.clone().text()).toBe(200)
     const { authorize_url } = (await started.json()) as { authorize_url: string }
     const opened = await call(authorize_url, { env: PROVIDERS })
     expect(opened.status).toBe(302)
-    const callback = await signInAtProvider(opened.headers.get('location') ?? '', uniqueLogin())
+    const callback = await signInAtProvider(opened.headers.get('location') ?? '', login)
     const done = await call(callback, { env: PROVIDERS, headers: { cookie: flowCookie(opened) } })
-    expect(done.headers.get('location')).toBe(`${REDIRECT}#linked=idp`)
-    const { identities } = (await (await call('/users/me/identities', { token: tokens.access_token })).json()) as {
+    const location = done.headers.get('location') ?? ''
+    expect(location.startsWith(`${REDIRECT}#`), location).toBe(true)
+    return { fragment: new URLSearchParams(location.split('#')[1]), verifier }
+  }
+
+  const completeLink = (token: string, code: string, verifier: string) =>
+    call('/users/me/identities/idp/complete', { token, json: { code, code_verifier: verifier }, env: PROVIDERS })
+
+  async function owner() {
+    const { account, user, tokens } = await verifiedSignedIn()
+    return { user, token: tokens.access_token, password: account.password }
+  }
+
+  it('links a provider identity only when the account that started it completes it, lists it, and unlinks it while a password remains', async () => {
+    const me = await owner()
+    const { fragment, verifier } = await linkRedirect(me, uniqueLogin())
+    expect(fragment.get('error')).toBeNull()
+    // The callback links nothing.
+    expect(await identitiesOf(me.user.id)).toBe(0)
+    const completed = await completeLink(me.token, fragment.get('link_code') ?? '', verifier)
+    expect(completed.status, await completed.clone().text()).toBe(200)
+    const { identity } = (await completed.json()) as { identity: { id: string; provider: string } }
+    expect(identity.provider).toBe('idp')
+    const { identities } = (await (await call('/users/me/identities', { token: me.token })).json()) as {
       identities: { id: string }[]
     }
-    expect(identities).toHaveLength(1)
-    expect((await auditOf(user.id)).map((row) => row.action)).toContain('user.identity_linked')
-    const removed = await call(`/users/me/identities/${identities[0]?.id}`, { method: 'DELETE', token: tokens.access_token })
+    expect(identities.map((row) => row.id)).toEqual([identity.id])
+    expect((await auditOf(me.user.id)).map((row) => row.action)).toContain('user.identity_linked')
+    await expectProblem(await completeLink(me.token, fragment.get('link_code') ?? '', verifier), 400, 'invalid_challenge')
+    const removed = await call(`/users/me/identities/${identity.id}`, { method: 'DELETE', token: me.token })
     expect(removed.status).toBe(204)
+  })
+
+  it('never links a victim who opens an attacker’s link URL to the attacker’s account (login CSRF)', async () => {
+    const attacker = await owner()
+    const victim = await owner()
+    const victimLogin = uniqueLogin()
+    // The victim's browser opens the attacker's URL while signed in at the provider as themselves.
+    const { fragment, verifier } = await linkRedirect(attacker, victimLogin)
+    const code = fragment.get('link_code') ?? ''
+    expect(await identitiesOf(attacker.user.id)).toBe(0)
+    // The victim's app, signed in as the victim, cannot complete the attacker's link...
+    await expectProblem(await completeLink(victim.token, code, verifier), 400, 'invalid_challenge')
+    // ... and the refused attempt spent the code, so a leaked code is worth nothing to the attacker.
+    await expectProblem(await completeLink(attacker.token, code, verifier), 400, 'invalid_challenge')
+    expect(await identitiesOf(attacker.user.id)).toBe(0)
+    expect(await identitiesOf(victim.user.id)).toBe(0)
+    const refusals = (await auditOf(victim.user.id)).filter((row) => row.action === 'user.reauth_failed')
+    expect(refusals.map((row) => JSON.parse(row.details ?? '{}').reason)).toEqual(['invalid_link_code'])
+  })
+
+  it('completes a link only with the verifier of its challenge, once', async () => {
+    const me = await owner()
+    const { fragment } = await linkRedirect(me, uniqueLogin())
+    const code = fragment.get('link_code') ?? ''
+    await expectProblem(await completeLink(me.token, code, (await pkce()).verifier), 400, 'invalid_challenge')
+    expect(await identitiesOf(me.user.id)).toBe(0)
+  })
+
+  it('needs a verified address, the current password and a PKCE challenge to start a link', async () => {
+    const { challenge } = await pkce()
+    const { account, tokens } = await signedIn()
+    await expectProblem(await startLink({ token: tokens.access_token, password: account.password }, challenge), 403, 'email_not_verified')
+    const me = await owner()
+    await expectProblem(await startLink({ token: me.token, password: 'not-the-password-at-all' }, challenge), 403, 'invalid_password')
+    expect(await failingFields(await startLink({ token: me.token }, challenge))).toEqual(['password'])
+    expect(await failingFields(await startLink(me, 'plain-challenge'))).toEqual(['code_challenge'])
+    const failed = (await auditOf(me.user.id)).filter((row) => row.action === 'user.reauth_failed')
+    expect(failed.map((row) => JSON.parse(row.details ?? '{}'))).toEqual([{ purpose: 'adding_way_in', method: 'password' }])
+  })
+
+  it('answers account_exists in the fragment when the identity is linked to another account, and gives no code', async () => {
+    const login = uniqueLogin()
+    await providerSignIn(login)
+    const me = await owner()
+    const { fragment } = await linkRedirect(me, login)
+    expect(fragment.get('error')).toBe('account_exists')
+    expect(fragment.get('link_code')).toBeNull()
   })
 
   it('refuses to unlink the last way to sign in with last_sign_in_method', async () => {
@@ -375,12 +510,8 @@ describe('linked identities', () => {
   })
 
   it('opens a link ticket once', async () => {
-    const { tokens } = await signedIn()
-    const started = await call('/users/me/identities/idp/authorize', {
-      token: tokens.access_token,
-      json: { redirect_uri: REDIRECT },
-      env: PROVIDERS,
-    })
+    const me = await owner()
+    const started = await startLink(me, (await pkce()).challenge)
     const { authorize_url } = (await started.json()) as { authorize_url: string }
     expect((await call(authorize_url, { env: PROVIDERS })).status).toBe(302)
     await expectProblem(await call(authorize_url, { env: PROVIDERS }), 400, 'invalid_challenge')

@@ -35,3 +35,13 @@ export function assuranceOf(kinds: ProofKind[], at: Date): Assurance {
 
 /** Whether a proof of this kind is already two factors, so no second step follows it. */
 export const isTwoFactors = (kind: ProofKind) => FACTORS[kind] >= 2
+
+/**
+ * A session's assurance once a second factor was enrolled and proved on it (its first code): the
+ * factor's method and `mfa` join what the session already claims, at `aal2`, and `auth_time`
+ * stays as it was. Enrolling proves the new factor, not the first one again: it never adds `pwd`
+ * and never renews the proof, so enrolling, removing and enrolling again keeps no window open.
+ */
+export function withEnrolledFactor(current: Assurance, kind: ProofKind): Assurance {
+  return { authTime: current.authTime, amr: [...new Set([...current.amr.filter((m) => m !== 'mfa'), METHOD[kind], 'mfa'])], aal: 'aal2' }
+}

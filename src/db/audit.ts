@@ -42,6 +42,7 @@ export const AUDIT_ACTIONS = [
   'passkey.clone_suspected',
   'user.identity_linked',
   'user.identity_unlinked',
+  'user.unverified_methods_removed',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 
@@ -82,7 +83,15 @@ export async function recordEvent(db: Database, event: AuditEvent, client: Clien
  * it records, with the change's own guard as the condition, it is written exactly when the change
  * is: the batch is one transaction and both statements see the same rows.
  */
-export function auditStatementWhen(db: Database, event: AuditEvent, client: Client, now: Date, condition: SQL) {
+export function auditStatementWhen(
+  db: Database,
+  event: AuditEvent,
+  client: Client,
+  now: Date,
+  condition: SQL,
+  /** Details the database computes as it writes (counts of what the batch removes), as a JSON object. */
+  computedDetails?: SQL,
+) {
   return db.insert(auditEvents).select(
     db
       .select({
@@ -93,7 +102,7 @@ export function auditStatementWhen(db: Database, event: AuditEvent, client: Clie
         targetId: sql<string | null>`${event.targetId ?? null}`.as('target_id'),
         ip: sql<string | null>`${client.ip}`.as('ip'),
         userAgent: sql<string | null>`${client.userAgent?.slice(0, MAX_USER_AGENT) ?? null}`.as('user_agent'),
-        details: sql<string | null>`${event.details ? JSON.stringify(event.details) : null}`.as('details'),
+        details: (computedDetails ?? sql<string | null>`${event.details ? JSON.stringify(event.details) : null}`).as('details'),
       })
       .from(sql`(SELECT 1)`)
       .where(condition),

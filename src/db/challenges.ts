@@ -49,20 +49,29 @@ export async function findLiveChallenge(db: Database, input: { tokenHash: string
     .get()
 }
 
-/** A wrong answer: one attempt fewer. */
-export async function spendChallengeAttempt(db: Database, id: string): Promise<void> {
-  await db
+/**
+ * Takes one of the challenge's attempts before its answer is checked: one conditional write, so
+ * however many answers arrive at once, no more are checked than it has attempts. False when it
+ * has none left (or is used or expired): the answer must not be checked at all.
+ */
+export async function reserveChallengeAttempt(db: Database, input: { id: string; now: Date }): Promise<boolean> {
+  const [row] = await db
     .update(challenges)
     .set({ attemptsLeft: sql`${challenges.attemptsLeft} - 1` })
-    .where(and(eq(challenges.id, id), gt(challenges.attemptsLeft, 0)))
+    .where(and(eq(challenges.id, input.id), isNull(challenges.usedAt), gt(challenges.expiresAt, input.now), gt(challenges.attemptsLeft, 0)))
+    .returning({ id: challenges.id })
+  return row !== undefined
 }
 
-/** Uses the challenge up, once: of two simultaneous right answers exactly one gets true. */
+/**
+ * Uses the challenge up after a right answer (whose attempt was reserved, so none need be left),
+ * once: of two simultaneous right answers exactly one gets true.
+ */
 export async function useChallenge(db: Database, input: { id: string; now: Date }): Promise<boolean> {
   const [row] = await db
     .update(challenges)
     .set({ usedAt: input.now })
-    .where(and(eq(challenges.id, input.id), isNull(challenges.usedAt), gt(challenges.expiresAt, input.now), gt(challenges.attemptsLeft, 0)))
+    .where(and(eq(challenges.id, input.id), isNull(challenges.usedAt), gt(challenges.expiresAt, input.now)))
     .returning({ id: challenges.id })
   return row !== undefined
 }

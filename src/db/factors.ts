@@ -3,7 +3,7 @@ import type { Assurance } from '../auth/assurance'
 import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
-import { recoveryCodes, sessions, totpFactors, users } from './schema'
+import { passkeys, recoveryCodes, sessions, totpFactors, users } from './schema'
 
 /** What an account has besides its password, as the sign-in layer and GET /users/me/mfa need it. */
 export type SecondFactors = { totp: boolean; passkeys: number; recoveryCodesLeft: number }
@@ -176,16 +176,13 @@ export async function replaceRecoveryCodes(db: Database, input: { userId: string
 const SECOND_FACTOR_METHODS = `('otp', 'rc', 'mfa')`
 
 /**
- * Removes the account's TOTP factor and, unless a passkey remains, its recovery codes. By its owner (`user.mfa_disabled`)
- * sessions stay, each lowered to what it can still claim: one that reached `aal2` through a code
- * drops to `aal1` with the code's methods gone (a passkey's `aal2` stands). By an admin for a
- * lost device (`admin.mfa_reset`) every session ends. Returns whether there was a factor.
+ * Removes the account's TOTP factor and, unless a passkey remains, its recovery codes, by its
+ * owner (`user.mfa_disabled`). Sessions stay, each lowered to what it can still claim: one that
+ * reached `aal2` through a code drops to `aal1` with the code's methods gone (a passkey's `aal2`
+ * stands). Returns whether there was a factor.
  */
-export async function removeTotpFactor(
-  db: Database,
-  input: { userId: string; by: { kind: 'owner' } | { kind: 'admin'; actorId: string }; client: Client; now: Date },
-): Promise<boolean> {
-  const { userId, now, by } = input
+export async function removeTotpFactor(db: Database, input: { userId: string; client: Client; now: Date }): Promise<boolean> {
+  const { userId, now } = input
   // The codes back up every second factor: they stay while a passkey does.
   const removedNow = sql`NOT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${userId})
     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = ${userId})`
@@ -195,29 +192,45 @@ export async function removeTotpFactor(
       .where(eq(totpFactors.userId, userId))
       .returning({ userId: totpFactors.userId, confirmedAt: totpFactors.confirmedAt }),
     db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), removedNow)),
-    by.kind === 'admin'
-      ? db.delete(sessions).where(eq(sessions.userId, userId))
-      : db
-          .update(sessions)
-          .set({
-            aal: 'aal1',
-            amr: sql`(SELECT json_group_array(value) FROM json_each(${sessions.amr}) WHERE value NOT IN ${sql.raw(SECOND_FACTOR_METHODS)})`,
-          })
-          .where(
-            and(
-              eq(sessions.userId, userId),
-              eq(sessions.aal, 'aal2'),
-              sql`NOT EXISTS (SELECT 1 FROM json_each(${sessions.amr}) WHERE value = 'hwk')`,
-            ),
-          ),
-    auditStatement(
-      db,
-      by.kind === 'admin'
-        ? { action: 'admin.mfa_reset', actorId: by.actorId, targetId: userId }
-        : { action: 'user.mfa_disabled', actorId: userId, targetId: userId, details: { method: 'totp' } },
-      input.client,
-      now,
-    ),
+    db
+      .update(sessions)
+      .set({
+        aal: 'aal1',
+        amr: sql`(SELECT json_group_array(value) FROM json_each(${sessions.amr}) WHERE value NOT IN ${sql.raw(SECOND_FACTOR_METHODS)})`,
+      })
+      .where(
+        and(
+          eq(sessions.userId, userId),
+          eq(sessions.aal, 'aal2'),
+          sql`NOT EXISTS (SELECT 1 FROM json_each(${sessions.amr}) WHERE value = 'hwk')`,
+        ),
+      ),
+    auditStatement(db, { action: 'user.mfa_disabled', actorId: userId, targetId: userId, details: { method: 'totp' } }, input.client, now),
   ])
   return removed.some((row) => row.confirmedAt !== null)
+}
+
+/**
+ * An admin's reset for a lost device (`admin.mfa_reset`, with counts): the TOTP factor, the
+ * recovery codes and the passkeys go, and every session ends, in one batch. The account is left
+ * with its password or linked identities; one with neither gets back in through a reset link,
+ * which sets a password.
+ */
+export async function resetSecondFactors(db: Database, input: { userId: string; actorId: string; client: Client; now: Date }) {
+  const { userId, now } = input
+  const counted = (table: string) => sql`(SELECT count(*) FROM ${sql.identifier(table)} WHERE user_id = ${userId})`
+  await db.batch([
+    auditStatementWhen(
+      db,
+      { action: 'admin.mfa_reset', actorId: input.actorId, targetId: userId },
+      input.client,
+      now,
+      sql`1 = 1`,
+      sql`json_object('totp', ${counted('totp_factors')}, 'passkeys', ${counted('passkeys')}, 'recovery_codes', ${counted('recovery_codes')})`,
+    ),
+    db.delete(totpFactors).where(eq(totpFactors.userId, userId)),
+    db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)),
+    db.delete(passkeys).where(eq(passkeys.userId, userId)),
+    db.delete(sessions).where(eq(sessions.userId, userId)),
+  ])
 }

@@ -17,19 +17,42 @@ export type ProviderProfile = {
   username: string | undefined
 }
 
-export type ResolvedAccount = { outcome: 'existing' | 'linked' | 'created'; user: UserRow } | { outcome: 'account_exists' }
+export type ResolvedAccount =
+  | { outcome: 'existing' | 'linked' | 'created'; user: UserRow }
+  | { outcome: 'account_exists' }
+  | { outcome: 'email_not_verified' }
 
 export async function listIdentities(db: Database, userId: string) {
   return db.select().from(identities).where(eq(identities.userId, userId)).orderBy(asc(identities.id)).all()
 }
 
+/** The account a provider identity is linked to, if any. */
+export async function findIdentityHolder(db: Database, profile: Pick<ProviderProfile, 'provider' | 'subject'>) {
+  const row = await db
+    .select({ userId: identities.userId })
+    .from(identities)
+    .where(and(eq(identities.provider, profile.provider), eq(identities.subject, profile.subject)))
+    .get()
+  return row?.userId
+}
+
+/** The account's link to one provider identity. */
+export async function findIdentityOf(db: Database, input: { userId: string; provider: string; subject: string }) {
+  return db
+    .select()
+    .from(identities)
+    .where(and(eq(identities.userId, input.userId), eq(identities.provider, input.provider), eq(identities.subject, input.subject)))
+    .get()
+}
+
 /**
  * The account a provider sign-in reaches, by the contract's rules: the account linked to this
  * provider identity; else, when the provider vouches for the address and an account has it
- * verified, that account (linked now); else, when no account has the address, a new one (no
- * password, the address verified as the provider says); else none (`account_exists`). Never an
- * account whose address is unverified: that would hand a pre-registered account to whoever
- * registered it.
+ * verified, that account (linked now); else, when the provider vouches for it and no account has
+ * it, a new one (no password, the address verified); else nothing is written: `email_not_verified`
+ * when no account holds the address, `account_exists` when one does. Never an account whose
+ * address is unverified, and never a new account for an address nobody vouched for: either would
+ * hand the address's real owner an account someone else already holds a way into.
  */
 export async function resolveProviderAccount(db: Database, profile: ProviderProfile, client: Client, now: Date): Promise<ResolvedAccount> {
   const linked = await db
@@ -45,16 +68,17 @@ export async function resolveProviderAccount(db: Database, profile: ProviderProf
       .where(eq(identities.id, linked.identity.id))
     return { outcome: 'existing', user: linked.user }
   }
-  if (!profile.email) return { outcome: 'account_exists' }
-  const email = normaliseEmail(profile.email)
-  const holder = await db.select().from(users).where(eq(users.email, email)).get()
+  const email = profile.email ? normaliseEmail(profile.email) : undefined
+  const holder = email ? await db.select().from(users).where(eq(users.email, email)).get() : undefined
+  // An address held for a pending revert belongs to its old owner for now.
+  const held = holder !== undefined || (email !== undefined && (await findTakenFields(db, { email })).includes('email'))
+  if (!email || !profile.emailVerified) return { outcome: held ? 'account_exists' : 'email_not_verified' }
   if (holder) {
-    if (!(profile.emailVerified && holder.emailVerified)) return { outcome: 'account_exists' }
+    if (!holder.emailVerified) return { outcome: 'account_exists' }
     const linkedNow = await linkIdentity(db, { userId: holder.id, profile, client, now })
     return linkedNow === 'linked' ? { outcome: 'linked', user: holder } : { outcome: 'account_exists' }
   }
-  // An address held for a pending revert belongs to its old owner for now.
-  if ((await findTakenFields(db, { email })).includes('email')) return { outcome: 'account_exists' }
+  if (held) return { outcome: 'account_exists' }
   for (const username of candidateUsernames(profile)) {
     const created = await createProviderAccount(db, { username, email, profile, client, now })
     if (created !== 'username_taken') return created
@@ -87,7 +111,8 @@ async function createProviderAccount(
           username: input.username,
           usernameNormalized: normaliseUsername(input.username),
           email: input.email,
-          emailVerified: profile.emailVerified,
+          // Only an address the provider vouched for gets here.
+          emailVerified: true,
           passwordHash: null,
           createdAt: now,
           updatedAt: now,

@@ -3,6 +3,7 @@ import { sha256, toBase64Url } from '../lib/encoding'
 import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
+import { removeUnverifiedWaysIn } from './first-proof'
 import { type MailJobStatus, type MailTokenPurpose, mailJobs, mailTokens, sessions, type UserRow, users } from './schema'
 
 /** Jobs run by the queue consumer have no HTTP client behind them. */
@@ -144,7 +145,8 @@ const spentAt = (tokenId: string, now: Date) => sql`EXISTS (SELECT 1 FROM mail_t
  * A reset: spends the token and sets the password only while the account still has the password
  * hash and the address the token was read with, then ends every session, drops other unused
  * reset tokens and any pending address change, marks the address verified (the link went to
- * it) and records it, all in one batch (the route then ends the login backoff at the limiter).
+ * it; on its first proof, every way in added before it goes: first-proof.ts) and records it, all
+ * in one batch (the route then ends the login backoff at the limiter).
  * Returns the updated user, or undefined when a concurrent reset or change got there first.
  */
 export async function resetPassword(
@@ -155,19 +157,20 @@ export async function resetPassword(
   const userId = user.id
   const tokenUnused = and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))
   const changed = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash = ${input.newHash})`
-  const [, [updated]] = await db.batch([
+  const asRead = and(
+    eq(users.id, userId),
+    user.passwordHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, user.passwordHash),
+    eq(users.email, user.email),
+  )
+  const resets = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE ${asRead})`
+  const [, , , , , , , , , [updated]] = await db.batch([
     db.update(mailTokens).set({ usedAt: now }).where(tokenUnused),
+    // Before the address is marked verified: a first proof of it takes back what was added unproved.
+    ...removeUnverifiedWaysIn(db, { userId, when: resets, client: input.client, now }),
     db
       .update(users)
       .set({ passwordHash: input.newHash, emailVerified: true, pendingEmail: null, updatedAt: now })
-      .where(
-        and(
-          eq(users.id, userId),
-          user.passwordHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, user.passwordHash),
-          eq(users.email, user.email),
-          spentAt(tokenId, now),
-        ),
-      )
+      .where(and(asRead, spentAt(tokenId, now)))
       .returning(),
     db.delete(sessions).where(and(eq(sessions.userId, userId), changed)),
     db
@@ -295,7 +298,9 @@ export async function hasLiveRevertLink(db: Database, input: { userId: string; a
 
 /**
  * A verification: spends the token and marks the address verified only while the account still
- * has the address the token was sent to, with its event. Returns the updated user, or undefined.
+ * has the address the token was sent to, with its event. When it is the address's first proof,
+ * every way in added before it and every session go (first-proof.ts). Returns the updated user,
+ * or undefined.
  */
 export async function verifyEmail(
   db: Database,
@@ -303,11 +308,14 @@ export async function verifyEmail(
 ): Promise<UserRow | undefined> {
   const { tokenId, userId, now } = input
   const spentNow = spentAt(tokenId, now)
-  const [, [user]] = await db.batch([
+  const verifies = sql`${spentNow} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.email})`
+  const [, , , , , , , , , [user]] = await db.batch([
     db
       .update(mailTokens)
       .set({ usedAt: now })
       .where(and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+    // Before the address is marked verified: a first proof of it takes back what was added unproved.
+    ...removeUnverifiedWaysIn(db, { userId, when: verifies, client: input.client, now }),
     db
       .update(users)
       .set({ emailVerified: true, updatedAt: now })

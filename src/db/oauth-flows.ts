@@ -32,10 +32,13 @@ export async function startSignInFlow(
   })
 }
 
-/** A linking flow, made for a signed-in account: a ticket its browser opens at the authorize URL. */
+/**
+ * A linking flow, made for a signed-in account: a ticket its browser opens at the authorize URL,
+ * and the app's PKCE challenge (S256) that the link code's completion must answer.
+ */
 export async function createLinkFlow(
   db: Database,
-  input: { id: string; provider: string; userId: string; ticketHash: string; redirectUri: string; now: Date },
+  input: { id: string; provider: string; userId: string; ticketHash: string; redirectUri: string; codeChallenge: string; now: Date },
 ): Promise<void> {
   const { now } = input
   await db.insert(oauthFlows).values({
@@ -45,6 +48,7 @@ export async function createLinkFlow(
     linkUserId: input.userId,
     ticketHash: input.ticketHash,
     redirectUri: input.redirectUri,
+    codeChallenge: input.codeChallenge,
     createdAt: now,
     expiresAt: new Date(now.getTime() + FLOW_TTL_SECONDS * 1000),
   })
@@ -93,12 +97,38 @@ export async function issueFlowCode(db: Database, input: { id: string; userId: s
     .where(eq(oauthFlows.id, input.id))
 }
 
-/** Spends the app's one-time code, once, right verifier or not: the flow, or undefined. */
-export async function takeFlowCode(db: Database, input: { codeHash: string; now: Date }) {
+/**
+ * A linking flow's provider identity, checked at the callback, and the link code (hash) that lets
+ * the account which started the flow complete it; the code lives as long as a flow does.
+ */
+export async function issueLinkCode(
+  db: Database,
+  input: { id: string; codeHash: string; profile: Record<string, unknown>; now: Date },
+): Promise<void> {
+  const expires = new Date(input.now.getTime() + FLOW_TTL_SECONDS * 1000)
+  await db
+    .update(oauthFlows)
+    // The flow's own expiry follows the code's, so the upkeep keeps the row while the code lives.
+    .set({ codeHash: input.codeHash, profile: input.profile, codeExpiresAt: expires, expiresAt: expires })
+    .where(and(eq(oauthFlows.id, input.id), eq(oauthFlows.purpose, 'link')))
+}
+
+/**
+ * Spends a one-time code of a flow of this purpose (an app's sign-in code, or a link code), once,
+ * whatever follows (a wrong verifier, another account): the flow, or undefined.
+ */
+export async function takeFlowCode(db: Database, input: { codeHash: string; purpose: 'sign_in' | 'link'; now: Date }) {
   const [row] = await db
     .update(oauthFlows)
     .set({ exchangedAt: input.now })
-    .where(and(eq(oauthFlows.codeHash, input.codeHash), isNull(oauthFlows.exchangedAt), gt(oauthFlows.codeExpiresAt, input.now)))
+    .where(
+      and(
+        eq(oauthFlows.codeHash, input.codeHash),
+        eq(oauthFlows.purpose, input.purpose),
+        isNull(oauthFlows.exchangedAt),
+        gt(oauthFlows.codeExpiresAt, input.now),
+      ),
+    )
     .returning()
   return row
 }

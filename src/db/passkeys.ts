@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
 import { uuidv7 } from '../lib/ids'
 import { auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
@@ -80,12 +80,21 @@ export type AddedPasskey =
 /**
  * Stores a verified credential, with its event, in one batch: refused past MAX_PASSKEYS, and
  * (`exists`) when the credential is registered already, to anyone. When it is the account's first
- * second factor, `codeHashes` become its recovery codes in the same batch (they are written only
- * if the passkey was and no other factor appeared meanwhile).
+ * second factor, `codeHashes` become its recovery codes and every other session of the account
+ * ends, in the same batch (only if the passkey was written and no other factor appeared meanwhile).
  */
 export async function addPasskey(
   db: Database,
-  input: { userId: string; credential: StoredCredential; name: string; codeHashes?: string[]; client: Client; now: Date },
+  input: {
+    userId: string
+    credential: StoredCredential
+    name: string
+    codeHashes?: string[]
+    /** The session that registers it: the only one left when this is the account's first second factor. */
+    keepSessionId: string
+    client: Client
+    now: Date
+  },
 ): Promise<AddedPasskey> {
   const { userId, credential, now } = input
   const id = uuidv7(now.getTime())
@@ -114,6 +123,7 @@ export async function addPasskey(
     ? [
         db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), onlyFactor)),
         ...insertRecoveryCodes(db, userId, input.codeHashes, now, onlyFactor),
+        db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId), onlyFactor)),
       ]
     : []
   try {

@@ -247,6 +247,11 @@ export const oauthFlows = sqliteTable(
     codeHash: text('code_hash'),
     codeExpiresAt: timestamp('code_expires_at'),
     exchangedAt: timestamp('exchanged_at'),
+    /**
+     * A linking flow's checked provider identity (ProviderProfile as JSON), held from the callback
+     * until the account that started the link completes it with its link code.
+     */
+    profile: text('profile', { mode: 'json' }).$type<Record<string, unknown>>(),
   },
   (t) => [
     uniqueIndex('oauth_flows_state_hash_unique').on(t.stateHash),

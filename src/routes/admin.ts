@@ -3,7 +3,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { can, ROLES } from '../auth/roles'
 import { AUDIT_ACTIONS, listAuditEvents, recordEvent } from '../db/audit'
-import { removeTotpFactor } from '../db/factors'
+import { resetSecondFactors } from '../db/factors'
 import { changeRoleOrStatus, removeAccount } from '../db/last-admin'
 import type { UserRow } from '../db/schema'
 import { endAllSessions } from '../db/sessions'
@@ -18,8 +18,11 @@ import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
 import { bodyProblems, problems } from '../schemas/problem'
 import { publicUser, userSchema } from '../schemas/user'
+import { requireRecentProof } from '../sign-in/recent-proof'
 
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
+/** A staff write on an account also needs the caller's own recent proof. */
+const deniedOrStale = { 401: ['unauthorized' as const], 403: ['forbidden' as const, 'reauthentication_required' as const] }
 
 const adminUserSchema = userSchema.extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() }).openapi('AdminUser')
 
@@ -108,13 +111,13 @@ const updateUserRoute = createRoute({
   tags: ['admin'],
   summary: 'Change a role, or disable or enable an account',
   description:
-    'Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).',
+    'Moderators may disable and enable `user` accounts; admins may change anything. A staff write: it needs the caller’s own recent proof (aal2 when the caller has a second factor). No change may leave zero enabled admins (409 last_admin).',
   security: bearerAuth,
   middleware: [requirePermission('users:disable')] as const,
   request: { params: userIdParam, body: jsonRequest(updateUserBody) },
   responses: {
     200: jsonResponse(z.object({ user: adminUserSchema }), 'The updated user'),
-    ...bodyProblems({ 400: ['validation_failed'], ...denied, 404: ['not_found'], 409: ['last_admin'] }),
+    ...bodyProblems({ 400: ['validation_failed'], ...deniedOrStale, 404: ['not_found'], 409: ['last_admin'] }),
   },
 })
 
@@ -125,6 +128,7 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
     throw problem('forbidden')
   }
   const target = await findTarget(c, id)
+  await requireRecentProof(c)
   const updated = await changeRoleOrStatus(c.var.db, {
     target,
     change,
@@ -146,15 +150,17 @@ const deleteUserRoute = createRoute({
   operationId: 'deleteUser',
   tags: ['admin'],
   summary: 'Delete a user and every session',
+  description: 'A staff write: it needs the caller’s own recent proof (aal2 when the caller has a second factor).',
   security: bearerAuth,
   middleware: [requirePermission('users:manage')] as const,
   request: { params: userIdParam },
-  responses: { 204: { description: 'Deleted' }, ...problems({ ...denied, 404: ['not_found'], 409: ['last_admin'] }) },
+  responses: { 204: { description: 'Deleted' }, ...problems({ ...deniedOrStale, 404: ['not_found'], 409: ['last_admin'] }) },
 })
 
 const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param')
   const target = await findTarget(c, id)
+  await requireRecentProof(c)
   const deleted = await removeAccount(c.var.db, {
     targetId: target.id,
     event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
@@ -176,19 +182,23 @@ const resetUserMfaRoute = createRoute({
   path: '/users/{id}/mfa',
   operationId: 'resetUserMfa',
   tags: ['admin'],
-  summary: "Remove a user's authenticator app and recovery codes (a lost device)",
+  summary: "Remove a user's second factors (a lost device)",
   description:
-    'For a user who lost their authenticator and their recovery codes: their TOTP factor and recovery codes go, and every session ends. Audited as admin.mfa_reset. Admins only. Passkeys are not touched.',
+    'For a user who lost their authenticator, their passkeys and their recovery codes: the TOTP factor, the recovery codes and the passkeys go, and every session ends. Audited as admin.mfa_reset with counts. Admins only, with their own recent proof (aal2 when they have a second factor), and never on their own account (403 forbidden: one’s own factors are self-service).',
   security: bearerAuth,
   middleware: [requirePermission('users:manage')] as const,
   request: { params: userIdParam },
-  responses: { 204: { description: 'Removed' }, ...problems({ ...denied, 404: ['not_found'] }) },
+  responses: { 204: { description: 'Removed' }, ...problems({ ...deniedOrStale, 404: ['not_found'] }) },
 })
 
 const resetUserMfa: RouteHandler<typeof resetUserMfaRoute, AppEnv> = async (c) => {
   const target = await findTarget(c, c.req.valid('param').id)
   const { db, user, client } = c.var
-  await removeTotpFactor(db, { userId: target.id, by: { kind: 'admin', actorId: user.id }, client, now: new Date() })
+  // A support reset is for someone else's lost device: on one's own account it would let a stolen
+  // admin token strip the factors that guard that very account.
+  if (target.id === user.id) throw problem('forbidden', { context: 'Manage your own second factors under /users/me.' })
+  await requireRecentProof(c)
+  await resetSecondFactors(db, { userId: target.id, actorId: user.id, client, now: new Date() })
   return c.body(null, 204)
 }
 
@@ -218,15 +228,16 @@ const unlockUserRoute = createRoute({
   tags: ['admin'],
   summary: "Clear an account's login backoff and lock",
   description:
-    'The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only.',
+    'The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only. A staff write: it needs the caller’s own recent proof.',
   security: bearerAuth,
   middleware: [requirePermission('users:disable')] as const,
   request: { params: userIdParam },
-  responses: { 204: { description: 'Unlocked' }, ...problems({ ...denied, 404: ['not_found'] }) },
+  responses: { 204: { description: 'Unlocked' }, ...problems({ ...deniedOrStale, 404: ['not_found'] }) },
 })
 
 const unlockUser: RouteHandler<typeof unlockUserRoute, AppEnv> = async (c) => {
   const target = await findTarget(c, c.req.valid('param').id)
+  await requireRecentProof(c)
   const { db, user, client } = c.var
   // Recorded first: an unlock that happened is never missing from the log.
   await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())

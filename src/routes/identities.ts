@@ -4,20 +4,12 @@ import { listIdentities, unlinkIdentity } from '../db/identities'
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
+import { wayInPasswordField } from '../schemas/fields'
+import { identitySchema, identityView } from '../schemas/identity'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
-import { startLinking } from '../sign-in/provider'
-import { requireRecentProof } from '../sign-in/recent-proof'
-
-const identitySchema = z
-  .object({
-    id: z.string(),
-    provider: z.string(),
-    email: z.string().nullable(),
-    created_at: z.iso.datetime(),
-    last_used_at: z.iso.datetime().nullable(),
-  })
-  .openapi('Identity')
+import { completeLinking, providerOf, startLinking } from '../sign-in/provider'
+import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
 
 const listRoute = createRoute({
   method: 'get',
@@ -34,18 +26,7 @@ const listRoute = createRoute({
 
 const list: RouteHandler<typeof listRoute, AppEnv> = async (c) => {
   const rows = await listIdentities(c.var.db, c.var.user.id)
-  return c.json(
-    {
-      identities: rows.map((row) => ({
-        id: row.id,
-        provider: row.provider,
-        email: row.email,
-        created_at: row.createdAt.toISOString(),
-        last_used_at: row.lastUsedAt?.toISOString() ?? null,
-      })),
-    },
-    200,
-  )
+  return c.json({ identities: rows.map(identityView) }, 200)
 }
 
 const providerParam = z.object({
@@ -55,6 +36,20 @@ const providerParam = z.object({
     .openapi({ param: { name: 'provider', in: 'path' } }),
 })
 
+const codeChallengeField = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'must be the base64url SHA-256 of the code verifier (43 characters)')
+  .openapi({ description: 'PKCE (S256): the verifier goes with the link code to /complete' })
+
+const linkBody = z
+  .object({
+    redirect_uri: z.string().min(1, 'is required').max(2048),
+    code_challenge: codeChallengeField,
+    code_challenge_method: z.literal('S256', { message: 'must be S256' }).optional(),
+    password: wayInPasswordField,
+  })
+  .openapi('IdentityLinkRequest')
+
 const linkRoute = createRoute({
   method: 'post',
   path: '/{provider}/authorize',
@@ -62,27 +57,69 @@ const linkRoute = createRoute({
   tags: ['providers'],
   summary: 'Link a provider identity to your account',
   description:
-    'A sensitive action. Returns our own authorize URL for the browser (single use, 10 minutes); the flow ends with a redirect to redirect_uri#linked=<provider> (or #error=<code>), with no code to exchange. code_challenge is accepted and not needed: nothing is exchanged.',
+    'Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). Returns our own authorize URL for the browser (single use, 10 minutes); the flow ends with a redirect to redirect_uri#link_code=<one-time code> (or #error=<code>). Nothing is linked until this account posts the code and its PKCE verifier to /complete.',
   security: bearerAuth,
-  request: {
-    params: providerParam,
-    body: jsonRequest(
-      z
-        .object({ redirect_uri: z.string().min(1, 'is required').max(2048), code_challenge: z.string().max(128).optional() })
-        .openapi('IdentityLinkRequest'),
-    ),
-  },
+  request: { params: providerParam, body: jsonRequest(linkBody) },
   responses: {
     200: jsonResponse(z.object({ authorize_url: z.string() }).openapi('IdentityLinkStart'), 'Send the browser there'),
-    ...bodyProblems({ 400: ['validation_failed'], 401: ['unauthorized'], 403: ['reauthentication_required'], 404: ['not_found'] }),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized'],
+      403: ['reauthentication_required', 'email_not_verified', 'invalid_password'],
+      404: ['not_found'],
+      429: ['rate_limited'],
+    }),
   },
 })
 
 const link: RouteHandler<typeof linkRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
-  const url = await startLinking(c, c.req.valid('param').provider, c.req.valid('json').redirect_uri)
+  const body = c.req.valid('json')
+  const provider = providerOf(c, c.req.valid('param').provider)
+  await requireAddingWayIn(c, body.password)
+  const url = await startLinking(c, provider.id, { redirectUri: body.redirect_uri, codeChallenge: body.code_challenge })
   c.header('Cache-Control', 'no-store')
   return c.json({ authorize_url: url }, 200)
+}
+
+const completeBody = z
+  .object({
+    code: z.string().min(1, 'is required').max(128).openapi({ description: 'The link_code from the redirect’s fragment' }),
+    code_verifier: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]{43,128}$/, 'must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~')
+      .openapi({ description: 'The PKCE verifier of the code_challenge sent to /authorize' }),
+  })
+  .openapi('IdentityLinkCompletion')
+
+const completeRoute = createRoute({
+  method: 'post',
+  path: '/{provider}/complete',
+  operationId: 'completeIdentityLink',
+  tags: ['providers'],
+  summary: 'Link the identity the provider flow came back with',
+  description:
+    'Only the account that started the link, with its PKCE verifier, turns the link code into a link; any failed attempt spends the code. No recent proof is needed here: the start needed one, and the code lives 10 minutes.',
+  security: bearerAuth,
+  request: { params: providerParam, body: jsonRequest(completeBody) },
+  responses: {
+    200: jsonResponse(z.object({ identity: identitySchema }).openapi('IdentityEnvelope'), 'The identity, linked now'),
+    ...bodyProblems({
+      400: ['validation_failed', 'invalid_challenge'],
+      401: ['unauthorized'],
+      403: ['email_not_verified'],
+      404: ['not_found'],
+      409: ['account_exists'],
+      429: ['rate_limited'],
+    }),
+  },
+})
+
+const complete: RouteHandler<typeof completeRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  requireVerifiedAddress(c)
+  const identity = await completeLinking(c, c.req.valid('param').provider, { code: body.code, codeVerifier: body.code_verifier })
+  c.header('Cache-Control', 'no-store')
+  return c.json({ identity: identityView(identity) }, 200)
 }
 
 const unlinkRoute = createRoute({
@@ -119,4 +156,8 @@ const authenticated = createRouter()
 authenticated.use(requireAuth())
 
 /** The signed-in user's linked identities. Mounted at /api/v1/users/me/identities. */
-export const identityRoutes = authenticated.openapi(listRoute, list).openapi(linkRoute, link).openapi(unlinkRoute, unlink)
+export const identityRoutes = authenticated
+  .openapi(listRoute, list)
+  .openapi(linkRoute, link)
+  .openapi(completeRoute, complete)
+  .openapi(unlinkRoute, unlink)

@@ -3,7 +3,9 @@ import type { AppEnv } from '../app-env'
 import { hashPassword } from '../auth/password'
 import { listAuditEvents, rolesOf } from '../db/audit'
 import { findTotpFactor, secondFactorsOf } from '../db/factors'
+import { listIdentities } from '../db/identities'
 import { removeAccount } from '../db/last-admin'
+import { listPasskeys } from '../db/passkeys'
 import type { AuditEventRow } from '../db/schema'
 import { allOf, endUserSession, listActiveSessions, listAllSessions } from '../db/sessions'
 import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
@@ -17,11 +19,12 @@ import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { publicAuditEvent } from '../schemas/audit'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
+import { identityView } from '../schemas/identity'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { authenticationResponseSchema, challengeIdSchema, requestOptionsSchema } from '../schemas/passkeys'
 import { bodyProblems, problems } from '../schemas/problem'
 import { ownUser, ownUserEnvelope, publicUser } from '../schemas/user'
-import { reauthenticationOptions } from '../sign-in/passkeys'
+import { passkeyView, reauthenticationOptions } from '../sign-in/passkeys'
 import { proveAgain, reauthenticateWith } from '../sign-in/reauthenticate'
 import { requireRecentProof } from '../sign-in/recent-proof'
 
@@ -306,10 +309,12 @@ const exportRoute = createRoute({
 const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   const { db, user } = c.var
   await requireRecentProof(c)
-  const [sessions, factors, totp] = await Promise.all([
+  const [sessions, factors, totp, passkeys, identities] = await Promise.all([
     listAllSessions(db, user.id),
     secondFactorsOf(db, user.id),
     findTotpFactor(db, user.id),
+    listPasskeys(db, user.id),
+    listIdentities(db, user.id),
   ])
   const encoder = new TextEncoder()
   const head = {
@@ -329,6 +334,9 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
       totp: totp?.confirmedAt ? { created_at: totp.confirmedAt.toISOString(), last_used_at: totp.lastUsedAt?.toISOString() ?? null } : null,
       recovery_codes_left: factors.recoveryCodesLeft,
     },
+    // What each is, never its key material: no public key, credential id, counter or subject.
+    passkeys: passkeys.map(passkeyView),
+    identities: identities.map(identityView),
   }
   let before: string | undefined
   let first = true

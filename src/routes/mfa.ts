@@ -4,9 +4,10 @@ import { findTotpFactor, needsTwoFactors, removeTotpFactor, secondFactorsOf } fr
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
+import { wayInPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
-import { requireRecentProof } from '../sign-in/recent-proof'
+import { requireAddingWayIn, requireRecentProof } from '../sign-in/recent-proof'
 import { confirmTotp, regenerateRecoveryCodes, startTotp } from '../sign-in/totp-enrolment'
 
 const mfaStatusSchema = z
@@ -55,6 +56,12 @@ const enrolmentSchema = z
   })
   .openapi('TotpEnrolment')
 
+const startTotpBody = z
+  .object({
+    password: wayInPasswordField,
+  })
+  .openapi('StartTotpRequest')
+
 const startTotpRoute = createRoute({
   method: 'post',
   path: '/totp',
@@ -62,16 +69,23 @@ const startTotpRoute = createRoute({
   tags: ['mfa'],
   summary: 'Start adding an authenticator app',
   description:
-    'A sensitive action. A pending factor for 10 minutes (a new call replaces it): confirm it with a first code. Until then it is not shown and logins need no second step.',
+    'Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). A pending factor for 10 minutes (a new call replaces it): confirm it with a first code. Until then it is not shown and logins need no second step.',
   security: bearerAuth,
+  request: { body: jsonRequest(startTotpBody, false) },
   responses: {
     200: jsonResponse(enrolmentSchema, 'The secret, shown this once'),
-    ...problems({ 401: ['unauthorized'], 403: ['reauthentication_required'], 409: ['mfa_already_enabled'] }),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized'],
+      403: ['reauthentication_required', 'email_not_verified', 'invalid_password'],
+      409: ['mfa_already_enabled'],
+      429: ['rate_limited'],
+    }),
   },
 })
 
 const startTotpHandler: RouteHandler<typeof startTotpRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
+  await requireAddingWayIn(c, c.req.valid('json').password)
   c.header('Cache-Control', 'no-store')
   return c.json(await startTotp(c), 200)
 }
@@ -89,7 +103,7 @@ const confirmTotpRoute = createRoute({
   tags: ['mfa'],
   summary: 'Activate the pending authenticator app with its first code',
   description:
-    'A sensitive action. The factor is active, ten recovery codes replace any earlier set, this session becomes aal2 (amr pwd otp mfa, auth_time now) and every other session ends. Throttled and audited like a login.',
+    'A sensitive action. The factor is active, ten recovery codes replace any earlier set, this session becomes aal2 (otp and mfa join its amr; its auth_time stays as it was: enrolling never renews a proof) and every other session ends. Throttled and audited like a login.',
   security: bearerAuth,
   request: { body: jsonRequest(codeBody) },
   responses: {
@@ -128,7 +142,7 @@ const removeTotpRoute = createRoute({
 const removeTotpHandler: RouteHandler<typeof removeTotpRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
   await requireRecentProof(c)
-  if (!(await removeTotpFactor(db, { userId: user.id, by: { kind: 'owner' }, client, now: new Date() }))) throw problem('not_found')
+  if (!(await removeTotpFactor(db, { userId: user.id, client, now: new Date() }))) throw problem('not_found')
   return c.body(null, 204)
 }
 

@@ -4,11 +4,12 @@ import { listPasskeys, removePasskey, renamePasskey } from '../db/passkeys'
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
+import { wayInPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { challengeIdSchema, creationOptionsSchema, passkeyNameSchema, passkeySchema, registrationResponseSchema } from '../schemas/passkeys'
 import { bodyProblems, problems } from '../schemas/problem'
 import { passkeyView, registerPasskey, registrationOptions } from '../sign-in/passkeys'
-import { requireRecentProof } from '../sign-in/recent-proof'
+import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
 
 const passkeyEnvelope = z.object({ passkey: passkeySchema }).openapi('PasskeyEnvelope')
 const idParam = z.object({
@@ -18,6 +19,12 @@ const idParam = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 })
 
+const optionsBody = z
+  .object({
+    password: wayInPasswordField,
+  })
+  .openapi('PasskeyOptionsRequest')
+
 const optionsRoute = createRoute({
   method: 'post',
   path: '/options',
@@ -25,16 +32,23 @@ const optionsRoute = createRoute({
   tags: ['passkeys'],
   summary: 'Options for adding a passkey',
   description:
-    'A sensitive action. Creation options (resident key and user verification required, attestation none, your passkeys excluded) with a challenge bound to this session: single use, 5 minutes.',
+    'Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). Creation options (resident key and user verification required, attestation none, your passkeys excluded) with a challenge bound to this session: single use, 5 minutes.',
   security: bearerAuth,
+  request: { body: jsonRequest(optionsBody, false) },
   responses: {
     200: jsonResponse(creationOptionsSchema, 'Pass `options` to navigator.credentials.create()'),
-    ...problems({ 401: ['unauthorized'], 403: ['reauthentication_required'], 409: ['passkey_limit'] }),
+    ...bodyProblems({
+      400: ['validation_failed'],
+      401: ['unauthorized'],
+      403: ['reauthentication_required', 'email_not_verified', 'invalid_password'],
+      409: ['passkey_limit'],
+      429: ['rate_limited'],
+    }),
   },
 })
 
 const options: RouteHandler<typeof optionsRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
+  await requireAddingWayIn(c, c.req.valid('json').password)
   c.header('Cache-Control', 'no-store')
   return c.json(await registrationOptions(c), 200)
 }
@@ -50,7 +64,7 @@ const registerRoute = createRoute({
   tags: ['passkeys'],
   summary: 'Add a passkey',
   description:
-    "A sensitive action. The authenticator's answer to the options, checked against this API's relying party and origins. The account's first second factor comes with ten recovery codes, shown once. Adding a passkey ends no session and raises none.",
+    "A sensitive action. The authenticator's answer to the options, checked against this API's relying party and origins. The account's first second factor comes with ten recovery codes, shown once, and ends every other session of the account (as a first TOTP factor does). Adding a passkey raises no session.",
   security: bearerAuth,
   request: { body: jsonRequest(registerBody) },
   responses: {
@@ -61,7 +75,7 @@ const registerRoute = createRoute({
     ...bodyProblems({
       400: ['validation_failed', 'invalid_challenge'],
       401: ['unauthorized', 'passkey_failed'],
-      403: ['reauthentication_required'],
+      403: ['reauthentication_required', 'email_not_verified'],
       409: ['passkey_exists', 'passkey_limit'],
       429: ['rate_limited'],
     }),
@@ -70,6 +84,7 @@ const registerRoute = createRoute({
 
 const register: RouteHandler<typeof registerRoute, AppEnv> = async (c) => {
   await requireRecentProof(c)
+  requireVerifiedAddress(c)
   const body = c.req.valid('json')
   const added = await registerPasskey(c, { challengeId: body.challenge_id, credential: body.credential, name: body.name })
   c.header('Cache-Control', 'no-store')

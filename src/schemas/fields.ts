@@ -27,3 +27,8 @@ export const currentPasswordField = z
   .string()
   .min(1, 'is required')
   .max(4 * PASSWORD_MAX_CODE_POINTS)
+
+/** The current password that adding a way in (TOTP, a passkey, a linked identity) takes in its body. */
+export const wayInPasswordField = currentPasswordField.optional().openapi({
+  description: 'The current password: required when the account has one (a stolen access token alone never adds a way in)',
+})

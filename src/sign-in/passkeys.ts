@@ -50,7 +50,9 @@ export async function registrationOptions(c: Context<AppEnv>) {
 
 /**
  * POST /users/me/passkeys: checks the registration against its challenge and stores the
- * credential. The account's first second factor comes with ten recovery codes (shown once).
+ * credential. The account's first second factor comes with ten recovery codes (shown once) and
+ * ends the account's other sessions: a session opened with a stolen password must not outlive the
+ * owner's move to two factors.
  * Failures spend from the network budget and are audited (`user.passkey_failed`).
  */
 export async function registerPasskey(
@@ -78,6 +80,7 @@ export async function registerPasskey(
     credential: verified.value,
     name: input.name?.trim() || `Passkey ${factors.passkeys + 1}`,
     codeHashes: codes && (await Promise.all(codes.map(hashRecoveryCode))),
+    keepSessionId: session.id,
     client,
     now,
   })

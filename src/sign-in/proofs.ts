@@ -11,6 +11,7 @@ import type { Config } from '../config'
 import { type Client, recordEvent } from '../db/audit'
 import type { Database } from '../db/client'
 import { findTotpFactor, spendRecoveryCode, spendTotpStep, TOTP_ENROLMENT_MS } from '../db/factors'
+import type { ProviderProfile } from '../db/identities'
 import { takeFlowCode } from '../db/oauth-flows'
 import { findPasskeyByCredentialId, recordPasskeyUse } from '../db/passkeys'
 import type { PasskeyRow, UserRow } from '../db/schema'
@@ -112,11 +113,29 @@ export async function checkProof(context: ProofContext, user: UserRow | undefine
  */
 export async function checkProviderCode(context: ProofContext, code: string, codeVerifier: string) {
   const { db, now } = context
-  const flow = await takeFlowCode(db, { codeHash: await hashOpaqueToken(code), now })
+  const flow = await takeFlowCode(db, { codeHash: await hashOpaqueToken(code), purpose: 'sign_in', now })
   if (!flow?.userId || !flow.codeChallenge) return undefined
   if ((await codeChallengeOf(codeVerifier)) !== flow.codeChallenge) return undefined
   const checked: CheckedProof = { kind: 'provider', write: proofSignIn(db, { userId: flow.userId, now, login: true }) }
   return { userId: flow.userId, provider: flow.provider, checked }
+}
+
+/**
+ * A link code's completion: the code is spent by its first use, and counts only for the account
+ * that started the link, for the provider it names, with the verifier of the PKCE challenge sent
+ * when the link was started. So a link URL opened in someone else's browser (login CSRF) hands
+ * their provider identity to nobody: the code comes back to a browser, but only the starter's
+ * bearer token and verifier turn it into a link. Returns the provider identity, or undefined.
+ */
+export async function checkLinkCode(
+  context: ProofContext,
+  input: { userId: string; provider: string; code: string; codeVerifier: string },
+): Promise<ProviderProfile | undefined> {
+  const flow = await takeFlowCode(context.db, { codeHash: await hashOpaqueToken(input.code), purpose: 'link', now: context.now })
+  if (!flow || flow.linkUserId !== input.userId || flow.provider !== input.provider || !flow.codeChallenge || !flow.profile)
+    return undefined
+  if ((await codeChallengeOf(input.codeVerifier)) !== flow.codeChallenge) return undefined
+  return flow.profile as ProviderProfile
 }
 
 /**

@@ -6,12 +6,21 @@ import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { open, seal } from '../auth/secret-box'
 import type { ProviderSettings } from '../config'
 import { recordEvent } from '../db/audit'
-import { linkIdentity, resolveProviderAccount } from '../db/identities'
-import { createLinkFlow, FLOW_TTL_SECONDS, issueFlowCode, openLinkFlow, startSignInFlow, takeFlowState } from '../db/oauth-flows'
+import { findIdentityHolder, findIdentityOf, linkIdentity, resolveProviderAccount } from '../db/identities'
+import {
+  createLinkFlow,
+  FLOW_TTL_SECONDS,
+  issueFlowCode,
+  issueLinkCode,
+  openLinkFlow,
+  startSignInFlow,
+  takeFlowState,
+} from '../db/oauth-flows'
 import { problem, validationFailed } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
 import { admitFromNetwork, refuseOnNetworkBudget } from './admit'
+import { checkLinkCode } from './proofs'
 
 /*
  * Sign-in with another provider, up to the app's one-time code: our authorize redirect (state,
@@ -44,6 +53,9 @@ export function checkRedirectUri(c: Context<AppEnv>, value: string, path = 'redi
   return url.href
 }
 
+/** Plain HTTP is served only on this machine (wrangler dev); anywhere else the API is HTTPS. */
+const isLocalHttp = (url: URL) => url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '127.0.0.1')
+
 /** The browser's flow id: its cookie when it has one, else a new one it is given now. */
 async function browserBinding(c: Context<AppEnv>): Promise<string> {
   let value = getCookie(c, COOKIE)
@@ -60,8 +72,13 @@ async function browserBinding(c: Context<AppEnv>): Promise<string> {
   return hashOpaqueToken(value)
 }
 
+/**
+ * The flow id the browser sent back. Only the `__Host-` cookie counts (a sibling domain can set a
+ * cookie without the prefix for ours, and so toss in its own flow), except over plain HTTP on
+ * localhost, where a browser may refuse a Secure cookie (Chromium on 127.0.0.1).
+ */
 async function browserHashOf(c: Context<AppEnv>): Promise<string | undefined> {
-  const value = getCookie(c, COOKIE) ?? getCookie(c, COOKIE.replace('__Host-', ''))
+  const value = getCookie(c, COOKIE) ?? (isLocalHttp(new URL(c.req.url)) ? getCookie(c, COOKIE.replace('__Host-', '')) : undefined)
   return value && COOKIE_PATTERN.test(value) ? hashOpaqueToken(value) : undefined
 }
 
@@ -119,8 +136,15 @@ export async function startProviderFlow(
   return authorizationUrl(provider, { callbackUrl: callbackUrlOf(c, provider), state, ...secrets })
 }
 
-/** POST /users/me/identities/{provider}/authorize: a linking flow for the caller, as our own authorize URL. */
-export async function startLinking(c: Context<AppEnv>, providerId: string, redirectUri: string): Promise<string> {
+/**
+ * POST /users/me/identities/{provider}/authorize: a linking flow for the caller, as our own
+ * authorize URL, holding the app's PKCE challenge for the link code's completion.
+ */
+export async function startLinking(
+  c: Context<AppEnv>,
+  providerId: string,
+  input: { redirectUri: string; codeChallenge: string },
+): Promise<string> {
   const provider = providerOf(c, providerId)
   const ticket = newOpaqueToken()
   const now = new Date()
@@ -129,7 +153,8 @@ export async function startLinking(c: Context<AppEnv>, providerId: string, redir
     provider: provider.id,
     userId: c.var.user.id,
     ticketHash: await hashOpaqueToken(ticket),
-    redirectUri: checkRedirectUri(c, redirectUri),
+    redirectUri: checkRedirectUri(c, input.redirectUri),
+    codeChallenge: input.codeChallenge,
     now,
   })
   return `${new URL(c.req.url).origin}/api/v1/oauth/${provider.id}/authorize?link=${ticket}`
@@ -141,7 +166,8 @@ const withFragment = (redirectUri: string, fragment: Record<string, string>) => 
  * GET /oauth/{provider}/callback: the state is spent (an unknown, used, expired or other
  * browser's state is 400 invalid_challenge, and nothing goes back to any app); the provider's
  * answer is checked; the account is decided by the contract's rules; the app gets
- * `#code=…` (or `#linked=…`) or `#error=<code>`. Every refusal is audited.
+ * `#code=…` (or, for a link, `#link_code=…`) or `#error=<code>`. Every refusal is audited. The
+ * callback never links: a link is made only by the account that started it (completeLinking).
  */
 export async function finishProviderFlow(c: Context<AppEnv>, providerId: string): Promise<string> {
   const provider = providerOf(c, providerId)
@@ -182,15 +208,44 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   }
   const profile = { provider: provider.id, ...identity }
   if (flow.purpose === 'link' && flow.linkUserId) {
-    const linked = await linkIdentity(db, { userId: flow.linkUserId, profile, client, now })
-    return linked === 'linked' ? withFragment(flow.redirectUri, { linked: provider.id }) : refuse('account_exists', flow.linkUserId)
+    const holder = await findIdentityHolder(db, profile)
+    if (holder !== undefined && holder !== flow.linkUserId) return refuse('account_exists', flow.linkUserId)
+    const linkCode = newOpaqueToken()
+    await issueLinkCode(db, { id: flow.id, codeHash: await hashOpaqueToken(linkCode), profile, now })
+    return withFragment(flow.redirectUri, { link_code: linkCode })
   }
   const resolved = await resolveProviderAccount(db, profile, client, now)
-  if (resolved.outcome === 'account_exists') return refuse('account_exists', null)
+  if (resolved.outcome === 'account_exists' || resolved.outcome === 'email_not_verified') return refuse(resolved.outcome, null)
   const { user } = resolved
   if (user.disabled) return refuse('account_disabled', user.id)
   if (config.emailVerificationRequired && !user.emailVerified) return refuse('email_not_verified', user.id)
   const code = newOpaqueToken()
   await issueFlowCode(db, { id: flow.id, userId: user.id, codeHash: await hashOpaqueToken(code), now })
   return withFragment(flow.redirectUri, { code })
+}
+
+/**
+ * POST /users/me/identities/{provider}/complete: the link code, checked for this account, this
+ * provider and the verifier of the challenge sent at the start (proofs.ts checkLinkCode), links
+ * the identity. Any refusal spends the code, costs the network's budget and is audited. An
+ * identity another account took meanwhile is 409 account_exists.
+ */
+export async function completeLinking(c: Context<AppEnv>, providerId: string, input: { code: string; codeVerifier: string }) {
+  const provider = providerOf(c, providerId)
+  const { db, config, user, client } = c.var
+  const now = new Date()
+  const profile = await checkLinkCode({ db, config, now, client }, { userId: user.id, provider: provider.id, ...input })
+  if (!profile) {
+    const details = { method: 'provider', provider: provider.id, purpose: 'link', reason: 'invalid_link_code' }
+    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start linking again.' }), {
+      action: 'user.reauth_failed',
+      actorId: user.id,
+      targetId: user.id,
+      details,
+    })
+  }
+  if ((await linkIdentity(db, { userId: user.id, profile, client, now })) === 'taken') throw problem('account_exists')
+  const identity = await findIdentityOf(db, { userId: user.id, provider: profile.provider, subject: profile.subject })
+  if (!identity) throw problem('invalid_challenge', { context: 'Start linking again.' })
+  return identity
 }

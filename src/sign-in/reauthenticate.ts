@@ -13,7 +13,7 @@ import { type CheckedProof, checkProof, type Proof, type SecondFactorProof } fro
 import { accessTokenFor } from './token-pair'
 
 /** Why a signed-in user is asked to prove who they are again; recorded with a failure. */
-export type ReauthPurpose = 'password_change' | 'account_deletion' | 'reauthentication'
+export type ReauthPurpose = 'password_change' | 'account_deletion' | 'reauthentication' | 'adding_way_in'
 
 /**
  * Proofs given on an existing session (before a change that needs them), checked in order as one

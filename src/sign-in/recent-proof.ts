@@ -1,7 +1,9 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
-import { problem } from '../errors'
+import { recordAuthentication } from '../db/users'
+import { problem, validationFailed } from '../errors'
+import { proveAgain } from './reauthenticate'
 
 /**
  * A sensitive action (one that changes how the account is signed in to or recovered) needs a
@@ -43,4 +45,28 @@ export async function requireRecentProof(c: Context<AppEnv>, options: { password
       max_age: config.reauthMaxAgeSeconds,
     },
   })
+}
+
+/**
+ * Adding a way in (an authenticator app, a passkey, a linked identity) needs more than a recent
+ * proof: the account's address must be verified, so nothing added by whoever held an address
+ * before its owner proved it survives (db/first-proof.ts removes what was), and the current
+ * password must come in the body when the account has one, so a stolen access token alone, however
+ * fresh, never adds a way in. A wrong password is counted against the account's failure streak
+ * and audited like a wrong login; a right one ends the streak but renews no proof on the session.
+ */
+export async function requireAddingWayIn(c: Context<AppEnv>, password: string | undefined): Promise<void> {
+  const { db, user } = c.var
+  await requireRecentProof(c)
+  requireVerifiedAddress(c)
+  if (user.passwordHash === null) return
+  if (password === undefined) throw validationFailed([{ path: 'password', message: 'is required: this account has a password' }])
+  const { at } = await proveAgain(c, [{ kind: 'password', password }], 'adding_way_in')
+  await recordAuthentication(db, user.id, at)
+}
+
+/** A way in is added only to an account whose address its owner has proved (403 email_not_verified). */
+export function requireVerifiedAddress(c: Context<AppEnv>): void {
+  if (!c.var.user.emailVerified)
+    throw problem('email_not_verified', { context: 'Adding a way to sign in needs a verified address: follow the link mailed to it.' })
 }

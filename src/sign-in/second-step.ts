@@ -4,7 +4,7 @@ import type { ProofKind } from '../auth/assurance'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
-import { createChallenge, findLiveChallenge, spendChallengeAttempt, useChallenge } from '../db/challenges'
+import { createChallenge, findLiveChallenge, reserveChallengeAttempt, useChallenge } from '../db/challenges'
 import { secondFactorsOf } from '../db/factors'
 import { resetBinding } from '../db/mail'
 import type { UserRow } from '../db/schema'
@@ -97,17 +97,14 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
         }
       : answer
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  // The token's attempt is taken before the answer is checked: concurrent answers past its
+  // MFA_TOKEN_ATTEMPTS are never checked, whatever the account's own streak allows.
+  if (!(await reserveChallengeAttempt(db, { id: challenge.id, now: attempt.at })))
+    return refuseOnNetworkBudget(c, problem('invalid_mfa_token'))
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) {
-    await Promise.all([
-      spendChallengeAttempt(db, challenge.id),
-      recordEvent(
-        db,
-        { action: 'user.mfa_failed', targetId: user.id, details: { purpose: 'login', method: proof.kind } },
-        client,
-        attempt.at,
-      ),
-    ])
+    const details = { purpose: 'login', method: proof.kind }
+    await recordEvent(db, { action: 'user.mfa_failed', targetId: user.id, details }, client, attempt.at)
     throw problem('invalid_mfa_code')
   }
   if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')

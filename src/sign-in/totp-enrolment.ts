@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { assuranceOf } from '../auth/assurance'
+import { withEnrolledFactor } from '../auth/assurance'
 import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODES_PER_SET } from '../auth/recovery-codes'
 import { seal } from '../auth/secret-box'
 import { base32Of, newTotpSecret, otpauthUri, qrSvg } from '../auth/totp'
@@ -36,8 +36,8 @@ async function newRecoveryCodes() {
 
 /**
  * Confirms the pending factor with its first code (throttled and audited like any proof): the
- * factor is active, ten recovery codes replace any earlier set, this session is `aal2` now and
- * every other session ends. Returns the codes, shown this once.
+ * factor is active, ten recovery codes replace any earlier set, this session is `aal2` now (its
+ * `auth_time` as it was) and every other session ends. Returns the codes, shown this once.
  */
 export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<string[]> {
   const { db, config, user, session, client } = c.var
@@ -55,7 +55,7 @@ export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<str
     step: pending.step,
     codeHashes: recovery.hashes,
     keepSessionId: session.id,
-    assurance: assuranceOf(['password', 'totp'], attempt.at),
+    assurance: withEnrolledFactor(session, 'totp'),
     client,
     now: attempt.at,
   })

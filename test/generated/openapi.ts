@@ -86,7 +86,7 @@ export interface paths {
         put?: never;
         /**
          * Start adding an authenticator app
-         * @description A sensitive action. A pending factor for 10 minutes (a new call replaces it): confirm it with a first code. Until then it is not shown and logins need no second step.
+         * @description Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). A pending factor for 10 minutes (a new call replaces it): confirm it with a first code. Until then it is not shown and logins need no second step.
          */
         post: operations["startTotpEnrolment"];
         /**
@@ -110,7 +110,7 @@ export interface paths {
         put?: never;
         /**
          * Activate the pending authenticator app with its first code
-         * @description A sensitive action. The factor is active, ten recovery codes replace any earlier set, this session becomes aal2 (amr pwd otp mfa, auth_time now) and every other session ends. Throttled and audited like a login.
+         * @description A sensitive action. The factor is active, ten recovery codes replace any earlier set, this session becomes aal2 (otp and mfa join its amr; its auth_time stays as it was: enrolling never renews a proof) and every other session ends. Throttled and audited like a login.
          */
         post: operations["confirmTotpEnrolment"];
         delete?: never;
@@ -150,7 +150,7 @@ export interface paths {
         put?: never;
         /**
          * Options for adding a passkey
-         * @description A sensitive action. Creation options (resident key and user verification required, attestation none, your passkeys excluded) with a challenge bound to this session: single use, 5 minutes.
+         * @description Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). Creation options (resident key and user verification required, attestation none, your passkeys excluded) with a challenge bound to this session: single use, 5 minutes.
          */
         post: operations["startPasskeyRegistration"];
         delete?: never;
@@ -171,7 +171,7 @@ export interface paths {
         put?: never;
         /**
          * Add a passkey
-         * @description A sensitive action. The authenticator's answer to the options, checked against this API's relying party and origins. The account's first second factor comes with ten recovery codes, shown once. Adding a passkey ends no session and raises none.
+         * @description A sensitive action. The authenticator's answer to the options, checked against this API's relying party and origins. The account's first second factor comes with ten recovery codes, shown once, and ends every other session of the account (as a first TOTP factor does). Adding a passkey raises no session.
          */
         post: operations["addPasskey"];
         delete?: never;
@@ -229,9 +229,29 @@ export interface paths {
         put?: never;
         /**
          * Link a provider identity to your account
-         * @description A sensitive action. Returns our own authorize URL for the browser (single use, 10 minutes); the flow ends with a redirect to redirect_uri#linked=<provider> (or #error=<code>), with no code to exchange. code_challenge is accepted and not needed: nothing is exchanged.
+         * @description Adding a way in: a recent proof, a verified address and, when the account has a password, that password in the body (a wrong one counts like a wrong login). Returns our own authorize URL for the browser (single use, 10 minutes); the flow ends with a redirect to redirect_uri#link_code=<one-time code> (or #error=<code>). Nothing is linked until this account posts the code and its PKCE verifier to /complete.
          */
         post: operations["startIdentityLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/identities/{provider}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link the identity the provider flow came back with
+         * @description Only the account that started the link, with its PKCE verifier, turns the link code into a link; any failed attempt spends the code. No recent proof is needed here: the start needed one, and the code lives 10 minutes.
+         */
+        post: operations["completeIdentityLink"];
         delete?: never;
         options?: never;
         head?: never;
@@ -768,13 +788,16 @@ export interface paths {
         get: operations["getUser"];
         put?: never;
         post?: never;
-        /** Delete a user and every session */
+        /**
+         * Delete a user and every session
+         * @description A staff write: it needs the caller’s own recent proof (aal2 when the caller has a second factor).
+         */
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
          * Change a role, or disable or enable an account
-         * @description Moderators may disable and enable `user` accounts; admins may change anything. No change may leave zero enabled admins (409 last_admin).
+         * @description Moderators may disable and enable `user` accounts; admins may change anything. A staff write: it needs the caller’s own recent proof (aal2 when the caller has a second factor). No change may leave zero enabled admins (409 last_admin).
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -790,8 +813,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Remove a user's authenticator app and recovery codes (a lost device)
-         * @description For a user who lost their authenticator and their recovery codes: their TOTP factor and recovery codes go, and every session ends. Audited as admin.mfa_reset. Admins only. Passkeys are not touched.
+         * Remove a user's second factors (a lost device)
+         * @description For a user who lost their authenticator, their passkeys and their recovery codes: the TOTP factor, the recovery codes and the passkeys go, and every session ends. Audited as admin.mfa_reset with counts. Admins only, with their own recent proof (aal2 when they have a second factor), and never on their own account (403 forbidden: one’s own factors are self-service).
          */
         delete: operations["resetUserMfa"];
         options?: never;
@@ -827,7 +850,7 @@ export interface paths {
         put?: never;
         /**
          * Clear an account's login backoff and lock
-         * @description The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only.
+         * @description The only way to lift the lock that 100 consecutive failures put on a login (enabling an account does not). Audited as admin.login_unlocked. Moderators: `user` accounts only. A staff write: it needs the caller’s own recent proof.
          */
         post: operations["unlockUser"];
         delete?: never;
@@ -915,6 +938,10 @@ export interface components {
             /** @description The URI as an SVG QR code */
             qr_svg: string;
         };
+        StartTotpRequest: {
+            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            password?: string;
+        };
         RecoveryCodes: {
             /** @description Ten single-use codes, shown this once */
             recovery_codes: string[];
@@ -929,6 +956,10 @@ export interface components {
             options: {
                 [key: string]: unknown;
             };
+        };
+        PasskeyOptionsRequest: {
+            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            password?: string;
         };
         AddedPasskey: components["schemas"]["PasskeyEnvelope"] & {
             recovery_codes?: string[];
@@ -991,7 +1022,21 @@ export interface components {
         };
         IdentityLinkRequest: {
             redirect_uri: string;
-            code_challenge?: string;
+            /** @description PKCE (S256): the verifier goes with the link code to /complete */
+            code_challenge: string;
+            /** @enum {string} */
+            code_challenge_method?: "S256";
+            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            password?: string;
+        };
+        IdentityEnvelope: {
+            identity: components["schemas"]["Identity"];
+        };
+        IdentityLinkCompletion: {
+            /** @description The link_code from the redirect’s fragment */
+            code: string;
+            /** @description The PKCE verifier of the code_challenge sent to /authorize */
+            code_verifier: string;
         };
         ProviderList: {
             providers: {
@@ -1205,7 +1250,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked";
+            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed";
             actor_id: string | null;
             target_id: string | null;
             ip: string | null;
@@ -1331,7 +1376,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["StartTotpRequest"];
+            };
+        };
         responses: {
             /** @description The secret, shown this once */
             200: {
@@ -1340,6 +1389,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: unauthorized */
@@ -1351,7 +1409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: reauthentication_required */
+            /** @description Problem: reauthentication_required, email_not_verified, invalid_password */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1362,6 +1420,33 @@ export interface operations {
             };
             /** @description Problem: mfa_already_enabled */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1548,7 +1633,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PasskeyOptionsRequest"];
+            };
+        };
         responses: {
             /** @description Pass `options` to navigator.credentials.create() */
             200: {
@@ -1557,6 +1646,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PasskeyCreationOptions"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: unauthorized */
@@ -1568,7 +1666,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: reauthentication_required */
+            /** @description Problem: reauthentication_required, email_not_verified, invalid_password */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1579,6 +1677,33 @@ export interface operations {
             };
             /** @description Problem: passkey_limit */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1657,7 +1782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: reauthentication_required */
+            /** @description Problem: reauthentication_required, email_not_verified */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1902,7 +2027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: reauthentication_required */
+            /** @description Problem: reauthentication_required, email_not_verified, invalid_password */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1931,6 +2056,113 @@ export interface operations {
             };
             /** @description Problem: unsupported_media_type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    completeIdentityLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityLinkCompletion"];
+            };
+        };
+        responses: {
+            /** @description The identity, linked now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityEnvelope"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: email_not_verified */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: account_exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3689,7 +3921,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: forbidden */
+            /** @description Problem: forbidden, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3763,7 +3995,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: forbidden */
+            /** @description Problem: forbidden, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3838,7 +4070,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: forbidden */
+            /** @description Problem: forbidden, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3934,7 +4166,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: forbidden */
+            /** @description Problem: forbidden, reauthentication_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3962,7 +4194,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events where this user is the actor or the target */
                 user_id?: string;
-                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked";
+                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed";
             };
             header?: never;
             path?: never;
