@@ -46,7 +46,7 @@ export function verificationMail(input: { to: string; link: string; ttlSeconds: 
     action: { label: 'Confirm this address', link: input.link },
     after: [
       `The link works once, for ${lifetime(input.ttlSeconds)}.`,
-      `If you did not sign up for ${PRODUCT} or change your address, ignore this mail: nothing changes without the link.`,
+      `If you did not sign up for ${PRODUCT}, someone used your address: do not confirm it; ask for a password reset with this address instead, which makes the account yours and removes whatever they added.`,
     ],
   })
 }
@@ -61,7 +61,7 @@ export function emailChangeMail(input: { to: string; link: string; ttlSeconds: n
     action: { label: 'Make this my address', link: input.link },
     after: [
       `The link works once, for ${lifetime(input.ttlSeconds)}. The account keeps its old address until it is used.`,
-      'If you did not ask for this, ignore this mail: nothing changes without the link.',
+      'If you did not ask for this, ignore this mail and do not follow the link: it would give your address to an account that is not yours.',
     ],
   })
 }

@@ -87,7 +87,7 @@ const callbackRoute = createRoute({
   tags: ['providers'],
   summary: "The provider's redirect back (register this URL with the provider)",
   description:
-    "Checks the state (and this browser's cookie), the provider's answer and the ID token, decides the account, then redirects to the app's redirect_uri with #code=<one-time code> (60 s), #linked=<provider>, or #error=<code> (provider_failed, account_exists, account_disabled, email_not_verified).",
+    "Checks the state (and this browser's cookie), the provider's answer and the ID token, decides the account, then redirects to the app's redirect_uri with #code=<one-time code> (60 s), #link_code=<one-time code> for a link (10 minutes; completed only by the account that started it), or #error=<code> (provider_failed, account_exists, account_disabled, email_not_verified).",
   security: noAuth,
   request: { params: providerParam },
   responses: { 302: redirect, ...problems({ 400: ['invalid_challenge'], 404: ['not_found'], 429: ['rate_limited'] }) },
