@@ -6,7 +6,7 @@
  * The tours run in a scratch copy of the project (its own local database and .dev.vars, this
  * checkout's node_modules), so a developer's own dev data is never touched. Its .dev.vars holds
  * the output of `npm run -s keys:generate` as it is, the way the deploy steps store the secret.
- * After the tours it checks that `db:reset` refuses while that server runs, that `npm run upkeep`
+ * After the tours it checks that `npm run mails` shows the latest mail's link, that `db:reset` refuses while that server runs, that `npm run upkeep`
  * sends that server the scheduled event, and, once it stopped, that `npm run upkeep` starts its own
  * server to run the daily upkeep on the tours' database.
  */
@@ -81,6 +81,18 @@ try {
     tourSteps += steps
     failures += failed
   }
+
+  // The tour's last signup mailed hedy a verification link: npm run mails finds it on the server.
+  const mails = spawnSync('npm', ['run', '-s', 'mails', '--', '--to', 'hedy@example.com'], { cwd: dir, encoding: 'utf8', env: quietEnv })
+  const listed =
+    mails.status === 0 &&
+    /to hedy@example\.com\n {2}Confirm your email address for edge-users\n {2}http:\/\/localhost:5173\/verify-email#token=/.test(
+      mails.stdout,
+    )
+  if (!listed) failures++
+  console.log(
+    `${listed ? 'ok  ' : 'FAIL'} npm run mails lists the latest mail with its link${listed ? '' : `\n${mails.stdout}${mails.stderr}`}`,
+  )
 
   const reset = spawnSync('npm', ['run', '-s', 'db:reset'], { cwd: dir, encoding: 'utf8', env: quietEnv })
   const refused = reset.status !== 0 && /in use by a running dev server/.test(reset.stderr)

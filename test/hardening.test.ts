@@ -74,6 +74,32 @@ describe('CORS', () => {
     expect(response.headers.get('Access-Control-Allow-Methods')).toContain('POST')
     expect(response.headers.get('Access-Control-Allow-Headers')?.toLowerCase()).toContain('content-type')
   })
+
+  it('answers a refused origin’s preflight 204 without CORS headers, never 405, with or without CORS_ORIGINS', async () => {
+    const preflight = { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': 'POST' }
+    for (const bindings of [{ CORS_ORIGINS: '' }, CORS]) {
+      const response = await call('/users/login', { method: 'OPTIONS', env: bindings, headers: preflight })
+      expect(response.status).toBe(204)
+      expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull()
+    }
+  })
+
+  it('names CORS_ORIGINS in one log line when a refused origin calls the API in development', async () => {
+    const lines = captureConsole()
+    const local = 'http://localhost:8787/api/v1/users/login'
+    await call(local, { method: 'OPTIONS', headers: { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': 'POST' } })
+    const logged = lines.map((line) => JSON.parse(line) as { event: string; origin?: string; hint?: string })
+    expect(logged.filter((line) => line.event === 'cors.origin_refused')).toEqual([
+      { level: 'warn', event: 'cors.origin_refused', origin: 'http://localhost:5173', hint: expect.stringContaining('CORS_ORIGINS') },
+    ])
+    // A deployment's refusals are its clients' business: no line per request there.
+    lines.length = 0
+    await call('/users/login', {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' },
+    })
+    expect(lines.filter((line) => line.includes('cors.origin_refused'))).toEqual([])
+  })
 })
 
 /** Every line the worker logs from here on, instead of on the console. */

@@ -185,6 +185,21 @@ describe('OpenAPI', () => {
     expect(unauthorized.unauthorized!.value.code).toBe('unauthorized')
   })
 
+  it('ships signup and login examples that succeed when tried as they are, and names its MIT licence', async () => {
+    type Schema = { properties: Record<string, { example?: unknown }> }
+    const doc = (await (await call('/openapi.json')).json()) as {
+      info: { license: { name: string; identifier: string } }
+      components: { schemas: Record<string, Schema> }
+    }
+    expect(doc.info.license).toEqual({ name: 'MIT', identifier: 'MIT' })
+    const exampleOf = (name: string) =>
+      Object.fromEntries(Object.entries(doc.components.schemas[name]!.properties).map(([field, schema]) => [field, schema.example]))
+    const signupExample = exampleOf('SignupRequest')
+    expect((await call('/users/signup', { json: signupExample })).status).toBe(201)
+    const loginExample = Object.fromEntries(Object.entries(exampleOf('LoginRequest')).filter(([, value]) => value !== undefined))
+    expect((await call('/users/login', { json: loginExample })).status).toBe(200)
+  })
+
   it('tells clients about X-D1-Bookmark in the API description', async () => {
     const doc = (await (await call('/openapi.json')).json()) as { info: { description: string } }
     expect(doc.info.description).toContain('X-D1-Bookmark')

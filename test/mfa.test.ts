@@ -136,6 +136,16 @@ describe('enrolment', () => {
     }
   })
 
+  it('names the product as the issuer: PRODUCT_NAME unless TOTP_ISSUER is set', async () => {
+    const { account, tokens } = await verifiedSignedIn()
+    const issuerOf = async (bindings: Record<string, string>) => {
+      const started = await call('/users/me/mfa/totp', { token: tokens.access_token, json: { password: account.password }, env: bindings })
+      return new URL(((await started.json()) as { otpauth_uri: string }).otpauth_uri).searchParams.get('issuer')
+    }
+    expect(await issuerOf({ PRODUCT_NAME: 'Acme Accounts' })).toBe('Acme Accounts')
+    expect(await issuerOf({ PRODUCT_NAME: 'Acme Accounts', TOTP_ISSUER: 'Acme' })).toBe('Acme')
+  })
+
   it('refuses a second factor while one is active', async () => {
     const { account, tokens } = await withTotp()
     await expectProblem(

@@ -102,6 +102,20 @@ describe('passkey registration', () => {
     expect(options.timeout).toBe(300_000)
   })
 
+  it('shows PRODUCT_NAME as the relying party’s name unless WEBAUTHN_RP_NAME is set', async () => {
+    const { account, tokens } = await verifiedSignedIn()
+    const nameOf = async (bindings: Record<string, string>) => {
+      const offered = await call('/users/me/passkeys/options', {
+        token: tokens.access_token,
+        json: { password: account.password },
+        env: bindings,
+      })
+      return ((await offered.json()) as { options: { rp: { name: string } } }).options.rp.name
+    }
+    expect(await nameOf({ PRODUCT_NAME: 'Acme Accounts' })).toBe('Acme Accounts')
+    expect(await nameOf({ PRODUCT_NAME: 'Acme Accounts', WEBAUTHN_RP_NAME: 'Acme' })).toBe('Acme')
+  })
+
   it('stores the passkey, shows it by its own id, and gives recovery codes with the first second factor only', async () => {
     const { account, tokens, authenticator, passkeyId, recoveryCodes, credential } = await withPasskey()
     expect(recoveryCodes).toHaveLength(10)

@@ -274,12 +274,28 @@ describe('email verification', () => {
 
 describe('mail templates', () => {
   it('escapes everything the HTML part interpolates', () => {
-    const mail = passwordResetMail({ to: '"<b>x</b>"@example.com', link: 'https://app.example/reset#token=a"><script>', ttlSeconds: 1800 })
+    const mail = passwordResetMail({
+      product: 'Acme <i>Accounts</i>',
+      to: '"<b>x</b>"@example.com',
+      link: 'https://app.example/reset#token=a"><script>',
+      ttlSeconds: 1800,
+    })
     expect(mail.html).not.toContain('<b>x</b>')
+    expect(mail.html).not.toContain('<i>Accounts</i>')
     expect(mail.html).not.toContain('<script>')
     expect(mail.html).toContain('&lt;b&gt;')
     expect(mail.text).toContain('<b>x</b>')
   })
+})
+
+it('signs every mail with PRODUCT_NAME', async () => {
+  const rig = mailRig()
+  const account = newAccount()
+  await call('/users/signup', { json: account, env: rig.env })
+  await deliver(rig.jobs, rig, { env: { PRODUCT_NAME: 'Acme Accounts' } })
+  expect(rig.sent[0]?.subject).toBe('Confirm your email address for Acme Accounts')
+  expect(rig.sent[0]?.text).toContain(`your Acme Accounts account`)
+  expect(rig.sent[0]?.text.endsWith('— Acme Accounts')).toBe(true)
 })
 
 it('uses the configured APP_URL for links', async () => {

@@ -98,7 +98,7 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         purpose: 'password_reset',
         boundTo: await resetBinding(user),
         ttlSeconds: config.resetTokenTtlSeconds,
-        render: (link) => passwordResetMail({ to: user.email, link, ttlSeconds: config.resetTokenTtlSeconds }),
+        render: (link) => passwordResetMail({ product: config.productName, to: user.email, link, ttlSeconds: config.resetTokenTtlSeconds }),
         path: 'reset-password',
       })
     }
@@ -112,7 +112,7 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         purpose: 'email_verification',
         boundTo: user.email,
         ttlSeconds: config.verifyTokenTtlSeconds,
-        render: (link) => verificationMail({ to: user.email, link, ttlSeconds: config.verifyTokenTtlSeconds }),
+        render: (link) => verificationMail({ product: config.productName, to: user.email, link, ttlSeconds: config.verifyTokenTtlSeconds }),
         path: 'verify-email',
       })
     }
@@ -126,7 +126,8 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         purpose: 'email_change',
         boundTo: job.newEmail,
         ttlSeconds: config.verifyTokenTtlSeconds,
-        render: (link) => emailChangeMail({ to: job.newEmail, link, ttlSeconds: config.verifyTokenTtlSeconds }),
+        render: (link) =>
+          emailChangeMail({ product: config.productName, to: job.newEmail, link, ttlSeconds: config.verifyTokenTtlSeconds }),
         path: 'verify-email',
       })
     }
@@ -146,7 +147,14 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         purpose: 'email_revert',
         boundTo: job.oldEmail,
         ttlSeconds: config.emailRevertTtlSeconds,
-        render: (link) => emailChangedMail({ to: job.oldEmail, newEmail: job.newEmail, link, ttlSeconds: config.emailRevertTtlSeconds }),
+        render: (link) =>
+          emailChangedMail({
+            product: config.productName,
+            to: job.oldEmail,
+            newEmail: job.newEmail,
+            link,
+            ttlSeconds: config.emailRevertTtlSeconds,
+          }),
         path: 'revert-email',
         uncapped: true,
       })

@@ -1,7 +1,5 @@
 import type { Mail } from './mailer'
 
-const PRODUCT = 'edge-users'
-
 const escapeHtml = (value: string) =>
   value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
 
@@ -14,9 +12,13 @@ function lifetime(seconds: number): string {
 
 type Paragraphs = { lead: string; action?: { label: string; link: string }; after: string[] }
 
+/** What every mail is made from: its recipient, and the product's name (PRODUCT_NAME) it signs with. */
+type MailInput = { to: string; product: string; link: string; ttlSeconds: number }
+
 /** One layout for every mail: the same words in the text part and, escaped, in the HTML part. */
-function compose(to: string, subject: string, body: Paragraphs): Mail {
-  const text = [body.lead, ...(body.action ? [`${body.action.label}:\n${body.action.link}`] : []), ...body.after, `— ${PRODUCT}`].join(
+function compose(input: MailInput, subject: string, body: Paragraphs): Mail {
+  const { to, product } = input
+  const text = [body.lead, ...(body.action ? [`${body.action.label}:\n${body.action.link}`] : []), ...body.after, `— ${product}`].join(
     '\n\n',
   )
   const action = body.action
@@ -25,13 +27,14 @@ function compose(to: string, subject: string, body: Paragraphs): Mail {
   const html =
     `<!doctype html>\n<html><body style="font-family:sans-serif;line-height:1.5">\n<p>${escapeHtml(body.lead)}</p>\n${action}` +
     body.after.map((line) => `<p>${escapeHtml(line)}</p>\n`).join('') +
-    `<p>— ${escapeHtml(PRODUCT)}</p>\n</body></html>\n`
+    `<p>— ${escapeHtml(product)}</p>\n</body></html>\n`
   return { to, subject, text, html }
 }
 
-export function passwordResetMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
-  return compose(input.to, `Reset your ${PRODUCT} password`, {
-    lead: `Someone asked to reset the password of the ${PRODUCT} account for ${input.to}.`,
+export function passwordResetMail(input: MailInput): Mail {
+  const { product } = input
+  return compose(input, `Reset your ${product} password`, {
+    lead: `Someone asked to reset the password of the ${product} account for ${input.to}.`,
     action: { label: 'Choose a new password', link: input.link },
     after: [
       `The link works once, for ${lifetime(input.ttlSeconds)}. Setting a new password signs you out everywhere.`,
@@ -40,13 +43,14 @@ export function passwordResetMail(input: { to: string; link: string; ttlSeconds:
   })
 }
 
-export function verificationMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
-  return compose(input.to, `Confirm your email address for ${PRODUCT}`, {
-    lead: `Confirm that ${input.to} is the address of your ${PRODUCT} account.`,
+export function verificationMail(input: MailInput): Mail {
+  const { product } = input
+  return compose(input, `Confirm your email address for ${product}`, {
+    lead: `Confirm that ${input.to} is the address of your ${product} account.`,
     action: { label: 'Confirm this address', link: input.link },
     after: [
       `The link works once, for ${lifetime(input.ttlSeconds)}.`,
-      `If you did not sign up for ${PRODUCT}, someone used your address: do not confirm it; ask for a password reset with this address instead, which makes the account yours and removes whatever they added.`,
+      `If you did not sign up for ${product}, someone used your address: do not confirm it; ask for a password reset with this address instead, which makes the account yours and removes whatever they added.`,
     ],
   })
 }
@@ -55,9 +59,10 @@ export function verificationMail(input: { to: string; link: string; ttlSeconds: 
 const masked = (email: string) => email.replace(/^(.)[^@]*@/, '$1***@')
 
 /** To a new address: the link that makes it the account's (until then nothing changes). */
-export function emailChangeMail(input: { to: string; link: string; ttlSeconds: number }): Mail {
-  return compose(input.to, `Confirm your new email address for ${PRODUCT}`, {
-    lead: `Someone asked to make ${input.to} the address of a ${PRODUCT} account.`,
+export function emailChangeMail(input: MailInput): Mail {
+  const { product } = input
+  return compose(input, `Confirm your new email address for ${product}`, {
+    lead: `Someone asked to make ${input.to} the address of a ${product} account.`,
     action: { label: 'Make this my address', link: input.link },
     after: [
       `The link works once, for ${lifetime(input.ttlSeconds)}. The account keeps its old address until it is used.`,
@@ -67,9 +72,10 @@ export function emailChangeMail(input: { to: string; link: string; ttlSeconds: n
 }
 
 /** To the old address once a change is confirmed: the warning, and the link that undoes it. */
-export function emailChangedMail(input: { to: string; newEmail: string; link: string; ttlSeconds: number }): Mail {
-  return compose(input.to, `Your ${PRODUCT} email address was changed`, {
-    lead: `The email address of your ${PRODUCT} account was changed from ${input.to} to ${masked(input.newEmail)}.`,
+export function emailChangedMail(input: MailInput & { newEmail: string }): Mail {
+  const { product } = input
+  return compose(input, `Your ${product} email address was changed`, {
+    lead: `The email address of your ${product} account was changed from ${input.to} to ${masked(input.newEmail)}.`,
     action: { label: 'This was not me: put my address back', link: input.link },
     after: [
       `If you made this change, there is nothing to do. If you did not, the link (valid for ${lifetime(input.ttlSeconds)}) puts ${input.to} back and signs everyone out; then reset your password from this mailbox.`,

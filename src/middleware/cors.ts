@@ -4,6 +4,7 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
 import { memoize } from '../lib/memo'
+import { log } from '../log'
 
 /** One CORS handler per origin list; the list belongs to the parsed configuration, made once per isolate. */
 const handlerFor: (origins: string[]) => MiddlewareHandler = memoize((origins) =>
@@ -16,14 +17,30 @@ const handlerFor: (origins: string[]) => MiddlewareHandler = memoize((origins) =
   }),
 )
 
+/** A browser's question before a cross-origin request: OPTIONS with an Origin and the method it wants. */
+const isPreflight = (request: Request) =>
+  request.method === 'OPTIONS' && request.headers.has('Origin') && request.headers.has('Access-Control-Request-Method')
+
+/** wrangler dev's hosts: where a refused origin is worth a line in the terminal. */
+const isLocal = (url: string) => ['localhost', '127.0.0.1'].includes(new URL(url).hostname)
+
 /**
  * CORS for the origins in CORS_ORIGINS only; with none configured (or a configuration that does
  * not parse), no CORS header is ever sent. Bearer tokens, not cookies: credentials stay off.
+ *
+ * A refused origin's preflight still answers 204, without CORS headers, so the browser's error
+ * is the true one (the origin is not allowed) rather than a 405 that points nowhere; in
+ * development the refusal is logged once per request with the setting that would allow it.
  */
 export function corsForConfiguredOrigins() {
   return createMiddleware<AppEnv>(async function applyCors(c, next) {
     const config = await readConfig(c.env)
     const origins = config.ok ? config.config.corsOrigins : []
+    const origin = c.req.header('Origin')
+    const refused = origin !== undefined && !origins.includes(origin)
+    if (refused && isLocal(c.req.url) && origin !== new URL(c.req.url).origin)
+      log('warn', 'cors.origin_refused', { origin, hint: 'list it in CORS_ORIGINS (comma-separated) to let it call this API' })
+    if (refused && isPreflight(c.req.raw)) return c.body(null, 204)
     if (origins.length === 0) return next()
     return handlerFor(origins)(c, next)
   })

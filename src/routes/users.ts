@@ -61,7 +61,7 @@ const signup: RouteHandler<typeof signupRoute, AppEnv> = async (c) => {
 
 const loginBody = z
   .object({
-    username: z.string().min(1).max(254).optional().openapi({ description: 'A username or an email address' }),
+    username: z.string().min(1).max(254).optional().openapi({ description: 'A username or an email address', example: 'ada_lovelace' }),
     email: z.string().min(1).max(254).optional().openapi({ description: 'Accepted instead of username' }),
     password: currentPasswordField,
   })

@@ -19,6 +19,8 @@ export const emailField = z
 
 /** The policy itself depends on configuration and on the account, so withPasswordPolicy() applies it. */
 export const newPasswordField = z.string().openapi({
+  // One the policy accepts for the username and address examples above, so "try it" works as shipped.
+  example: 'analytical-engine-1843',
   description: `At least PASSWORD_MIN_LENGTH (default 15) and at most ${PASSWORD_MAX_CODE_POINTS} characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.`,
 })
 
@@ -27,6 +29,7 @@ export const currentPasswordField = z
   .string()
   .min(1, 'is required')
   .max(4 * PASSWORD_MAX_CODE_POINTS)
+  .openapi({ example: 'analytical-engine-1843' })
 
 /** The current password that adding a way in (TOTP, a passkey, a linked identity) takes in its body. */
 export const wayInPasswordField = currentPasswordField.optional().openapi({

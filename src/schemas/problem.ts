@@ -10,6 +10,15 @@ export const problemSchema = z
     code: z.string().openapi({ example: 'username_taken' }),
     request_id: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    // The members some problems add, typed so a client narrows on `code` and reads them.
+    mfa_token: z.string().optional().openapi({ description: 'mfa_required: the single-use token for POST /users/login/mfa' }),
+    methods: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'mfa_required and reauthentication_required: the methods that will do' }),
+    expires_in: z.int().optional().openapi({ description: 'mfa_required: seconds the mfa_token lives' }),
+    required_aal: z.enum(['aal1', 'aal2']).optional().openapi({ description: 'reauthentication_required: the assurance needed' }),
+    max_age: z.int().optional().openapi({ description: 'reauthentication_required: REAUTH_MAX_AGE_SECONDS' }),
   })
   .openapi('Problem')
 

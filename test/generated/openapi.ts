@@ -902,6 +902,19 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+            /** @description mfa_required: the single-use token for POST /users/login/mfa */
+            mfa_token?: string;
+            /** @description mfa_required and reauthentication_required: the methods that will do */
+            methods?: string[];
+            /** @description mfa_required: seconds the mfa_token lives */
+            expires_in?: number;
+            /**
+             * @description reauthentication_required: the assurance needed
+             * @enum {string}
+             */
+            required_aal?: "aal1" | "aal2";
+            /** @description reauthentication_required: REAUTH_MAX_AGE_SECONDS */
+            max_age?: number;
         };
         JWKS: {
             keys: {
@@ -939,7 +952,10 @@ export interface components {
             qr_svg: string;
         };
         StartTotpRequest: {
-            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            /**
+             * @description The current password: required when the account has one (a stolen access token alone never adds a way in)
+             * @example analytical-engine-1843
+             */
             password?: string;
         };
         RecoveryCodes: {
@@ -958,7 +974,10 @@ export interface components {
             };
         };
         PasskeyOptionsRequest: {
-            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            /**
+             * @description The current password: required when the account has one (a stolen access token alone never adds a way in)
+             * @example analytical-engine-1843
+             */
             password?: string;
         };
         AddedPasskey: components["schemas"]["PasskeyEnvelope"] & {
@@ -1026,7 +1045,10 @@ export interface components {
             code_challenge: string;
             /** @enum {string} */
             code_challenge_method?: "S256";
-            /** @description The current password: required when the account has one (a stolen access token alone never adds a way in) */
+            /**
+             * @description The current password: required when the account has one (a stolen access token alone never adds a way in)
+             * @example analytical-engine-1843
+             */
             password?: string;
         };
         IdentityEnvelope: {
@@ -1076,11 +1098,16 @@ export interface components {
             email?: string;
         };
         ChangePasswordRequest: {
+            /** @example analytical-engine-1843 */
             current_password: string;
-            /** @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part. */
+            /**
+             * @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.
+             * @example analytical-engine-1843
+             */
             new_password: string;
         };
         DeleteMeRequest: {
+            /** @example analytical-engine-1843 */
             password: string;
         };
         Accepted: {
@@ -1119,6 +1146,7 @@ export interface components {
             amr: string[];
         };
         ReauthenticateRequest: {
+            /** @example analytical-engine-1843 */
             password?: string;
             /** @description A TOTP code, when the account has a second factor */
             code?: string;
@@ -1160,7 +1188,10 @@ export interface components {
             username: string;
             /** @example ada@example.com */
             email: string;
-            /** @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part. */
+            /**
+             * @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.
+             * @example analytical-engine-1843
+             */
             password: string;
         };
         TokenPair: {
@@ -1177,10 +1208,14 @@ export interface components {
             user: components["schemas"]["User"];
         };
         LoginRequest: {
-            /** @description A username or an email address */
+            /**
+             * @description A username or an email address
+             * @example ada_lovelace
+             */
             username?: string;
             /** @description Accepted instead of username */
             email?: string;
+            /** @example analytical-engine-1843 */
             password: string;
         };
         LoginMfaRequest: {
@@ -1219,7 +1254,10 @@ export interface components {
         ResetPasswordRequest: {
             /** @description The token from the link (after #token=) */
             token: string;
-            /** @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part. */
+            /**
+             * @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.
+             * @example analytical-engine-1843
+             */
             new_password: string;
         };
         VerifyEmailRequest: {
