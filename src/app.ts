@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { HTTPException } from 'hono/http-exception'
+import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { AppEnv } from './app-env'
 import { ApiError, type ErrorCode, MAX_BODY_BYTES, problem, problemResponse } from './errors'
 import { rejectInvalid } from './http/validation'
@@ -33,13 +34,23 @@ app.use(securityHeaders())
 app.use(corsForConfiguredOrigins())
 app.use(limitBody(MAX_BODY_BYTES))
 app.use(jsonOnly())
+// A path the API serves, asked with another method, is 405 with the methods it does serve (Hono's
+// own middleware, reading app.routes; HEAD wherever GET is), in the contract's problem form.
+app.use(
+  methodNotAllowed({
+    app,
+    onMethodNotAllowed: (c, methods) => {
+      const allow = [...methods].sort().join(', ')
+      return problemResponse(c, problem('method_not_allowed', { context: `It answers ${allow}.`, headers: { Allow: allow } }))
+    },
+  }),
+)
 
 app.doc31(`${API}/openapi.json`, {
   openapi: '3.1.0',
   info: {
     title: 'edge-users',
     version: '1.0.0',
-    // The repository carries no open-source licence; a team that publishes its API changes this line.
     // `identifier` (an SPDX expression) is OpenAPI 3.1's, which the library's 3.0 type does not list.
     license: { name: 'MIT', ...{ identifier: 'MIT' } },
     description:
@@ -79,32 +90,7 @@ const api = app
   .route(`${API}/users`, recovery)
   .route(`${API}/admin`, admin)
 
-// A path the API serves, asked with another method, is 405 with the methods it does serve.
-app.notFound((c) => {
-  const allowed = methodsServing(c.req.path)
-  if (allowed.length === 0) return problemResponse(c, problem('not_found'))
-  const allow = allowed.join(', ')
-  return problemResponse(c, problem('method_not_allowed', { context: `It answers ${allow}.`, headers: { Allow: allow } }))
-})
-
-let routeMethods: Map<string, { pattern: RegExp; methods: Set<string> }> | undefined
-
-/** The methods the app's routes answer on a path (HEAD wherever GET is); built once, from app.routes. */
-function methodsServing(path: string): string[] {
-  if (!routeMethods) {
-    routeMethods = new Map()
-    for (const route of app.routes) {
-      if (route.method === 'ALL') continue // middleware, not a route
-      const entry = routeMethods.get(route.path) ?? { pattern: routePattern(route.path), methods: new Set<string>() }
-      entry.methods.add(route.method)
-      if (route.method === 'GET') entry.methods.add('HEAD')
-      routeMethods.set(route.path, entry)
-    }
-  }
-  const methods = new Set<string>()
-  for (const { pattern, methods: served } of routeMethods.values()) if (pattern.test(path)) for (const method of served) methods.add(method)
-  return [...methods].sort()
-}
+app.notFound((c) => problemResponse(c, problem('not_found')))
 
 // Hono's own exceptions (a malformed body the validator saw first, an unsupported media type)
 // keep their status but speak the contract's codes.
@@ -128,11 +114,3 @@ app.onError((error, c) => {
 /** The whole API's type: `hc<AppType>(baseUrl)` from hono/client infers every route's input and output. */
 export type AppType = typeof api
 export default app
-
-function routePattern(routePath: string): RegExp {
-  const source = routePath
-    .split('/')
-    .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('/')
-  return new RegExp(`^${source}/?$`)
-}

@@ -10,7 +10,6 @@ import { derive, type PasswordSettings, parse, SALT_BYTES, type Verification } f
  * ./password.ts, which routes may use.
  */
 
-/**
 /** What checking a password needs: hashing's settings, and the bcrypt cost an imported hash may have. */
 export type PasswordCheckSettings = PasswordSettings & Pick<Config, 'bcryptMaxCost'>
 

@@ -115,10 +115,7 @@ export function normaliseLoginIdentifier(identifier: string): LoginIdentifier {
   return trimmed.includes('@') ? { kind: 'email', value: normaliseEmail(trimmed) } : { kind: 'username', value: normaliseUsername(trimmed) }
 }
 
-/**
- * A login's account, and whether it has a second factor (an active TOTP factor or a passkey): in
- * the same query, so a login that needs no second step pays no extra round trip to learn it.
- */
+/** A user's columns, and whether the account has a second factor (an active TOTP factor or a passkey). */
 const loginColumns = {
   ...getTableColumns(users),
   // Qualified by hand: drizzle writes a bare "id", which inside the passkeys subquery would be passkeys.id.
@@ -142,6 +139,10 @@ const userByUsername = memoize((db: Database) =>
 
 export type LoginAccount = UserRow & { secondFactor: boolean }
 
+/**
+ * A login's account, and whether it has a second factor: in the same query, so a login that needs
+ * no second step pays no extra round trip to learn it.
+ */
 export async function findUserByLogin(db: Database, identifier: LoginIdentifier): Promise<LoginAccount | undefined> {
   const query = identifier.kind === 'email' ? userByEmail(db) : userByUsername(db)
   const row = await query.get({ value: identifier.value })

@@ -9,6 +9,7 @@ import { LOCK_AFTER_FAILURES } from '../rate-limit/policy'
 import type { TokenPair } from '../schemas/token-pair'
 import { type Attempt, admitAttempt } from './admit'
 import { completeSignIn } from './complete'
+import { gateRefusal } from './gate'
 import { checkProof } from './proofs'
 import { askForSecondFactor } from './second-step'
 
@@ -48,8 +49,8 @@ export async function signInWithPassword(c: Context<AppEnv>, input: { identifier
   const checked = await checkProof({ db, config, now: attempt.at, client: c.var.client, signIn: true }, user, proof)
   if (!user) return refuseSignIn(c, user, attempt, 'unknown_account')
   if (!checked) return refuseSignIn(c, user, attempt, 'wrong_password')
-  if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled')
-  if (config.emailVerificationRequired && !user.emailVerified) return refuseSignIn(c, user, attempt, 'email_not_verified')
+  const refusal = gateRefusal(config, user)
+  if (refusal) return refuseSignIn(c, user, attempt, refusal)
   // A password is one factor: an account with a second one finishes at POST /users/login/mfa.
   if (user.secondFactor) return askForSecondFactor(c, user, checked, attempt.at)
   return completeSignIn(c, user, [checked], attempt.at)

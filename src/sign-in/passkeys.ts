@@ -17,6 +17,7 @@ import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, admitFromNetwork, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
+import { gateRefusal } from './gate'
 import { issueChallenge, takeChallenge } from './passkey-challenges'
 import { checkProof, type PasskeyProof, relyingPartyOf } from './proofs'
 import { findSecondStep } from './second-step'
@@ -121,8 +122,8 @@ export async function signInWithPasskey(
   const proof: PasskeyProof = { kind: 'passkey', challenge, credential: input.credential, discoverable: true, stored: found.passkey }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) return refuseSignIn(c, user, attempt, 'passkey_failed')
-  if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled', 'passkey')
-  if (config.emailVerificationRequired && !user.emailVerified) return refuseSignIn(c, user, attempt, 'email_not_verified', 'passkey')
+  const refusal = gateRefusal(config, user)
+  if (refusal) return refuseSignIn(c, user, attempt, refusal, 'passkey')
   return completeSignIn(c, user, [checked], attempt.at)
 }
 

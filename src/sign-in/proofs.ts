@@ -26,8 +26,8 @@ export type SecondFactorProof = { kind: 'totp'; code: string } | { kind: 'recove
 export type Proof = { kind: 'password'; password: string } | SecondFactorProof
 
 /**
- * A WebAuthn assertion, with the challenge it must answer (already taken: sign-in/passkeys.ts
- * takePasskeyChallenge). A passwordless sign-in's (`discoverable`) must name its account by the
+ * A WebAuthn assertion, with the challenge it must answer (already taken:
+ * sign-in/passkey-challenges.ts takeChallenge). A passwordless sign-in's (`discoverable`) must name its account by the
  * user handle too.
  */
 export type PasskeyProof = {

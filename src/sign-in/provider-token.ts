@@ -8,6 +8,7 @@ import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
+import { gateRefusal } from './gate'
 import { checkProviderCode } from './proofs'
 import { askForSecondFactor } from './second-step'
 
@@ -30,7 +31,9 @@ export async function signInWithProviderCode(c: Context<AppEnv>, input: { code: 
     })
   }
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
-  if (user.disabled) return refuseSignIn(c, user, attempt, 'account_disabled', 'provider')
+  // The callback checked the same gate; the account may have changed in the code's 60 seconds.
+  const refusal = gateRefusal(config, user)
+  if (refusal) return refuseSignIn(c, user, attempt, refusal, 'provider')
   if (needsTwoFactors(await secondFactorsOf(db, user.id))) return askForSecondFactor(c, user, exchanged.checked, attempt.at)
   return completeSignIn(c, user, [exchanged.checked], attempt.at)
 }

@@ -20,6 +20,7 @@ import { problem, validationFailed } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
 import { admitFromNetwork, refuseOnNetworkBudget } from './admit'
+import { gateRefusal } from './gate'
 import { checkLinkCode } from './proofs'
 
 /*
@@ -217,8 +218,8 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   const resolved = await resolveProviderAccount(db, profile, client, now)
   if (resolved.outcome === 'account_exists' || resolved.outcome === 'email_not_verified') return refuse(resolved.outcome, null)
   const { user } = resolved
-  if (user.disabled) return refuse('account_disabled', user.id)
-  if (config.emailVerificationRequired && !user.emailVerified) return refuse('email_not_verified', user.id)
+  const refusal = gateRefusal(config, user)
+  if (refusal) return refuse(refusal, user.id)
   const code = newOpaqueToken()
   await issueFlowCode(db, { id: flow.id, userId: user.id, codeHash: await hashOpaqueToken(code), now })
   return withFragment(flow.redirectUri, { code })

@@ -3,6 +3,7 @@ import type { AppEnv } from '../app-env'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { recordAuthentication } from '../db/users'
 import { problem, validationFailed } from '../errors'
+import { methodsFor } from './methods'
 import { proveAgain } from './reauthenticate'
 
 /**
@@ -22,19 +23,7 @@ export async function requireRecentProof(c: Context<AppEnv>, options: { password
   if (options.passwordInBody && !twoFactors) return
   const recent = Date.now() - session.authTime.getTime() <= config.reauthMaxAgeSeconds * 1000
   if (recent && (!twoFactors || session.aal === 'aal2')) return
-  // Only what the account can give: one without a password (a provider's) re-authenticates with a passkey.
-  const password = user.passwordHash !== null
-  const methods = twoFactors
-    ? [
-        ...(password && factors.totp ? ['password+totp'] : []),
-        ...(password && factors.recoveryCodesLeft > 0 ? ['password+recovery_code'] : []),
-        ...(factors.passkeys > 0 ? ['passkey'] : []),
-      ]
-    : password
-      ? ['password']
-      : factors.passkeys > 0
-        ? ['passkey']
-        : []
+  const methods = methodsFor({ hasPassword: user.passwordHash !== null, factors }).reauthentication
   throw problem('reauthentication_required', {
     context: twoFactors
       ? 'Send your password and a code, or a passkey, to POST /users/me/reauthenticate.'

@@ -15,6 +15,7 @@ import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
+import { methodsFor } from './methods'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
 
@@ -49,20 +50,10 @@ export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, firs
     ttlSeconds: MFA_TOKEN_TTL_SECONDS,
     now: at,
   })
-  const methods = [
-    ...(factors.totp ? ['totp'] : []),
-    ...(factors.recoveryCodesLeft > 0 ? ['recovery_code'] : []),
-    ...(factors.passkeys > 0 ? ['passkey'] : []),
-  ]
+  const methods = methodsFor({ hasPassword: passwordHash !== null, factors }).secondStep
   throw problem('mfa_required', { extensions: { mfa_token: token, methods, expires_in: MFA_TOKEN_TTL_SECONDS } })
 }
 
-/**
- * POST /users/login/mfa: the second proof against the `mfa_token`. Throttled by the account's
- * failure streak like the password was (shared backoff and lock), each wrong code audited and
- * costing the token one of its attempts; a right one uses the token up and opens the session at
- * `aal2` with both proofs' methods.
- */
 /**
  * The sign-in step an `mfa_token` names, while it can still be answered and is bound to the
  * password (and address) it followed: a password changed or reset since leaves it dead. A refused
@@ -79,6 +70,12 @@ export type SecondStepAnswer =
   | Exclude<SecondFactorProof, { kind: 'passkey' }>
   | { kind: 'passkey'; challengeId: string; credential: AuthenticationResponse }
 
+/**
+ * POST /users/login/mfa: the second proof against the `mfa_token`. Throttled by the account's
+ * failure streak like the password was (shared backoff and lock), each answer taking one of the
+ * token's attempts before it is checked and each wrong one audited; a right one uses the token up
+ * and opens the session at `aal2` with both proofs' methods.
+ */
 export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
   const { db, config, client } = c.var
   const now = new Date()
