@@ -9,7 +9,8 @@ const DEFAULTS: Record<string, string> = {
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   'Referrer-Policy': 'no-referrer',
   'Cross-Origin-Resource-Policy': 'same-site',
-  // API answers are personal; only routes that say so (JWKS) may be cached.
+  // API answers are personal, and token pairs and secrets must never be stored: no-store for every
+  // answer, set here once (no handler repeats it); only a route that says so (JWKS) may be cached.
   'Cache-Control': 'no-store',
 }
 

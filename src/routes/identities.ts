@@ -77,7 +77,6 @@ const link: RouteHandler<typeof linkRoute, AppEnv> = async (c) => {
   const provider = providerOf(c, c.req.valid('param').provider)
   await requireAddingWayIn(c, body.password)
   const url = await startLinking(c, provider.id, { redirectUri: body.redirect_uri, codeChallenge: body.code_challenge })
-  c.header('Cache-Control', 'no-store')
   return c.json({ authorize_url: url }, 200)
 }
 
@@ -118,7 +117,6 @@ const complete: RouteHandler<typeof completeRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   requireVerifiedAddress(c)
   const identity = await completeLinking(c, c.req.valid('param').provider, { code: body.code, codeVerifier: body.code_verifier })
-  c.header('Cache-Control', 'no-store')
   return c.json({ identity: identityView(identity) }, 200)
 }
 

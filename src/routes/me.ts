@@ -365,7 +365,6 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   return c.body(body, 200, {
     'Content-Type': 'application/json',
     'Content-Disposition': `attachment; filename="${filename}"`,
-    'Cache-Control': 'no-store',
   }) as never
 }
 
@@ -452,7 +451,6 @@ const reauthenticationOptionsRoute = createRoute({
 })
 
 const reauthenticationOptionsHandler: RouteHandler<typeof reauthenticationOptionsRoute, AppEnv> = async (c) => {
-  c.header('Cache-Control', 'no-store')
   return c.json(await reauthenticationOptions(c), 200)
 }
 

@@ -35,14 +35,12 @@ const healthRoute = createRoute({
 })
 
 const health: RouteHandler<typeof healthRoute, AppEnv> = async (c) => {
-  c.header('Cache-Control', 'no-store')
   const [config, dbOk] = await Promise.all([readConfig(c.env), databaseAnswers(c.env.DB)])
   if (!config.ok || !dbOk) {
     const invalid = config.ok ? [] : config.problems
     const reasons = [...invalid.map((problem) => `${problem.name} ${problem.message}`), ...(dbOk ? [] : ['the database did not answer'])]
     throw problem('unavailable', {
       context: `${reasons.join('; ')}.`,
-      headers: { 'Cache-Control': 'no-store' },
       extensions: { db: dbOk ? 'ok' : 'unavailable', invalid_config: invalid },
     })
   }

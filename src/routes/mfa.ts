@@ -86,7 +86,6 @@ const startTotpRoute = createRoute({
 
 const startTotpHandler: RouteHandler<typeof startTotpRoute, AppEnv> = async (c) => {
   await requireAddingWayIn(c, c.req.valid('json').password)
-  c.header('Cache-Control', 'no-store')
   return c.json(await startTotp(c), 200)
 }
 
@@ -120,7 +119,6 @@ const confirmTotpRoute = createRoute({
 const confirmTotpHandler: RouteHandler<typeof confirmTotpRoute, AppEnv> = async (c) => {
   await requireRecentProof(c)
   const codes = await confirmTotp(c, c.req.valid('json').code)
-  c.header('Cache-Control', 'no-store')
   return c.json({ recovery_codes: codes }, 200)
 }
 
@@ -165,7 +163,6 @@ const regenerate: RouteHandler<typeof regenerateRoute, AppEnv> = async (c) => {
   if (!needsTwoFactors(await secondFactorsOf(c.var.db, c.var.user.id)))
     throw problem('not_found', { context: 'There is no second factor (an authenticator app or a passkey) to back up.' })
   const codes = await regenerateRecoveryCodes(c)
-  c.header('Cache-Control', 'no-store')
   return c.json({ recovery_codes: codes }, 200)
 }
 

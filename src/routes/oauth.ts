@@ -76,7 +76,6 @@ const authorize: RouteHandler<typeof authorizeRoute, AppEnv> = async (c) => {
     codeChallenge: query.code_challenge,
     link: query.link,
   })
-  c.header('Cache-Control', 'no-store')
   return c.redirect(location, 302) as never
 }
 
@@ -95,7 +94,6 @@ const callbackRoute = createRoute({
 
 const callback: RouteHandler<typeof callbackRoute, AppEnv> = async (c) => {
   const location = await finishProviderFlow(c, c.req.valid('param').provider)
-  c.header('Cache-Control', 'no-store')
   return c.redirect(location, 302) as never
 }
 

@@ -49,7 +49,6 @@ const optionsRoute = createRoute({
 
 const options: RouteHandler<typeof optionsRoute, AppEnv> = async (c) => {
   await requireAddingWayIn(c, c.req.valid('json').password)
-  c.header('Cache-Control', 'no-store')
   return c.json(await registrationOptions(c), 200)
 }
 
@@ -87,7 +86,6 @@ const register: RouteHandler<typeof registerRoute, AppEnv> = async (c) => {
   requireVerifiedAddress(c)
   const body = c.req.valid('json')
   const added = await registerPasskey(c, { challengeId: body.challenge_id, credential: body.credential, name: body.name })
-  c.header('Cache-Control', 'no-store')
   return c.json(added, 201)
 }
 

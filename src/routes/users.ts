@@ -142,7 +142,6 @@ const loginMfa: RouteHandler<typeof loginMfaRoute, AppEnv> = async (c) => {
         ? { kind: 'totp', code: body.code }
         : { kind: 'recovery_code', code: body.recovery_code ?? '' }
   const pair = await completeSecondStep(c, { mfaToken: body.mfa_token, answer })
-  c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
 
@@ -163,7 +162,6 @@ const secondStepOptionsRoute = createRoute({
 })
 
 const secondStepOptionsHandler: RouteHandler<typeof secondStepOptionsRoute, AppEnv> = async (c) => {
-  c.header('Cache-Control', 'no-store')
   return c.json(await secondStepOptions(c, c.req.valid('json').mfa_token), 200)
 }
 
@@ -184,7 +182,6 @@ const passkeyLoginOptionsRoute = createRoute({
 })
 
 const passkeyLoginOptions: RouteHandler<typeof passkeyLoginOptionsRoute, AppEnv> = async (c) => {
-  c.header('Cache-Control', 'no-store')
   return c.json(await signInOptions(c), 200)
 }
 
@@ -216,7 +213,6 @@ const passkeyLoginRoute = createRoute({
 const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const pair = await signInWithPasskey(c, { challengeId: body.challenge_id, credential: body.credential })
-  c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
 
@@ -248,14 +244,12 @@ const providerTokenRoute = createRoute({
 const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const pair = await signInWithProviderCode(c, { code: body.code, codeVerifier: body.code_verifier })
-  c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
 
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const pair = await signInWithPassword(c, { identifier: body.username ?? body.email ?? '', password: body.password })
-  c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
 
@@ -280,7 +274,6 @@ const refreshRoute = createRoute({
 
 const refresh: RouteHandler<typeof refreshRoute, AppEnv> = async (c) => {
   const pair = await refreshSession(c, c.req.valid('json').refresh_token)
-  c.header('Cache-Control', 'no-store')
   return c.json(pair, 200)
 }
 
