@@ -335,32 +335,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/users/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The signed-in user */
-        get: operations["getMe"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete your account
-         * @description The user and every session go; the username and email become free.
-         */
-        delete: operations["deleteMe"];
-        options?: never;
-        head?: never;
-        /**
-         * Change your username, or ask to change your email
-         * @description Uniqueness is checked as at signup. A new email is a sensitive action (a recent proof on this session) and only becomes `pending_email`: the new address gets a link (POST /users/email/verify) that makes it the account's, and the old address then gets a notice with a link that undoes it. Budgeted: the client network's budget and PROFILE_CHANGES_PER_HOUR per account.
-         */
-        patch: operations["updateMe"];
-        trace?: never;
-    };
-    "/api/v1/users/me/password": {
+    "/api/v1/users/oauth/token": {
         parameters: {
             query?: never;
             header?: never;
@@ -370,30 +345,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Change your password
-         * @description Every other session is ended; the one making this request stays signed in.
+         * Exchange a provider sign-in's one-time code for tokens
+         * @description The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.
          */
-        post: operations["changePassword"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/me/email/verification": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Mail a verification link to your current address
-         * @description Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.
-         */
-        post: operations["requestEmailVerification"];
+        post: operations["exchangeProviderCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -491,6 +446,71 @@ export interface paths {
          * @description Request options listing your passkeys, with a challenge bound to this session (single use, 5 minutes).
          */
         post: operations["startPasskeyReauthentication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your account
+         * @description The user and every session go; the username and email become free.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        /**
+         * Change your username, or ask to change your email
+         * @description Uniqueness is checked as at signup. A new email is a sensitive action (a recent proof on this session) and only becomes `pending_email`: the new address gets a link (POST /users/email/verify) that makes it the account's, and the old address then gets a notice with a link that undoes it. Budgeted: the client network's budget and PROFILE_CHANGES_PER_HOUR per account.
+         */
+        patch: operations["updateMe"];
+        trace?: never;
+    };
+    "/api/v1/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your password
+         * @description Every other session is ended; the one making this request stays signed in.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/email/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a verification link to your current address
+         * @description Nothing is sent when the address is already verified, or past MAIL_PER_ADDRESS_PER_HOUR; the answer is 202 either way.
+         */
+        post: operations["requestEmailVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -611,26 +631,6 @@ export interface paths {
          * @description A user-verified passkey is two factors: the pair is aal2 with amr hwk mfa, and no second step follows. Failures share the account's login backoff and lock; an unknown credential spends from the network's budget.
          */
         post: operations["logInWithPasskey"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/users/oauth/token": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Exchange a provider sign-in's one-time code for tokens
-         * @description The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.
-         */
-        post: operations["exchangeProviderCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1068,15 +1068,18 @@ export interface components {
                 type: "oidc" | "github";
             }[];
         };
-        OwnUserEnvelope: {
-            user: components["schemas"]["OwnUser"];
-        };
-        OwnUser: components["schemas"]["User"] & {
-            /**
-             * Format: email
-             * @description A new address waiting for its link to be used; null when none
-             */
-            pending_email: string | null;
+        TokenPair: {
+            /** @description EdDSA-signed JWT (typ at+jwt) */
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** @description Seconds until the access token expires */
+            expires_in: number;
+            /** @description Opaque (it names its session); single use: each refresh rotates it */
+            refresh_token: string;
+            /** @description Seconds until the session ends (absolute) */
+            refresh_expires_in: number;
+            user: components["schemas"]["User"];
         };
         User: {
             /** Format: uuid */
@@ -1090,29 +1093,9 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
-        /** @description Other fields, `role` among them, are ignored. */
-        UpdateMeRequest: {
-            /** @example ada_lovelace */
-            username?: string;
-            /** @example ada@example.com */
-            email?: string;
-        };
-        ChangePasswordRequest: {
-            /** @example analytical-engine-1843 */
-            current_password: string;
-            /**
-             * @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.
-             * @example analytical-engine-1843
-             */
-            new_password: string;
-        };
-        DeleteMeRequest: {
-            /** @example analytical-engine-1843 */
-            password: string;
-        };
-        Accepted: {
-            /** @enum {string} */
-            status: "accepted";
+        ProviderTokenRequest: {
+            code: string;
+            code_verifier: string;
         };
         Session: {
             /** Format: uuid */
@@ -1180,6 +1163,40 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        OwnUserEnvelope: {
+            user: components["schemas"]["OwnUser"];
+        };
+        OwnUser: components["schemas"]["User"] & {
+            /**
+             * Format: email
+             * @description A new address waiting for its link to be used; null when none
+             */
+            pending_email: string | null;
+        };
+        /** @description Other fields, `role` among them, are ignored. */
+        UpdateMeRequest: {
+            /** @example ada_lovelace */
+            username?: string;
+            /** @example ada@example.com */
+            email?: string;
+        };
+        ChangePasswordRequest: {
+            /** @example analytical-engine-1843 */
+            current_password: string;
+            /**
+             * @description At least PASSWORD_MIN_LENGTH (default 15) and at most 256 characters after NFC normalisation; not a commonly used password, not one repeated character, and not containing the username or the email's local part.
+             * @example analytical-engine-1843
+             */
+            new_password: string;
+        };
+        DeleteMeRequest: {
+            /** @example analytical-engine-1843 */
+            password: string;
+        };
+        Accepted: {
+            /** @enum {string} */
+            status: "accepted";
+        };
         UserEnvelope: {
             user: components["schemas"]["User"];
         };
@@ -1193,19 +1210,6 @@ export interface components {
              * @example analytical-engine-1843
              */
             password: string;
-        };
-        TokenPair: {
-            /** @description EdDSA-signed JWT (typ at+jwt) */
-            access_token: string;
-            /** @enum {string} */
-            token_type: "Bearer";
-            /** @description Seconds until the access token expires */
-            expires_in: number;
-            /** @description Opaque (it names its session); single use: each refresh rotates it */
-            refresh_token: string;
-            /** @description Seconds until the session ends (absolute) */
-            refresh_expires_in: number;
-            user: components["schemas"]["User"];
         };
         LoginRequest: {
             /**
@@ -1235,10 +1239,6 @@ export interface components {
         PasskeyLoginRequest: {
             challenge_id: string;
             credential: components["schemas"]["AuthenticationResponseJSON"] & unknown;
-        };
-        ProviderTokenRequest: {
-            code: string;
-            code_verifier: string;
         };
         RefreshRequest: {
             refresh_token: string;
@@ -2390,6 +2390,298 @@ export interface operations {
             };
         };
     };
+    exchangeProviderCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description A token pair (amr fed); sent with Cache-Control: no-store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: account_disabled, mfa_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMySessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        sessions: components["schemas"]["Session"][];
+                    };
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    endMySession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportMyData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export, as a download (Content-Disposition: attachment) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalDataExport"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            /** @description The session's new assurance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reauthentication"];
+                };
+            };
+            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthorized, invalid_mfa_code, passkey_failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: invalid_password */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate_limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startPasskeyReauthentication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pass `options` to navigator.credentials.get() */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRequestOptions"];
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2696,229 +2988,6 @@ export interface operations {
             };
             /** @description Problem: rate_limited */
             429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listMySessions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Sessions */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        sessions: components["schemas"]["Session"][];
-                    };
-                };
-            };
-            /** @description Problem: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    endMySession: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Ended */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Problem: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    exportMyData: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The export, as a download (Content-Disposition: attachment) */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PersonalDataExport"];
-                };
-            };
-            /** @description Problem: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: reauthentication_required */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    reauthenticate: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReauthenticateRequest"];
-            };
-        };
-        responses: {
-            /** @description The session's new assurance */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Reauthentication"];
-                };
-            };
-            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: unauthorized, invalid_mfa_code, passkey_failed */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: invalid_password */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: payload_too_large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: unsupported_media_type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: rate_limited */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    startPasskeyReauthentication: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Pass `options` to navigator.credentials.get() */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PasskeyRequestOptions"];
-                };
-            };
-            /** @description Problem: unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: not_found */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3332,75 +3401,6 @@ export interface operations {
                 };
             };
             /** @description Problem: account_disabled, email_not_verified */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: payload_too_large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: unsupported_media_type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: rate_limited */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    exchangeProviderCode: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ProviderTokenRequest"];
-            };
-        };
-        responses: {
-            /** @description A token pair (amr fed); sent with Cache-Control: no-store */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenPair"];
-                };
-            };
-            /** @description Problem: invalid_json, validation_failed, invalid_challenge */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem: account_disabled, mfa_required */
             403: {
                 headers: {
                     [name: string]: unknown;

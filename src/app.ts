@@ -12,16 +12,20 @@ import { jsonOnly, limitBody } from './middleware/json-only'
 import { requestIdentity } from './middleware/request-id'
 import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
+import { account } from './routes/account'
 import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
+import { exportRoutes } from './routes/export'
 import { identityRoutes } from './routes/identities'
-import { me } from './routes/me'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
-import { oauthRoutes } from './routes/oauth'
 import { passkeys } from './routes/passkeys'
+import { providerRoutes } from './routes/providers'
+import { reauthenticationRoutes } from './routes/reauthentication'
 import { recovery } from './routes/recovery'
-import { users } from './routes/users'
+import { sessionRoutes } from './routes/sessions'
+import { signInRoutes } from './routes/sign-in'
+import { signUpRoutes } from './routes/sign-up'
 import { wellKnown } from './routes/well-known'
 
 const API = '/api/v1'
@@ -84,9 +88,13 @@ const api = app
   .route(`${API}/users/me/mfa`, mfa)
   .route(`${API}/users/me/passkeys`, passkeys)
   .route(`${API}/users/me/identities`, identityRoutes)
-  .route(`${API}/oauth`, oauthRoutes)
-  .route(`${API}/users/me`, me)
-  .route(`${API}/users`, users)
+  .route(API, providerRoutes)
+  .route(`${API}/users/me/sessions`, sessionRoutes)
+  .route(`${API}/users/me/export`, exportRoutes)
+  .route(`${API}/users/me/reauthenticate`, reauthenticationRoutes)
+  .route(`${API}/users/me`, account)
+  .route(`${API}/users`, signUpRoutes)
+  .route(`${API}/users`, signInRoutes)
   .route(`${API}/users`, recovery)
   .route(`${API}/admin`, admin)
 

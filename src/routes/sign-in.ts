@@ -1,63 +1,19 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { hashOpaqueToken, sessionOfRefreshToken } from '../auth/opaque-tokens'
-import { hashPassword } from '../auth/password'
 import { logout } from '../db/sessions'
-import { createUser, findTakenFields } from '../db/users'
-import { takenError } from '../errors'
 import { createRouter } from '../http/router'
-import { withPasswordPolicy } from '../http/validation'
-import { uuidv7 } from '../lib/ids'
-import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
 import { ipBudget } from '../rate-limit/ip-budget'
-import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
+import { currentPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { authenticationResponseSchema, challengeIdSchema, requestOptionsSchema } from '../schemas/passkeys'
 import { bodyProblems } from '../schemas/problem'
 import { tokenPairSchema } from '../schemas/token-pair'
-import { publicUser, userEnvelope } from '../schemas/user'
 import { signInWithPassword } from '../sign-in/attempt'
 import { secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/passkeys'
-import { signInWithProviderCode } from '../sign-in/provider-token'
 import { refreshSession } from '../sign-in/refresh'
 import { completeSecondStep, type SecondStepAnswer } from '../sign-in/second-step'
-
-const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
-
-const signupRoute = createRoute({
-  method: 'post',
-  path: '/signup',
-  operationId: 'signUp',
-  tags: ['users'],
-  summary: 'Create an account',
-  description: 'Unknown fields are ignored: a `role` sent here does nothing; every account starts as `user`.',
-  security: noAuth,
-  middleware: [ipBudget()] as const,
-  request: { body: jsonRequest(signupBody) },
-  responses: {
-    201: jsonResponse(userEnvelope, 'The new account'),
-    ...bodyProblems({ 400: ['validation_failed'], 409: ['username_taken', 'email_taken'], 429: ['rate_limited'] }),
-  },
-})
-
-const signup: RouteHandler<typeof signupRoute, AppEnv> = async (c) => {
-  const { username, email, password } = c.req.valid('json')
-  const { db, config, client } = c.var
-
-  // Checked before hashing, so a taken name costs no PBKDF2 work; the unique index still
-  // decides when two signups race.
-  const [taken] = await findTakenFields(db, { username, email })
-  if (taken) throw takenError(taken)
-
-  const now = new Date()
-  const passwordHash = await hashPassword(password, config)
-  const created = await createUser(db, { id: uuidv7(now.getTime()), username, email, passwordHash, client, now })
-  if (created.taken) throw takenError(created.taken)
-  if (!created.user) throw new Error('the insert returned no row')
-  await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(created.user)], c.var.requestId)
-  return c.json({ user: publicUser(created.user) }, 201)
-}
 
 const loginBody = z
   .object({
@@ -216,37 +172,6 @@ const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) =
   return c.json(pair, 200)
 }
 
-const providerTokenRoute = createRoute({
-  method: 'post',
-  path: '/oauth/token',
-  operationId: 'exchangeProviderCode',
-  tags: ['providers'],
-  summary: "Exchange a provider sign-in's one-time code for tokens",
-  description:
-    "The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.",
-  security: noAuth,
-  request: {
-    body: jsonRequest(
-      z
-        .object({
-          code: z.string().min(1, 'is required').max(128),
-          code_verifier: z.string().min(43, 'must be 43-128 characters').max(128),
-        })
-        .openapi('ProviderTokenRequest'),
-    ),
-  },
-  responses: {
-    200: jsonResponse(tokenPairSchema, 'A token pair (amr fed); sent with Cache-Control: no-store'),
-    ...bodyProblems({ 400: ['validation_failed', 'invalid_challenge'], 403: ['account_disabled', 'mfa_required'], 429: ['rate_limited'] }),
-  },
-})
-
-const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
-  const body = c.req.valid('json')
-  const pair = await signInWithProviderCode(c, { code: body.code, codeVerifier: body.code_verifier })
-  return c.json(pair, 200)
-}
-
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const pair = await signInWithPassword(c, { identifier: body.username ?? body.email ?? '', password: body.password })
@@ -308,18 +233,12 @@ const signOut: RouteHandler<typeof signOutRoute, AppEnv> = async (c) => {
   return c.body(null, 204)
 }
 
-/** Accounts and sessions for people who are not signed in yet (and logout). Mounted at /api/v1/users. */
-export const users = createRouter()
-  .openapi(
-    signupRoute,
-    signup,
-    withPasswordPolicy('password', (body) => ({ password: body.password, username: body.username, email: body.email })),
-  )
+/** Signing in with every first factor and the second step, refreshing and signing out. Mounted at /api/v1/users. */
+export const signInRoutes = createRouter()
   .openapi(loginRoute, login)
   .openapi(loginMfaRoute, loginMfa)
   .openapi(secondStepOptionsRoute, secondStepOptionsHandler)
   .openapi(passkeyLoginOptionsRoute, passkeyLoginOptions)
   .openapi(passkeyLoginRoute, passkeyLogin)
-  .openapi(providerTokenRoute, providerToken)
   .openapi(refreshRoute, refresh)
   .openapi(signOutRoute, signOut)

@@ -1,13 +1,15 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { createRouter } from '../http/router'
-import { jsonResponse, noAuth } from '../schemas/openapi'
-import { problems } from '../schemas/problem'
+import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
+import { bodyProblems, problems } from '../schemas/problem'
+import { tokenPairSchema } from '../schemas/token-pair'
 import { finishProviderFlow, startProviderFlow } from '../sign-in/provider'
+import { signInWithProviderCode } from '../sign-in/provider-token'
 
 const providersRoute = createRoute({
   method: 'get',
-  path: '/providers',
+  path: '/oauth/providers',
   operationId: 'listProviders',
   tags: ['providers'],
   summary: 'The providers one may sign in with',
@@ -55,7 +57,7 @@ const redirect = { description: 'To the provider (or back to the app)', headers:
 
 const authorizeRoute = createRoute({
   method: 'get',
-  path: '/{provider}/authorize',
+  path: '/oauth/{provider}/authorize',
   operationId: 'startProviderSignIn',
   tags: ['providers'],
   summary: 'Start signing in with a provider',
@@ -81,7 +83,7 @@ const authorize: RouteHandler<typeof authorizeRoute, AppEnv> = async (c) => {
 
 const callbackRoute = createRoute({
   method: 'get',
-  path: '/{provider}/callback',
+  path: '/oauth/{provider}/callback',
   operationId: 'finishProviderSignIn',
   tags: ['providers'],
   summary: "The provider's redirect back (register this URL with the provider)",
@@ -97,8 +99,40 @@ const callback: RouteHandler<typeof callbackRoute, AppEnv> = async (c) => {
   return c.redirect(location, 302) as never
 }
 
-/** Sign-in with another provider. Mounted at /api/v1/oauth. */
-export const oauthRoutes = createRouter()
+const providerTokenRoute = createRoute({
+  method: 'post',
+  path: '/users/oauth/token',
+  operationId: 'exchangeProviderCode',
+  tags: ['providers'],
+  summary: "Exchange a provider sign-in's one-time code for tokens",
+  description:
+    "The code from redirect_uri#code=… (single use, 60 s) with the app's PKCE code_verifier. A provider sign-in is one factor (amr fed, aal1): an account with a second factor gets 403 mfa_required, finished at POST /users/login/mfa.",
+  security: noAuth,
+  request: {
+    body: jsonRequest(
+      z
+        .object({
+          code: z.string().min(1, 'is required').max(128),
+          code_verifier: z.string().min(43, 'must be 43-128 characters').max(128),
+        })
+        .openapi('ProviderTokenRequest'),
+    ),
+  },
+  responses: {
+    200: jsonResponse(tokenPairSchema, 'A token pair (amr fed); sent with Cache-Control: no-store'),
+    ...bodyProblems({ 400: ['validation_failed', 'invalid_challenge'], 403: ['account_disabled', 'mfa_required'], 429: ['rate_limited'] }),
+  },
+})
+
+const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
+  const body = c.req.valid('json')
+  const pair = await signInWithProviderCode(c, { code: body.code, codeVerifier: body.code_verifier })
+  return c.json(pair, 200)
+}
+
+/** Sign-in with another provider: its redirects and the app's code exchange. Mounted at /api/v1. */
+export const providerRoutes = createRouter()
   .openapi(providersRoute, listProviders)
   .openapi(authorizeRoute, authorize)
   .openapi(callbackRoute, callback)
+  .openapi(providerTokenRoute, providerToken)

@@ -1,0 +1,57 @@
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
+import type { AppEnv } from '../app-env'
+import { hashPassword } from '../auth/password'
+import { createUser, findTakenFields } from '../db/users'
+import { takenError } from '../errors'
+import { createRouter } from '../http/router'
+import { withPasswordPolicy } from '../http/validation'
+import { uuidv7 } from '../lib/ids'
+import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
+import { ipBudget } from '../rate-limit/ip-budget'
+import { emailField, newPasswordField, usernameField } from '../schemas/fields'
+import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
+import { bodyProblems } from '../schemas/problem'
+import { publicUser, userEnvelope } from '../schemas/user'
+
+const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
+
+const signupRoute = createRoute({
+  method: 'post',
+  path: '/signup',
+  operationId: 'signUp',
+  tags: ['users'],
+  summary: 'Create an account',
+  description: 'Unknown fields are ignored: a `role` sent here does nothing; every account starts as `user`.',
+  security: noAuth,
+  middleware: [ipBudget()] as const,
+  request: { body: jsonRequest(signupBody) },
+  responses: {
+    201: jsonResponse(userEnvelope, 'The new account'),
+    ...bodyProblems({ 400: ['validation_failed'], 409: ['username_taken', 'email_taken'], 429: ['rate_limited'] }),
+  },
+})
+
+const signup: RouteHandler<typeof signupRoute, AppEnv> = async (c) => {
+  const { username, email, password } = c.req.valid('json')
+  const { db, config, client } = c.var
+
+  // Checked before hashing, so a taken name costs no PBKDF2 work; the unique index still
+  // decides when two signups race.
+  const [taken] = await findTakenFields(db, { username, email })
+  if (taken) throw takenError(taken)
+
+  const now = new Date()
+  const passwordHash = await hashPassword(password, config)
+  const created = await createUser(db, { id: uuidv7(now.getTime()), username, email, passwordHash, client, now })
+  if (created.taken) throw takenError(created.taken)
+  if (!created.user) throw new Error('the insert returned no row')
+  await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(created.user)], c.var.requestId)
+  return c.json({ user: publicUser(created.user) }, 201)
+}
+
+/** Creating an account. Mounted at /api/v1/users. */
+export const signUpRoutes = createRouter().openapi(
+  signupRoute,
+  signup,
+  withPasswordPolicy('password', (body) => ({ password: body.password, username: body.username, email: body.email })),
+)
