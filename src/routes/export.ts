@@ -15,6 +15,8 @@ import { problems } from '../schemas/problem'
 import { publicUser } from '../schemas/user'
 import { passkeyView } from '../sign-in/passkeys'
 import { requireRecentProof } from '../sign-in/recent-proof'
+import { totpView } from '../views/factors'
+import { sessionWithAssuranceView } from '../views/session'
 
 const _unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -70,18 +72,9 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   const head = {
     exported_at: new Date().toISOString(),
     user: { ...publicUser(user), disabled: user.disabled, last_login_at: user.lastLoginAt?.toISOString() ?? null },
-    sessions: sessions.map((session) => ({
-      id: session.id,
-      created_at: session.createdAt.toISOString(),
-      last_used_at: session.lastUsedAt.toISOString(),
-      expires_at: session.expiresAt.toISOString(),
-      user_agent: session.userAgent,
-      auth_time: session.authTime.toISOString(),
-      amr: session.amr,
-      aal: session.aal,
-    })),
+    sessions: sessions.map(sessionWithAssuranceView),
     second_factors: {
-      totp: totp?.confirmedAt ? { created_at: totp.confirmedAt.toISOString(), last_used_at: totp.lastUsedAt?.toISOString() ?? null } : null,
+      totp: totpView(totp),
       recovery_codes_left: factors.recoveryCodesLeft,
     },
     // What each is, never its key material: no public key, credential id, counter or subject.

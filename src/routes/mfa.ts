@@ -9,6 +9,7 @@ import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
 import { requireAddingWayIn, requireRecentProof } from '../sign-in/recent-proof'
 import { confirmTotp, regenerateRecoveryCodes, startTotp } from '../sign-in/totp-enrolment'
+import { totpView } from '../views/factors'
 
 const mfaStatusSchema = z
   .object({
@@ -36,9 +37,7 @@ const getMfa: RouteHandler<typeof getMfaRoute, AppEnv> = async (c) => {
   const [factors, totp] = await Promise.all([secondFactorsOf(db, user.id), findTotpFactor(db, user.id)])
   return c.json(
     {
-      totp: totp?.confirmedAt
-        ? { enabled: true as const, created_at: totp.confirmedAt.toISOString(), last_used_at: totp.lastUsedAt?.toISOString() ?? null }
-        : null,
+      totp: totpView(totp),
       recovery_codes_left: factors.recoveryCodesLeft,
       passkeys: factors.passkeys,
     },

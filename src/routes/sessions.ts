@@ -6,6 +6,7 @@ import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { bearerAuth, jsonResponse } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
+import { sessionView } from '../views/session'
 
 const unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -35,14 +36,7 @@ const listMySessions: RouteHandler<typeof listMySessionsRoute, AppEnv> = async (
   const sessions = await listActiveSessions(db, user.id, new Date())
   return c.json(
     {
-      sessions: sessions.map((session) => ({
-        id: session.id,
-        created_at: session.createdAt.toISOString(),
-        last_used_at: session.lastUsedAt.toISOString(),
-        expires_at: session.expiresAt.toISOString(),
-        user_agent: session.userAgent,
-        current: session.id === current.id,
-      })),
+      sessions: sessions.map((session) => ({ ...sessionView(session), current: session.id === current.id })),
     },
     200,
   )
