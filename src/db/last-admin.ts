@@ -71,17 +71,33 @@ export async function changeRoleOrStatus(
   return updated
 }
 
-/** Deletes an account with the last-admin guard, auditing it in the same batch; false if refused. */
+/**
+ * Why a deletion did not happen: the account is gone already, the proof it was confirmed with no
+ * longer stands (the password changed meanwhile), or it would leave no enabled admin (or the
+ * actor may not touch it).
+ */
+export type RemovedAccount = 'removed' | 'not_found' | 'proof_stale' | 'last_admin'
+
+/**
+ * Deletes an account with the last-admin guard, auditing it in the same batch, and reads back in
+ * that batch why it was refused, so the caller answers without another query.
+ */
 export async function removeAccount(
   db: Database,
   input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date; confirmedBy?: SQL },
-): Promise<boolean> {
+): Promise<RemovedAccount> {
   // A deletion the owner confirmed with a proof holds only while what it was checked against stands.
   const allowed = and(changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts), input.confirmedBy)!
-  const [, deleted] = await db.batch([
+  const [, deleted, [left]] = await db.batch([
     auditStatementWhen(db, input.event, input.client, input.now, existsAllowed(allowed)),
     // Sessions, factors and tokens go with the user (ON DELETE CASCADE).
     db.delete(users).where(allowed).returning({ id: users.id }),
+    db
+      .select({ proofStands: sql<number>`${input.confirmedBy ?? sql`1`}` })
+      .from(users)
+      .where(eq(users.id, input.targetId)),
   ])
-  return deleted.length > 0
+  if (deleted.length > 0) return 'removed'
+  if (!left) return 'not_found'
+  return left.proofStands ? 'last_admin' : 'proof_stale'
 }

@@ -3,7 +3,7 @@ import type { AppEnv } from '../app-env'
 import { hashPassword } from '../auth/password'
 import { removeAccount } from '../db/last-admin'
 import { allOf } from '../db/sessions'
-import { changePassword, findTakenFields, findUserById, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
+import { changePassword, findTakenFields, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
 import { problem, rateLimited, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
@@ -163,7 +163,7 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
   await requireRecentProof(c, { passwordInBody: true })
   const { checked, at } = await proveAgain(c, [{ kind: 'password', password }], 'account_deletion')
-  const deleted = await removeAccount(db, {
+  const outcome = await removeAccount(db, {
     targetId: user.id,
     event: { action: 'user.deleted', actorId: user.id, targetId: user.id },
     actor: { id: user.id, onlyUserAccounts: false },
@@ -171,9 +171,9 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
     client,
     now: new Date(),
   })
-  if (!deleted) {
-    const current = await findUserById(db, user.id)
-    if (current?.passwordHash !== user.passwordHash) throw problem('invalid_password')
+  // The password changed between the check and the write: it is no longer the right one.
+  if (outcome === 'proof_stale' || outcome === 'not_found') throw problem('invalid_password')
+  if (outcome === 'last_admin') {
     // The password was right: that ends the account's failure streak, as a login would.
     await recordAuthentication(db, user.id, at)
     throw problem('last_admin')

@@ -161,17 +161,15 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param')
   const target = await findTarget(c, id)
   await requireRecentProof(c)
-  const deleted = await removeAccount(c.var.db, {
+  const outcome = await removeAccount(c.var.db, {
     targetId: target.id,
     event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
     actor: { id: c.var.user.id, onlyUserAccounts: false },
     client: c.var.client,
     now: new Date(),
   })
-  if (!deleted) {
-    await findTarget(c, id)
-    throw problem('last_admin')
-  }
+  if (outcome === 'not_found') throw problem('not_found')
+  if (outcome !== 'removed') throw problem('last_admin')
   // The account is gone: so is its failure streak (or lock) at the limiter.
   await resetLoginFailures(c, accountSubject(target.id))
   return c.body(null, 204)
