@@ -2,7 +2,10 @@
  * The layers of src/, checked in CI (`npm run lint`). From the bottom up:
  *   lib/                small primitives (encoding, ids, memoisation): import nothing of ours
  *   db/                 tables, queries and write units: lib/, the role names and assurance types only
- *   auth/               hashing, tokens, keys, roles: no HTTP schemas, routes or middleware
+ *   auth/               hashing, tokens, keys, key derivation, roles: no HTTP schemas, routes or
+ *                       middleware, and no configuration: each module declares the settings it
+ *                       needs and config.ts satisfies them
+ *   config.ts           the settings, parsed once per isolate: lib/ and auth/ below it
  *   schemas/            request and response shapes shared by routes
  *   sign-in/            the pipeline every way of proving who one is goes through: routes ask it,
  *                       it asks auth/, db/ and the limiter; it knows no route or middleware
@@ -36,6 +39,21 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/auth/' },
       to: { path: '^src/(schemas|routes|middleware|http|rate-limit|app|app-env|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'auth-knows-no-config',
+      severity: 'error',
+      comment:
+        'config.ts builds what auth/ needs (keys, peppers, providers); auth/ declaring its own settings keeps the arrow pointing down.',
+      from: { path: '^src/auth/' },
+      to: { path: '^src/config\\.ts$' },
+    },
+    {
+      name: 'views-are-shapes',
+      severity: 'error',
+      comment: 'A view turns a row into what a client sees: it reads types, never the database or HTTP.',
+      from: { path: '^src/views/' },
+      to: { path: '^src/', pathNot: ['^src/views/', '^src/lib/', '^src/db/schema\\.ts$'] },
     },
     {
       name: 'schemas-know-no-handlers',

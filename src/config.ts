@@ -1,7 +1,8 @@
 import { z } from 'zod'
+import { deriveHmacKey, importHmacKey, sealingKey } from './auth/derive'
 import { importSigningKeys } from './auth/keys'
-import type { SealingKey } from './auth/secret-box'
-import { toBase64Url } from './lib/encoding'
+import type { ProviderSettings } from './auth/oauth'
+import { PBKDF2_MAX_ITERATIONS, type Pepper } from './auth/password'
 import { memoize } from './lib/memo'
 
 /*
@@ -9,9 +10,6 @@ import { memoize } from './lib/memo'
  * name), and the schema that checks it and turns it into what the code uses. `Config` is inferred
  * from those entries, so adding a variable is wrangler.toml plus one line here.
  */
-
-/** Cloudflare's production runtime refuses PBKDF2 above this; local workerd does not, so we do. */
-export const PBKDF2_MAX_ITERATIONS = 100_000
 
 const integer = (min: number, max: number, fallback: number, why = '') =>
   z
@@ -107,8 +105,6 @@ const providerSchema = z
   })
   .strict()
   .refine((provider) => provider.type !== 'oidc' || provider.issuer !== undefined, 'an oidc provider needs its issuer')
-
-export type ProviderSettings = z.output<typeof providerSchema> & { name: string; scopes: string[]; clientSecret: string }
 
 const jsonText = <S extends z.ZodType>(schema: S, fallback: unknown, what: string) =>
   z
@@ -294,11 +290,6 @@ type Settings = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]['s
 /** The parsed settings, and the keys made from them. */
 export type Config = Awaited<ReturnType<typeof withDerivedKeys>>
 
-/** A pepper as a password hash uses it: the key, and the label stored with what it keyed. */
-export type Pepper = { id: string; key: CryptoKey }
-
-const encoder = new TextEncoder()
-
 async function withDerivedKeys(settings: Settings) {
   const { pepperSecret, pepperId, secretKey, previousSecretKey, webauthnOrigins, oauthProviders, oauthClientSecrets, ...rest } = settings
   return {
@@ -365,24 +356,4 @@ async function parseConfig(bindings: ConfigSource): Promise<ConfigResult> {
   }
   if (problems.length > 0) return { ok: false, problems }
   return { ok: true, config: await withDerivedKeys(parsed as Settings) }
-}
-
-const importHmacKey = (bytes: Uint8Array) =>
-  crypto.subtle.importKey('raw', bytes as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
-
-const hkdfBase = (secret: Uint8Array) =>
-  crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveKey', 'deriveBits'])
-const hkdf = (purpose: string) => ({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: encoder.encode(purpose) })
-
-/** A key for one purpose, from a configured secret: HKDF-SHA-256 with the purpose as its info. */
-async function deriveHmacKey(secret: Uint8Array, purpose: string): Promise<CryptoKey> {
-  return crypto.subtle.deriveKey(hkdf(purpose), await hkdfBase(secret), { name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign'])
-}
-
-/** An AES-256-GCM key for one purpose, and a public id for it (stored beside what it sealed). */
-async function sealingKey(secret: Uint8Array, purpose: string): Promise<SealingKey> {
-  const base = await hkdfBase(secret)
-  const key = await crypto.subtle.deriveKey(hkdf(purpose), base, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
-  const id = new Uint8Array(await crypto.subtle.deriveBits(hkdf(`${purpose} key id`), base, 48))
-  return { id: toBase64Url(id), key }
 }

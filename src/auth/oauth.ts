@@ -1,5 +1,4 @@
 import * as oauth from 'oauth4webapi'
-import type { ProviderSettings } from '../config'
 
 /*
  * Talking to another provider, through oauth4webapi (panva): discovery, the authorization URL, the
@@ -8,6 +7,19 @@ import type { ProviderSettings } from '../config'
  * OAuth endpoints and the verified primary address from its emails API (on github.com, or a GitHub
  * Enterprise Server when `issuer` names one).
  */
+
+/** A configured provider as the flows need it (config.ts builds it from OAUTH_PROVIDERS and OAUTH_CLIENT_SECRETS). */
+export type ProviderSettings = {
+  id: string
+  type: 'oidc' | 'github'
+  issuer?: string
+  client_id: string
+  name: string
+  scopes: string[]
+  /** The ID token's signing algorithm the provider was registered with (oidc). */
+  id_token_alg?: 'RS256' | 'PS256' | 'ES256' | 'EdDSA'
+  clientSecret: string
+}
 
 /** What the person proved at the provider, as this API uses it. */
 export type ProviderIdentity = {

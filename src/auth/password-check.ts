@@ -1,8 +1,6 @@
 import bcrypt from 'bcryptjs'
-import type { Config } from '../config'
-import { PBKDF2_MAX_ITERATIONS } from '../config'
 import { randomBytes } from '../lib/encoding'
-import { derive, type PasswordSettings, parse, SALT_BYTES, type Verification } from './password'
+import { derive, type PasswordSettings, PBKDF2_MAX_ITERATIONS, parse, SALT_BYTES, type Verification } from './password'
 
 /*
  * Checking a password is a proof, and a proof is checked in one place: only the sign-in layer
@@ -11,7 +9,7 @@ import { derive, type PasswordSettings, parse, SALT_BYTES, type Verification } f
  */
 
 /** What checking a password needs: hashing's settings, and the bcrypt cost an imported hash may have. */
-export type PasswordCheckSettings = PasswordSettings & Pick<Config, 'bcryptMaxCost'>
+export type PasswordCheckSettings = PasswordSettings & { bcryptMaxCost: number }
 
 /**
  * Checks a password against a stored hash in constant time. `needsRehash` is true when the

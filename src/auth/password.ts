@@ -1,4 +1,3 @@
-import type { Config, Pepper } from '../config'
 import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../lib/encoding'
 
 /*
@@ -18,8 +17,14 @@ type Parsed = { iterations: number; pepperId: string | undefined; salt: Uint8Arr
 
 export type Verification = { valid: boolean; needsRehash: boolean }
 
-/** What hashing and checking a password needs of the configuration. */
-export type PasswordSettings = Pick<Config, 'pbkdf2Iterations' | 'pepper'>
+/** Cloudflare's production runtime refuses PBKDF2 above this; local workerd does not, so we do. */
+export const PBKDF2_MAX_ITERATIONS = 100_000
+
+/** A pepper as a password hash uses it: the key, and the label stored with what it keyed. */
+export type Pepper = { id: string; key: CryptoKey }
+
+/** What hashing and checking a password needs of the configuration (which satisfies it). */
+export type PasswordSettings = { pbkdf2Iterations: number; pepper: Pepper | undefined }
 
 export async function hashPassword(password: string, settings: PasswordSettings): Promise<string> {
   const salt = randomBytes(SALT_BYTES)

@@ -1,7 +1,7 @@
-import type { Config } from '../config'
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../lib/encoding'
 import { memoize } from '../lib/memo'
 import type { Assurance } from './assurance'
+import type { KeySet } from './keys'
 import type { Role } from './roles'
 
 export type AccessClaims = {
@@ -19,8 +19,8 @@ export type AccessClaims = {
   aal: Assurance['aal']
 }
 
-/** What signing and verifying access tokens needs of the configuration. */
-export type TokenSettings = Pick<Config, 'keys' | 'issuer' | 'audience' | 'accessTokenTtlSeconds'>
+/** What signing and verifying access tokens needs of the configuration (which satisfies it). */
+export type TokenSettings = { keys: KeySet; issuer: string; audience: string; accessTokenTtlSeconds: number }
 
 const ED25519 = { name: 'Ed25519' } as const
 const ACCESS_TOKEN_TYPE = 'at+jwt'

@@ -1,10 +1,10 @@
 import type { Context } from 'hono'
 import { getCookie, setCookie } from 'hono/cookie'
 import type { AppEnv } from '../app-env'
+import type { ProviderSettings } from '../auth/oauth'
 import { authorizationUrl, completeAuthorization, newSecret, ProviderFailure } from '../auth/oauth'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { open, seal } from '../auth/secret-box'
-import type { ProviderSettings } from '../config'
 import { recordEvent } from '../db/audit'
 import { findIdentityHolder, findIdentityOf, linkIdentity, resolveProviderAccount } from '../db/identities'
 import {
