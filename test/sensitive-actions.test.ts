@@ -24,11 +24,16 @@ const reauthenticate = (token: string, json: object, env?: Record<string, unknow
 const verify = (token: string, env?: Record<string, unknown>) => call('/users/email/verify', { json: { token }, env })
 const revert = (token: string, env?: Record<string, unknown>) => call('/users/email/revert', { json: { token }, env })
 
-/** A signed-in account whose mail goes through a rig, so the test reads every link it is sent. */
+/**
+ * A signed-in account whose mail goes through a rig, so the test reads every link it is sent. Its
+ * address is proved (the signup mail's link): only a proved address gets a revert link.
+ */
 async function withMail(env: Record<string, unknown> = {}) {
   const rig = mailRig()
   const account = newAccount()
   await call('/users/signup', { json: account, env: rig.env })
+  await deliver(rig.jobs.splice(0), rig)
+  expect((await verify(linkIn(rig.sent.splice(0).at(-1)).token)).status).toBe(200)
   const tokens = await login(account)
   return { rig, account, tokens, env: { ...rig.env, ...env } }
 }

@@ -91,7 +91,7 @@ const confirmEmailRoute = createRoute({
   tags: ['recovery'],
   summary: 'Confirm an email address with the token from a verification link',
   description:
-    "A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link; sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.",
+    "A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link when the old address was verified (an address never proved gets none, and is free at once); sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.",
   security: noAuth,
   middleware: [ipBudget()] as const,
   request: { body: jsonRequest(verifyBody) },
@@ -129,6 +129,11 @@ const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) =
     throw error
   }
   if (!changed) throw problem('invalid_token')
+  // The old address gets its notice and revert link only if it was proved on this account: a
+  // revert marks the address it restores verified, and one never proved would come back verified
+  // with whatever was added meanwhile (a pre-account takeover through the owner's own revert).
+  // Without the link the old address is held for nothing: its owner may sign up with it at once.
+  if (!user.emailVerified) return c.json({ user: publicUser(changed) }, 200)
   await enqueueAfterWrite(
     c.env.MAIL_QUEUE,
     [{ kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: changed.email }],

@@ -245,7 +245,11 @@ export async function completeLinking(c: Context<AppEnv>, providerId: string, in
       details,
     })
   }
-  if ((await linkIdentity(db, { userId: user.id, profile, client, now })) === 'taken') throw problem('account_exists')
+  if ((await linkIdentity(db, { userId: user.id, profile, client, now })) === 'taken') {
+    const details = { method: 'provider', provider: provider.id, purpose: 'link', reason: 'identity_taken' }
+    await recordEvent(db, { action: 'user.reauth_failed', actorId: user.id, targetId: user.id, details }, client, now)
+    throw problem('account_exists')
+  }
   const identity = await findIdentityOf(db, { userId: user.id, provider: profile.provider, subject: profile.subject })
   if (!identity) throw problem('invalid_challenge', { context: 'Start linking again.' })
   return identity

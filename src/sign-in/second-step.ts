@@ -96,8 +96,10 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
   const attempt = await admitAttempt(c, accountSubject(user.id), user)
   // The token's attempt is taken before the answer is checked: concurrent answers past its
   // MFA_TOKEN_ATTEMPTS are never checked, whatever the account's own streak allows.
-  if (!(await reserveChallengeAttempt(db, { id: challenge.id, now: attempt.at })))
-    return refuseOnNetworkBudget(c, problem('invalid_mfa_token'))
+  if (!(await reserveChallengeAttempt(db, { id: challenge.id, now: attempt.at }))) {
+    const details = { purpose: 'login', method: proof.kind, reason: 'no_attempt_left' }
+    return refuseOnNetworkBudget(c, problem('invalid_mfa_token'), { action: 'user.mfa_failed', targetId: user.id, details })
+  }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) {
     const details = { purpose: 'login', method: proof.kind }
