@@ -9,6 +9,8 @@
  *   schemas/            request and response shapes shared by routes
  *   sign-in/            the pipeline every way of proving who one is goes through: routes ask it,
  *                       it asks auth/, db/ and the limiter; it knows no route or middleware
+ *   factors/            enrolment and management of second factors (TOTP, passkeys, recovery
+ *                       codes): above sign-in/, whose proof checks and challenges it uses
  *   http/ middleware/ rate-limit/ routes/ app.ts index.ts   the HTTP side
  * and routes never import one another.
  */
@@ -66,6 +68,19 @@ module.exports = {
       severity: 'error',
       comment: 'Routes call the sign-in layer, never the other way round.',
       from: { path: '^src/sign-in/' },
+      to: { path: '^src/(routes|middleware|http|app|index)(/|\\.ts$)' },
+    },
+    {
+      name: 'sign-in-knows-no-enrolment',
+      severity: 'error',
+      comment: 'Enrolment builds on the pipeline (its checks, its challenges); the pipeline never needs enrolment.',
+      from: { path: '^src/sign-in/' },
+      to: { path: '^src/factors/' },
+    },
+    {
+      name: 'factors-know-no-routes',
+      severity: 'error',
+      from: { path: '^src/factors/' },
       to: { path: '^src/(routes|middleware|http|app|index)(/|\\.ts$)' },
     },
     {

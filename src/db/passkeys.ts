@@ -13,6 +13,10 @@ export type StoredCredential = { credentialId: string; publicKey: string; counte
 /** How many passkeys one account may hold. */
 export const MAX_PASSKEYS = 10
 
+/** The account's credentials as a ceremony's options name them (to exclude, or to allow). */
+export const credentialDescriptors = (rows: { credentialId: string; transports: string[] | null }[]) =>
+  rows.map((row) => ({ credentialId: row.credentialId, transports: row.transports }))
+
 export async function listPasskeys(db: Database, userId: string) {
   return db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.id)).all()
 }

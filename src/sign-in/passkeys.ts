@@ -1,16 +1,7 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
-import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODES_PER_SET } from '../auth/recovery-codes'
-import {
-  type AuthenticationResponse,
-  creationOptions,
-  type RegistrationResponse,
-  requestOptions,
-  verifyRegistration,
-} from '../auth/webauthn'
-import { secondFactorsOf } from '../db/factors'
-import { addPasskey, findPasskeyByCredentialId, listPasskeys, MAX_PASSKEYS } from '../db/passkeys'
-import type { PasskeyRow } from '../db/schema'
+import { type AuthenticationResponse, requestOptions } from '../auth/webauthn'
+import { credentialDescriptors, findPasskeyByCredentialId, listPasskeys } from '../db/passkeys'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
@@ -23,72 +14,11 @@ import { checkProof, type PasskeyProof, relyingPartyOf } from './proofs'
 import { findSecondStep } from './second-step'
 
 /*
- * The passkey ceremonies: each hands out options with a server-side challenge (one row, 5
- * minutes, single use, tied to the account and the session or sign-in step it was made for), and
- * takes the answer back. Assertions are checked in proofs.ts like every other proof.
+ * Signing in with a passkey: each ceremony hands out options with a server-side challenge (one
+ * row, 5 minutes, single use, tied to the account and the session or sign-in step it was made
+ * for), and takes the answer back. Assertions are checked in proofs.ts like every other proof;
+ * adding a passkey is enrolment (factors/passkeys.ts).
  */
-
-const descriptors = (rows: PasskeyRow[]) => rows.map((row) => ({ credentialId: row.credentialId, transports: row.transports }))
-
-/** The passkey as this API shows it: its own id, never the credential's. */
-export const passkeyView = (row: PasskeyRow) => ({
-  id: row.id,
-  name: row.name,
-  created_at: row.createdAt.toISOString(),
-  last_used_at: row.lastUsedAt?.toISOString() ?? null,
-  backed_up: row.backedUp,
-  transports: row.transports ?? [],
-})
-
-/** POST /users/me/passkeys/options: creation options for this session's user. */
-export async function registrationOptions(c: Context<AppEnv>) {
-  const { db, config, user, session } = c.var
-  const existing = await listPasskeys(db, user.id)
-  if (existing.length >= MAX_PASSKEYS) throw problem('passkey_limit')
-  const { id, challenge } = await issueChallenge(c, { ceremony: 'registration', userId: user.id, boundTo: session.id })
-  return { challenge_id: id, options: creationOptions(relyingPartyOf(config), user, challenge, descriptors(existing)) }
-}
-
-/**
- * POST /users/me/passkeys: checks the registration against its challenge and stores the
- * credential. The account's first second factor comes with ten recovery codes (shown once) and
- * ends the account's other sessions: a session opened with a stolen password must not outlive the
- * owner's move to two factors.
- * Failures spend from the network budget and are audited (`user.passkey_failed`).
- */
-export async function registerPasskey(
-  c: Context<AppEnv>,
-  input: { challengeId: string; credential: RegistrationResponse; name?: string },
-): Promise<{ passkey: ReturnType<typeof passkeyView>; recovery_codes?: string[] }> {
-  const { db, config, user, session, client } = c.var
-  const challenge = await takeChallenge(c, { id: input.challengeId, ceremony: 'registration', userId: user.id, boundTo: session.id })
-  const verified = await verifyRegistration(relyingPartyOf(config), challenge, input.credential)
-  const now = new Date()
-  if (!verified.ok) {
-    const details = { purpose: 'registration', reason: verified.reason }
-    return refuseOnNetworkBudget(c, problem('passkey_failed'), {
-      action: 'user.passkey_failed',
-      actorId: user.id,
-      targetId: user.id,
-      details,
-    })
-  }
-  const factors = await secondFactorsOf(db, user.id)
-  const first = !factors.totp && factors.passkeys === 0
-  const codes = first ? Array.from({ length: RECOVERY_CODES_PER_SET }, newRecoveryCode) : undefined
-  const added = await addPasskey(db, {
-    userId: user.id,
-    credential: verified.value,
-    name: input.name?.trim() || `Passkey ${factors.passkeys + 1}`,
-    codeHashes: codes && (await Promise.all(codes.map(hashRecoveryCode))),
-    keepSessionId: session.id,
-    client,
-    now,
-  })
-  if (added.outcome === 'exists') throw problem('passkey_exists')
-  if (added.outcome === 'limit') throw problem('passkey_limit')
-  return { passkey: passkeyView(added.passkey), ...(codes && added.codesWritten ? { recovery_codes: codes } : {}) }
-}
 
 /** POST /users/passkeys/login/options: a challenge for any discoverable credential, budgeted per network. */
 export async function signInOptions(c: Context<AppEnv>) {
@@ -137,7 +67,7 @@ export async function secondStepOptions(c: Context<AppEnv>, mfaToken: string) {
   const credentials = await listPasskeys(db, found.user.id)
   if (credentials.length === 0) throw problem('not_found', { context: 'This account has no passkey: use another method.' })
   const { id, challenge } = await issueChallenge(c, { ceremony: 'second_step', userId: found.user.id, boundTo: found.challenge.id })
-  return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, descriptors(credentials)) }
+  return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, credentialDescriptors(credentials)) }
 }
 
 /** POST /users/me/reauthenticate/passkey-options: request options for the caller's credentials, bound to this session. */
@@ -146,5 +76,5 @@ export async function reauthenticationOptions(c: Context<AppEnv>) {
   const credentials = await listPasskeys(db, user.id)
   if (credentials.length === 0) throw problem('not_found', { context: 'You have no passkey: re-authenticate with your password.' })
   const { id, challenge } = await issueChallenge(c, { ceremony: 'reauthentication', userId: user.id, boundTo: session.id })
-  return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, descriptors(credentials)) }
+  return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, credentialDescriptors(credentials)) }
 }

@@ -1,15 +1,15 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app-env'
 import { withEnrolledFactor } from '../auth/assurance'
-import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODES_PER_SET } from '../auth/recovery-codes'
 import { seal } from '../auth/secret-box'
 import { base32Of, newTotpSecret, otpauthUri, qrSvg } from '../auth/totp'
 import { recordEvent } from '../db/audit'
 import { confirmTotpFactor, replaceRecoveryCodes, startTotpEnrolment } from '../db/factors'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
-import { admitAttempt } from './admit'
-import { checkPendingTotp } from './proofs'
+import { admitAttempt } from '../sign-in/admit'
+import { checkPendingTotp } from '../sign-in/proofs'
+import { newRecoveryCodeSet } from './recovery-codes'
 
 /**
  * Starts an enrolment: a pending factor with a new 160-bit secret, sealed at rest. The secret is
@@ -28,12 +28,6 @@ export async function startTotp(c: Context<AppEnv>) {
   return { secret: base32Of(secret), otpauth_uri: uri, qr_svg: qrSvg(uri) }
 }
 
-/** Ten new recovery codes and their hashes: the codes are shown once, only the hashes are kept. */
-async function newRecoveryCodes() {
-  const codes = Array.from({ length: RECOVERY_CODES_PER_SET }, newRecoveryCode)
-  return { codes, hashes: await Promise.all(codes.map(hashRecoveryCode)) }
-}
-
 /**
  * Confirms the pending factor with its first code (throttled and audited like any proof): the
  * factor is active, ten recovery codes replace any earlier set, this session is `aal2` now (its
@@ -48,7 +42,7 @@ export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<str
     await recordEvent(db, { action: 'user.mfa_failed', actorId: user.id, targetId: user.id, details }, client, attempt.at)
     throw problem('invalid_mfa_code')
   }
-  const recovery = await newRecoveryCodes()
+  const recovery = await newRecoveryCodeSet()
   const confirmed = await confirmTotpFactor(db, {
     userId: user.id,
     startedAt: pending.startedAt,
@@ -67,7 +61,7 @@ export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<str
 /** A new set of recovery codes for an account with an active factor; the old set is dead. */
 export async function regenerateRecoveryCodes(c: Context<AppEnv>): Promise<string[]> {
   const { db, user, client } = c.var
-  const recovery = await newRecoveryCodes()
+  const recovery = await newRecoveryCodeSet()
   await replaceRecoveryCodes(db, { userId: user.id, codeHashes: recovery.hashes, client, now: new Date() })
   return recovery.codes
 }
