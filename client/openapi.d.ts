@@ -728,7 +728,7 @@ export interface paths {
         put?: never;
         /**
          * Confirm an email address with the token from a verification link
-         * @description A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link; sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.
+         * @description A verification link marks the current address verified. An address-change link (sent to the pending new address) makes that address the account's, verified, and mails the old address a notice with a revert link when the old address was verified (an address never proved gets none, and is free at once); sessions are not ended. A token is dead once used, expired, replaced by a newer one, or once the address changed.
          */
         post: operations["verifyEmail"];
         delete?: never;
