@@ -43,6 +43,7 @@ export const AUDIT_ACTIONS = [
   'user.identity_linked',
   'user.identity_unlinked',
   'user.unverified_methods_removed',
+  'user.mail_link_failed',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

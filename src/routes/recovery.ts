@@ -1,20 +1,15 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
-import { hashOpaqueToken } from '../auth/opaque-tokens'
-import { hashPassword } from '../auth/password'
-import { passwordProblem } from '../auth/password-policy'
-import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
-import { normaliseEmail, takenFieldOf } from '../db/users'
-import { problem, takenError, validationFailed } from '../errors'
+import { normaliseEmail } from '../db/users'
 import { createRouter } from '../http/router'
 import { enqueueAfterWrite, enqueueMail } from '../mail/jobs'
-import { accountSubject, resetLoginFailures } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { emailField, newPasswordField } from '../schemas/fields'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { bodyProblems } from '../schemas/problem'
 import { publicUser, userEnvelope } from '../schemas/user'
+import { redeemResetLink, redeemRevertLink, redeemVerificationLink } from '../sign-in/mail-links'
 
 const tokenField = z.string().min(1, 'is required').max(256).openapi({ description: 'The token from the link (after #token=)' })
 
@@ -64,21 +59,7 @@ const resetForgottenPasswordRoute = createRoute({
 
 const resetForgottenPassword: RouteHandler<typeof resetForgottenPasswordRoute, AppEnv> = async (c) => {
   const { token, new_password } = c.req.valid('json')
-  const { db, config, client } = c.var
-  const now = new Date()
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['password_reset'], now })
-  // Bound to the password it replaces and the address it went to: a change of either kills it.
-  if (!found || found.token.boundTo !== (await resetBinding(found.user))) throw problem('invalid_token')
-  const { user } = found
-  // After the token: only its holder learns what the policy thinks of the account's name.
-  const refused = passwordProblem(new_password, { minLength: config.passwordMinLength, username: user.username, email: user.email })
-  if (refused) throw validationFailed([{ path: 'new_password', message: refused }])
-
-  const newHash = await hashPassword(new_password, config)
-  const updated = await resetPassword(db, { tokenId: found.token.id, user, newHash, client, now })
-  if (!updated) throw problem('invalid_token')
-  // The mailbox proved who they are: the login backoff (and a lock) ends, exactly, at the limiter.
-  await resetLoginFailures(c, accountSubject(user.id))
+  await redeemResetLink(c, { token, newPassword: new_password })
   return c.body(null, 204)
 }
 
@@ -102,44 +83,16 @@ const confirmEmailRoute = createRoute({
 })
 
 const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) => {
-  const { token } = c.req.valid('json')
-  const { db, client } = c.var
-  const now = new Date()
-  const found = await findLiveMailToken(db, {
-    tokenHash: await hashOpaqueToken(token),
-    purposes: ['email_verification', 'email_change'],
-    now,
-  })
-  if (!found) throw problem('invalid_token')
-  const { token: row, user } = found
-  if (row.purpose === 'email_verification') {
-    if (row.boundTo !== user.email) throw problem('invalid_token')
-    const verified = await verifyEmail(db, { tokenId: row.id, userId: user.id, email: user.email, client, now })
-    if (!verified) throw problem('invalid_token')
-    return c.json({ user: publicUser(verified) }, 200)
-  }
-  // An address change: the link went to the pending address, which becomes the account's.
-  if (row.boundTo !== user.pendingEmail) throw problem('invalid_token')
-  let changed: Awaited<ReturnType<typeof confirmEmailChange>>
-  try {
-    changed = await confirmEmailChange(db, { tokenId: row.id, userId: user.id, oldEmail: user.email, newEmail: row.boundTo, client, now })
-  } catch (error) {
-    // Another account took the address after the change was asked for.
-    if (takenFieldOf(error) === 'email') throw takenError('email')
-    throw error
-  }
-  if (!changed) throw problem('invalid_token')
+  const verified = await redeemVerificationLink(c, c.req.valid('json').token)
   // The old address gets its notice and revert link only if it was proved on this account: a
   // revert marks the address it restores verified, and one never proved would come back verified
   // with whatever was added meanwhile (a pre-account takeover through the owner's own revert).
   // Without the link the old address is held for nothing: its owner may sign up with it at once.
-  if (!user.emailVerified) return c.json({ user: publicUser(changed) }, 200)
-  await enqueueAfterWrite(
-    c.env.MAIL_QUEUE,
-    [{ kind: 'email_changed', userId: user.id, oldEmail: user.email, newEmail: changed.email }],
-    c.var.requestId,
-  )
-  return c.json({ user: publicUser(changed) }, 200)
+  if (verified.kind === 'address_changed' && verified.oldAddressWasVerified) {
+    const { user, oldEmail } = verified
+    await enqueueAfterWrite(c.env.MAIL_QUEUE, [{ kind: 'email_changed', userId: user.id, oldEmail, newEmail: user.email }], c.var.requestId)
+  }
+  return c.json({ user: publicUser(verified.user) }, 200)
 }
 
 const revertBody = z.object({ token: tokenField }).openapi('RevertEmailRequest')
@@ -162,20 +115,7 @@ const revertEmailRoute = createRoute({
 })
 
 const revertEmail: RouteHandler<typeof revertEmailRoute, AppEnv> = async (c) => {
-  const { token } = c.req.valid('json')
-  const { db, client } = c.var
-  const now = new Date()
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
-  if (!found) throw problem('invalid_token')
-  let reverted: Awaited<ReturnType<typeof revertEmailChange>>
-  try {
-    reverted = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
-  } catch (error) {
-    // The old address was given up and someone else has it now: it cannot come back.
-    if (takenFieldOf(error) === 'email') throw takenError('email')
-    throw error
-  }
-  if (!reverted) throw problem('invalid_token')
+  const reverted = await redeemRevertLink(c, c.req.valid('json').token)
   return c.json({ user: publicUser(reverted) }, 200)
 }
 
