@@ -46,6 +46,17 @@ await migrateLocal()
 markDevServer(portArgument(args))
 // --test-scheduled adds the /__scheduled route Cloudflare's docs show for firing the Cron Trigger by
 // hand. npm run upkeep uses /cdn-cgi/local/scheduled instead, which waits for the upkeep to finish.
-const wrangler = spawn('wrangler', ['dev', '--test-scheduled', ...args], { stdio: 'inherit', env: quietEnv })
+//
+// An empty WRANGLER_REGISTRY_PATH leaves this server out of wrangler's dev registry (a directory in
+// wrangler's global configuration), where local `wrangler dev` processes find each other's
+// workers. This worker binds to no other worker, and its queue's consumer is itself; but a worker
+// that consumes a queue watches the registry's queue consumers, and its own entry there is a
+// change, on which wrangler prints the whole bindings table a second time, under "Connection status
+// updated". Out of the registry, two checkouts' servers (both named edge-users, e.g. tour:check's
+// scratch copy and yours) no longer share an entry either.
+const wrangler = spawn('wrangler', ['dev', '--test-scheduled', ...args], {
+  stdio: 'inherit',
+  env: { ...quietEnv, WRANGLER_REGISTRY_PATH: '' },
+})
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => wrangler.kill(signal))
 wrangler.on('exit', (code) => process.exit(code ?? 0))

@@ -1,12 +1,14 @@
 /**
  * A real OpenID provider for the tests and the checks: panva's oidc-provider (a certified
- * implementation) on a local port, with its development login screen. Whoever signs in there as
- * `alice` is the account `alice` with the address `alice@idp.test`, verified; a login starting
- * with `unverified` gets an address the provider does not vouch for; `nomail` gets none.
+ * implementation) on a local port, with a login screen of ours that takes any login and password.
+ * Whoever signs in there as `alice` is the account `alice` with the address `alice@idp.test`,
+ * verified; a login starting with `unverified` gets an address the provider does not vouch for;
+ * `nomail` gets none.
  */
 import { generateKeyPairSync } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider from 'oidc-provider'
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider'
 
 export const IDP_CLIENT_ID = 'edge-users'
 export const IDP_CLIENT_SECRET = 'edge-users-local-idp-secret'
@@ -14,12 +16,107 @@ export const IDP_EMAIL_DOMAIN = 'idp.test'
 
 export type IdentityProvider = { issuer: string; stop: () => Promise<void> }
 
+/**
+ * The provider's storage (its `adapter` option), in this process's memory like the one it ships
+ * with, which is for development only and says so on the console at each start. Each provider has
+ * its own; an entry is gone once its lifetime is over.
+ */
+function memoryAdapter(): new (model: string) => Adapter {
+  const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>()
+  const live = (key: string) => {
+    const entry = entries.get(key)
+    if (entry && entry.expiresAt <= Date.now()) entries.delete(key)
+    return entry && entry.expiresAt > Date.now() ? entry : undefined
+  }
+  const findWhere = (test: (key: string, payload: AdapterPayload) => boolean) =>
+    [...entries.keys()].map((key) => [key, live(key)?.payload] as const).find(([key, payload]) => payload && test(key, payload))?.[1]
+  return class MemoryAdapter implements Adapter {
+    constructor(private readonly model: string) {}
+    private key(id: string) {
+      return `${this.model}:${id}`
+    }
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
+      entries.set(this.key(id), { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY })
+    }
+    async find(id: string) {
+      return live(this.key(id))?.payload
+    }
+    async findByUid(uid: string) {
+      return findWhere((key, payload) => key.startsWith(`${this.model}:`) && payload.uid === uid)
+    }
+    async findByUserCode(userCode: string) {
+      return findWhere((key, payload) => key.startsWith(`${this.model}:`) && payload.userCode === userCode)
+    }
+    async consume(id: string) {
+      const entry = live(this.key(id))
+      if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000)
+    }
+    async destroy(id: string) {
+      entries.delete(this.key(id))
+    }
+    async revokeByGrantId(grantId: string) {
+      for (const [key, { payload }] of entries) if (payload.grantId === grantId) entries.delete(key)
+    }
+  }
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** The login and consent screens: one form each, posted back to the page's own URL. */
+function interactionPage(prompt: string, action: string, loginHint: string): string {
+  const fields =
+    prompt === 'login'
+      ? `<input required name="login" placeholder="Any login" value="${escapeHtml(loginHint)}" autofocus>
+    <input required type="password" name="password" placeholder="and any password">
+    <button type="submit">Sign in</button>`
+      : '<p>edge-users asks for your address and name.</p>\n    <button type="submit">Allow</button>'
+  return `<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>Local OpenID provider</title>
+<body>
+  <form method="post" action="${escapeHtml(action)}">
+    <input type="hidden" name="prompt" value="${escapeHtml(prompt)}">
+    ${fields}
+  </form>
+</body></html>
+`
+}
+
+/**
+ * `/interaction/<uid>`, where the provider sends a browser that must sign in or consent: shows the
+ * screen, then takes its form. Any login is accepted (see findAccount); consent grants what the
+ * client asked for, as oidc-provider's own development screens do.
+ */
+async function interact(provider: Provider, req: IncomingMessage, res: ServerResponse) {
+  const interaction = await provider.interactionDetails(req, res)
+  const { prompt, params, session } = interaction
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+    return res.end(interactionPage(prompt.name, `/interaction/${interaction.uid}`, String(params.login_hint ?? '')))
+  }
+  let raw = ''
+  for await (const chunk of req) raw += chunk
+  const form = new URLSearchParams(raw)
+  if (prompt.name === 'login') {
+    const login = form.get('login')
+    if (!login) return res.writeHead(400).end('a login is required')
+    return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false })
+  }
+  const grant = interaction.grantId
+    ? await provider.Grant.find(interaction.grantId)
+    : new provider.Grant({ accountId: session?.accountId, clientId: String(params.client_id) })
+  if (!grant) return res.writeHead(400).end('grant not found')
+  const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] }
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '))
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims)
+  return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true })
+}
+
 export async function startIdentityProvider(redirectUris: string[], port = 0): Promise<IdentityProvider> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'local-idp', use: 'sig', alg: 'RS256' }
   // The issuer needs the port before the provider exists: listen first, then mount it.
   const { createServer } = await import('node:http')
-  let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
   const server = createServer((req, res) => (handler ? handler(req, res) : res.end()))
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   const issuer = `http://localhost:${(server.address() as AddressInfo).port}`
@@ -38,7 +135,10 @@ export async function startIdentityProvider(redirectUris: string[], port = 0): P
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username', 'name'] },
     pkce: { required: () => true },
     ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600 },
-    features: { devInteractions: { enabled: true } },
+    // Its own storage and screens: those oidc-provider ships are for development only, and it
+    // says so on the console at each start (see memoryAdapter and interact above).
+    adapter: memoryAdapter(),
+    features: { devInteractions: { enabled: false } },
     async findAccount(_ctx, id) {
       return {
         accountId: id,
@@ -56,9 +156,16 @@ export async function startIdentityProvider(redirectUris: string[], port = 0): P
     },
   })
   provider.proxy = true
-  // Silence the provider's development warnings; a failure still reaches the test as a status.
+  // oidc-provider logs each server_error it answers; a failure still reaches the test as a status.
   provider.on('server_error', () => {})
-  handler = provider.callback()
+  const callback = provider.callback()
+  handler = (req, res) => {
+    if (!req.url?.startsWith('/interaction/')) return callback(req, res)
+    interact(provider, req, res).catch((error: Error) => {
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' })
+      res.end(`${error.name}: ${error.message}`)
+    })
+  }
   return {
     issuer,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),

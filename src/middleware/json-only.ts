@@ -19,7 +19,7 @@ export function limitBody(maxBytes: number) {
 
 /**
  * Every body is JSON (415 otherwise) that parses (400 invalid_json otherwise), checked before
- * routing so each route only states its schema. A request with no body and no Content-Type is
+ * routing so each route only states its schema. A body typed as anything else is refused unread. A request with no body and no Content-Type is
  * let through: the route's validator reads it as `{}` and names the missing fields. The text is
  * read with `c.req.text()`, which Hono keeps, so the validator parses it without a second read; the
  * parsed value is also left in `c.var.requestJson` for hooks that see a failed validation.
@@ -28,11 +28,11 @@ export function jsonOnly() {
   return createMiddleware<AppEnv>(async function requireJson(c, next) {
     if (!METHODS_WITH_BODY.has(c.req.method) || c.req.raw.body === null) return next()
     const contentType = c.req.header('Content-Type')
+    // A body that says it is something else is refused unread.
+    if (contentType !== undefined && !JSON_MEDIA_TYPE.test(contentType)) throw problem('unsupported_media_type')
     const text = await c.req.text()
     if (text.length === 0 && contentType === undefined) return next()
-    if (contentType === undefined || !JSON_MEDIA_TYPE.test(contentType)) {
-      throw problem('unsupported_media_type')
-    }
+    if (contentType === undefined) throw problem('unsupported_media_type')
     try {
       c.set('requestJson', JSON.parse(text))
     } catch {
