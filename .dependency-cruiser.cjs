@@ -84,6 +84,14 @@ module.exports = {
       to: { path: '^src/(routes|middleware|http|app|index)(/|\\.ts$)' },
     },
     {
+      name: 'limiter-client-knows-no-http',
+      severity: 'error',
+      comment:
+        'The limiter is made from its namespace and settings, so any caller (a page, an authorization endpoint, a script) asks it alike.',
+      from: { path: '^src/rate-limit/client\\.ts$' },
+      to: { path: ['node_modules/hono/', '^src/(schemas|routes|middleware|http|app|app-env)(/|\\.ts$)'] },
+    },
+    {
       name: 'proofs-are-checked-in-sign-in',
       severity: 'error',
       comment: 'A proof is checked in one place: only the sign-in layer may import the password check.',

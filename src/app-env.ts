@@ -2,6 +2,7 @@ import type { Config } from './config'
 import type { Client } from './db/audit'
 import type { Database } from './db/client'
 import type { SessionRow, UserRow } from './db/schema'
+import type { Limiter } from './rate-limit/client'
 
 /** The generated `Env`, with the secrets that are optional and so are not in `wrangler.toml`'s required list. */
 export type Bindings = Env & { PASSWORD_PEPPER?: string; SECRET_KEY_PREVIOUS?: string; OAUTH_CLIENT_SECRETS?: string }
@@ -16,6 +17,8 @@ export type AppEnv = {
     /** The caller's address (CF-Connecting-IP) and user agent, for audit records and throttling. */
     client: Client
     config: Config
+    /** The limiter, made for this request's client (middleware/config.ts). */
+    limiter: Limiter
     db: Database
     /** Set by requireAuth(): the signed-in user and session, as read back from the database. */
     user: UserRow

@@ -3,6 +3,7 @@ import type { AppEnv } from '../app-env'
 import { readConfig } from '../config'
 import { problem } from '../errors'
 import { log } from '../log'
+import { createLimiter } from '../rate-limit/client'
 
 /**
  * Puts the parsed configuration and the caller's address on the request. A configuration that
@@ -16,7 +17,9 @@ export function requireConfig() {
       throw problem('internal_error')
     }
     c.set('config', result.config)
-    c.set('client', { ip: c.req.header('CF-Connecting-IP') ?? null, userAgent: c.req.header('User-Agent') ?? null })
+    const client = { ip: c.req.header('CF-Connecting-IP') ?? null, userAgent: c.req.header('User-Agent') ?? null }
+    c.set('client', client)
+    c.set('limiter', createLimiter(c.env.RATE_LIMITER, result.config, client.ip))
     await next()
   })
 }

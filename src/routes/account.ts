@@ -9,7 +9,7 @@ import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
 import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
-import { accountSubject, admitProfileChange, resetLoginFailures } from '../rate-limit/client'
+import { accountSubject } from '../rate-limit/client'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { acceptedSchema } from '../schemas/accepted'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
@@ -72,7 +72,7 @@ const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
 
   // Before anything is looked up: a refused change learns nothing about other accounts.
   if (changes.pendingEmail !== undefined) await requireRecentProof(c)
-  const admission = await admitProfileChange(c, user.id)
+  const admission = await c.var.limiter.admitProfileChange(user.id)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   const [taken] = await findTakenFields(db, { username: changes.username, email: changes.pendingEmail }, user.id)
   if (taken) throw takenError(taken)
@@ -179,7 +179,7 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
     throw problem('last_admin')
   }
   // The account is gone: so is its failure streak at the limiter.
-  await resetLoginFailures(c, accountSubject(user.id))
+  await c.var.limiter.resetLoginFailures(accountSubject(user.id))
   return c.body(null, 204)
 }
 

@@ -12,7 +12,7 @@ import { problem } from '../errors'
 import { createRouter } from '../http/router'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
-import { accountSubject, resetLoginFailures } from '../rate-limit/client'
+import { accountSubject } from '../rate-limit/client'
 import { auditEventSchema, publicAuditEvent } from '../schemas/audit'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
@@ -171,7 +171,7 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   if (outcome === 'not_found') throw problem('not_found')
   if (outcome !== 'removed') throw problem('last_admin')
   // The account is gone: so is its failure streak (or lock) at the limiter.
-  await resetLoginFailures(c, accountSubject(target.id))
+  await c.var.limiter.resetLoginFailures(accountSubject(target.id))
   return c.body(null, 204)
 }
 
@@ -239,7 +239,7 @@ const unlockUser: RouteHandler<typeof unlockUserRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
   // Recorded first: an unlock that happened is never missing from the log.
   await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())
-  await resetLoginFailures(c, accountSubject(target.id))
+  await c.var.limiter.resetLoginFailures(accountSubject(target.id))
   return c.body(null, 204)
 }
 

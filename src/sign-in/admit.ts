@@ -3,11 +3,11 @@ import type { AppEnv } from '../app-env'
 import { type AuditEvent, recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
 import { type ApiError, rateLimited } from '../errors'
-import { admitProofAttempt, admitRequest, type LoginSubject } from '../rate-limit/client'
+import type { LoginSubject } from '../rate-limit/client'
 
 /** Spends from the client network's budget, or throws 429 when it is spent. */
 export async function admitFromNetwork(c: Context<AppEnv>): Promise<void> {
-  const admission = await admitRequest(c)
+  const admission = await c.var.limiter.admitRequest()
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 }
 
@@ -17,7 +17,7 @@ export async function admitFromNetwork(c: Context<AppEnv>): Promise<void> {
  * when `event` is given. 429 once the budget is spent, else `error`.
  */
 export async function refuseOnNetworkBudget(c: Context<AppEnv>, error: ApiError, event?: AuditEvent): Promise<never> {
-  const admission = await admitRequest(c)
+  const admission = await c.var.limiter.admitRequest()
   if (event) await recordEvent(c.var.db, event, c.var.client, new Date())
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   throw error
@@ -33,7 +33,7 @@ export type Attempt = { at: Date; failuresSoFar: number }
  * ends the streak it belongs to.
  */
 export async function admitAttempt(c: Context<AppEnv>, subject: LoginSubject, user: UserRow | undefined): Promise<Attempt> {
-  const admission = await admitProofAttempt(c, subject, user?.lastAuthAt)
+  const admission = await c.var.limiter.admitProofAttempt(subject, user?.lastAuthAt)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   return { at: new Date(Math.max(Date.now(), admission.at)), failuresSoFar: admission.failuresSoFar }
 }

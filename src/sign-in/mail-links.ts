@@ -8,7 +8,7 @@ import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, rev
 import type { MailTokenPurpose, UserRow } from '../db/schema'
 import { takenFieldOf } from '../db/users'
 import { problem, takenError, validationFailed } from '../errors'
-import { accountSubject, resetLoginFailures } from '../rate-limit/client'
+import { accountSubject } from '../rate-limit/client'
 
 /*
  * A mailed link is a proof: whoever follows it holds the mailbox it went to. Each one is redeemed
@@ -53,7 +53,7 @@ export async function redeemResetLink(c: Context<AppEnv>, input: { token: string
   const updated = await resetPassword(db, { tokenId: found.token.id, user, newHash, client, now })
   if (!updated) return refuse(c, 'password_reset', 'spent_meanwhile', user.id)
   // The mailbox proved who they are: the login backoff (and a lock) ends, exactly, at the limiter.
-  await resetLoginFailures(c, accountSubject(user.id))
+  await c.var.limiter.resetLoginFailures(accountSubject(user.id))
   return updated
 }
 
