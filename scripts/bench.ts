@@ -13,59 +13,21 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { parseArgs } from 'node:util'
 import { BENCH_PASSWORD, benchUsername, ITERATIONS, storageByTable, type TableStorage } from './bench/database.ts'
 import { type Deployment, deploy, deployFloor } from './bench/deploy.ts'
 import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './bench/load.ts'
+import { type BenchOptions, type EndpointName, readBenchOptions } from './bench/options.ts'
 import { passkeySignIns } from './bench/passkey.ts'
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './bench/peer.ts'
 import { pinLoadGenerator, pinning } from './bench/pinning.ts'
 import { costPerMillion, PLAN, PRICES_READ_ON } from './bench/prices.ts'
-import { canServeCold, DEV_SERVER_ENV, describeServeMode, type Served, type ServeMode, useServeMode } from './bench/processes.ts'
+import { canServeCold, DEV_SERVER_ENV, describeServeMode, type Served, useServeMode } from './bench/processes.ts'
 import { assess, type Floors, type Group, type Measured, type RatioDefinition, terms } from './bench/ratios.ts'
 import { secondStepLogins } from './bench/second-step.ts'
 import { type Bundle, bundleSize, type StartUp, startUpOf, untilIdle } from './bench/start-up.ts'
 
-const { values: options } = parseArgs({
-  options: {
-    users: { type: 'string', default: '10000' },
-    quick: { type: 'boolean', default: false },
-    scale: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    json: { type: 'string' },
-    only: { type: 'string' },
-    peer: { type: 'boolean', default: false },
-    mode: { type: 'string', default: 'direct' },
-    assets: { type: 'boolean', default: false },
-  },
-})
-if (options.mode !== 'direct' && options.mode !== 'wrangler') throw new Error("--mode must be 'direct' or 'wrangler'")
-useServeMode(options.mode as ServeMode)
-/** Every endpoint the benchmark drives, by the name `--only` takes and the table prints. */
-const ENDPOINT_NAMES = [
-  'hello',
-  'signup',
-  'login',
-  'login second step (totp)',
-  'reauthenticate',
-  'passkey sign-in',
-  'me',
-  'refresh',
-  'admin list (first page)',
-  'admin list (deep page)',
-] as const
-type EndpointName = (typeof ENDPOINT_NAMES)[number]
-const isEndpointName = (name: string): name is EndpointName => (ENDPOINT_NAMES as readonly string[]).includes(name)
-const ONLY = options.only?.split(',').map((name) => name.trim())
-const unknown = ONLY?.filter((name) => !isEndpointName(name))
-if (unknown?.length)
-  throw new Error(
-    `--only: no endpoint named ${unknown.map((name) => `'${name}'`).join(', ')}; the endpoints are ${ENDPOINT_NAMES.map((name) => `'${name}'`).join(', ')}`,
-  )
-const USERS = Number(options.users)
-const SECONDS = Number(options.seconds ?? (options.quick ? 3 : 10))
-if (!Number.isSafeInteger(USERS) || USERS < 200) throw new Error('--users must be a whole number of at least 200')
-if (!(SECONDS > 0)) throw new Error('--seconds must be positive')
+/** What this run was asked for (read by main(), before anything else runs). */
+let options!: BenchOptions
 
 /** The peer's endpoints, paired with ours in the ratios. */
 const PEER_HELLO = 'peer: hello'
@@ -175,7 +137,6 @@ const RATIOS: RatioDefinition<MeasuredName>[] = [
   ),
 ]
 
-const WARM_UP_SECONDS = options.quick ? 1 : 2
 /** Latency is measured in this many interleaved slices, so drift in the machine hits every endpoint alike. */
 const ROUNDS = 5
 
@@ -365,7 +326,7 @@ async function targetsOf(deployment: Deployment, only?: string[]) {
 }
 
 /**
- * Latency at concurrency 1 in interleaved slices (each endpoint gets SECONDS / ROUNDS per round,
+ * Latency at concurrency 1 in interleaved slices (each endpoint gets options.seconds / ROUNDS per round,
  * in turn), then throughput at concurrency 8, one endpoint at a time.
  */
 async function measureAll(targets: Target[]): Promise<Row[]> {
@@ -375,20 +336,20 @@ async function measureAll(targets: Target[]): Promise<Row[]> {
     return run(baseUrl, spec, connections, seconds)
   }
   // Unrecorded, so no endpoint pays for a cold isolate, cold caches or the JIT.
-  for (const { baseUrl, spec } of targets) await prepareAndRun(baseUrl, spec, 2, WARM_UP_SECONDS)
+  for (const { baseUrl, spec } of targets) await prepareAndRun(baseUrl, spec, 2, options.warmUpSeconds)
   const latency = new Map<string, Sample>()
   for (let round = 1; round <= ROUNDS; round++) {
     process.stderr.write(`  latency, round ${round} of ${ROUNDS}\n`)
     for (const { name, baseUrl, spec } of targets) {
-      latency.set(name, merge(latency.get(name), await prepareAndRun(baseUrl, spec, 1, SECONDS / ROUNDS)))
+      latency.set(name, merge(latency.get(name), await prepareAndRun(baseUrl, spec, 1, options.seconds / ROUNDS)))
     }
   }
   const rows: Row[] = []
   for (const { name, baseUrl, spec, cpuMs } of targets) {
     const floorRow = name.startsWith('floor:')
-    if (!floorRow) await spec.credentials?.prepare({ connections: 8, seconds: SECONDS })
+    if (!floorRow) await spec.credentials?.prepare({ connections: 8, seconds: options.seconds })
     const cpuBefore = cpuMs?.() ?? NaN
-    const throughput = floorRow ? latency.get(name)! : await run(baseUrl, spec, 8, SECONDS)
+    const throughput = floorRow ? latency.get(name)! : await run(baseUrl, spec, 8, options.seconds)
     const summary = summarise(throughput)
     // workerd's CPU over the throughput run, per request: what Workers bills and caps.
     const cpuMsPerRequest = ((cpuMs?.() ?? NaN) - cpuBefore) / summary.requests
@@ -481,8 +442,8 @@ async function prepareEnvironment() {
 
 /** The API between the floors and the peer in the same rounds, then its rows pass and storage. */
 async function measureRounds({ floorTargets, peerTargets }: { floorTargets: Target[]; peerTargets: Target[] }) {
-  const only = ONLY && [...new Set(['hello', ...ONLY])]
-  return withDeployment(USERS, async (deployment) => {
+  const only = options.only && [...new Set(['hello', ...options.only])]
+  return withDeployment(options.users, async (deployment) => {
     const rows = await measureAll([...floorTargets, ...(await targetsOf(deployment, only)), ...peerTargets])
     const startUp = await measureStartUp(deployment)
     const usage = await measureUsage(deployment, only)
@@ -543,10 +504,12 @@ function measurementsOf(rows: Row[], scale: ScaleRun[] | undefined, peer: boolea
 }
 
 const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a')
-const devServer = Object.entries(DEV_SERVER_ENV)
-  .map(([name, value]) => `${name}=${value}`)
-  .join(' ')
-const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+const devServerLine = () =>
+  Object.entries(DEV_SERVER_ENV)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ')
+const machineLine = () =>
+  `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 
 type Results = {
   /** The API's and the peer's endpoints (the floor worker's rows are in `measured.floors`). */
@@ -576,10 +539,10 @@ function markdownReport({ rows, bundle, startUp, usage, storage, measured, ratio
   const { floors } = measured
   const hello = measured.p50('hello')
   const lines = [
-    `## edge-users benchmark: ${USERS} users, ${SECONDS} s per run`,
+    `## edge-users benchmark: ${options.users} users, ${options.seconds} s per run`,
     '',
-    `Machine: ${machine}. Latency at concurrency 1 (${ROUNDS} interleaved rounds), throughput at concurrency 8.`,
-    `Mode: ${describeServeMode()}. ${devServer} (wrangler's local request tracing off: it is not part of the worker). Pinned: ${pinning}.`,
+    `Machine: ${machineLine()}. Latency at concurrency 1 (${ROUNDS} interleaved rounds), throughput at concurrency 8.`,
+    `Mode: ${describeServeMode()}. ${devServerLine()} (wrangler's local request tracing off: it is not part of the worker). Pinned: ${pinning}.`,
     options.assets
       ? 'Static Assets: served (--assets), so the local asset router worker runs in front of every request.'
       : "Static Assets: left out of the served configuration (the local asset router worker would run in front of every request; in production Cloudflare's routing does it, outside the worker's CPU). --assets keeps them.",
@@ -625,11 +588,11 @@ function markdownReport({ rows, bundle, startUp, usage, storage, measured, ratio
 
 function jsonReport({ rows, bundle, startUp, usage, storage, scale, measured, ratios, peer, errors }: Results) {
   return {
-    users: USERS,
-    seconds_per_run: SECONDS,
-    machine,
+    users: options.users,
+    seconds_per_run: options.seconds,
+    machine: machineLine(),
     mode: options.mode,
-    dev_server: devServer,
+    dev_server: devServerLine(),
     peer: peer ? { name: 'better-auth', users: PEER_USERS } : null,
     pinning,
     bundle,
@@ -675,6 +638,8 @@ function errorsIn(rows: Row[]) {
 }
 
 async function main() {
+  options = readBenchOptions(process.argv.slice(2))
+  useServeMode(options.mode)
   const started = Date.now()
   const environment = await prepareEnvironment()
   const { rows: measuredRows, startUp, usage, storage } = await measureRounds(environment).finally(environment.stop)
