@@ -4,8 +4,9 @@
  *   db/                 tables, queries and write units: lib/, the role names and assurance types only
  *   auth/               hashing, tokens, keys, key derivation, roles: no HTTP schemas, routes or
  *                       middleware, and no configuration: each module declares the settings it
- *                       needs and config.ts satisfies them
- *   config.ts           the settings, parsed once per isolate: lib/ and auth/ below it
+ *                       needs and config/ satisfies them
+ *   config/             the settings (settings.ts), their parsers (parsers.ts) and cross-field
+ *                       checks (checks.ts), parsed once per isolate (index.ts): lib/ and auth/ below it
  *   schemas/            request and response shapes shared by routes
  *   sign-in/            the pipeline every way of proving who one is goes through: routes ask it,
  *                       it asks auth/, db/ and the limiter; it knows no route or middleware
@@ -46,9 +47,9 @@ module.exports = {
       name: 'auth-knows-no-config',
       severity: 'error',
       comment:
-        'config.ts builds what auth/ needs (keys, peppers, providers); auth/ declaring its own settings keeps the arrow pointing down.',
+        'config/ builds what auth/ needs (keys, peppers, providers); auth/ declaring its own settings keeps the arrow pointing down.',
       from: { path: '^src/auth/' },
-      to: { path: '^src/config\\.ts$' },
+      to: { path: '^src/config(/|\\.ts$)' },
     },
     {
       name: 'views-are-shapes',
