@@ -3,6 +3,7 @@ import type { Client } from './db/audit'
 import type { Database } from './db/client'
 import type { SessionRow, UserRow } from './db/schema'
 import type { Limiter } from './rate-limit/client'
+import type { SignInContext } from './sign-in/context'
 
 /** The generated `Env`, with the secrets that are optional and so are not in `wrangler.toml`'s required list. */
 export type Bindings = Env & { PASSWORD_PEPPER?: string; SECRET_KEY_PREVIOUS?: string; OAUTH_CLIENT_SECRETS?: string }
@@ -19,6 +20,8 @@ export type AppEnv = {
     config: Config
     /** The limiter, made for this request's client (middleware/config.ts). */
     limiter: Limiter
+    /** What the sign-in layer is handed: db, config, limiter, caller and the request's time. */
+    signIn: SignInContext
     db: Database
     /** Set by requireAuth(): the signed-in user and session, as read back from the database. */
     user: UserRow

@@ -31,7 +31,7 @@ export async function registrationOptions(c: Context<AppEnv>) {
   const { db, config, user, session } = c.var
   const existing = await listPasskeys(db, user.id)
   if (existing.length >= MAX_PASSKEYS) throw problem('passkey_limit')
-  const { id, challenge } = await issueChallenge(c, { ceremony: 'registration', userId: user.id, boundTo: session.id })
+  const { id, challenge } = await issueChallenge(c.var.signIn, { ceremony: 'registration', userId: user.id, boundTo: session.id })
   return { challenge_id: id, options: creationOptions(relyingPartyOf(config), user, challenge, credentialDescriptors(existing)) }
 }
 
@@ -47,12 +47,17 @@ export async function registerPasskey(
   input: { challengeId: string; credential: RegistrationResponse; name?: string },
 ): Promise<{ passkey: ReturnType<typeof passkeyView>; recovery_codes?: string[] }> {
   const { db, config, user, session, client } = c.var
-  const challenge = await takeChallenge(c, { id: input.challengeId, ceremony: 'registration', userId: user.id, boundTo: session.id })
+  const challenge = await takeChallenge(c.var.signIn, {
+    id: input.challengeId,
+    ceremony: 'registration',
+    userId: user.id,
+    boundTo: session.id,
+  })
   const verified = await verifyRegistration(relyingPartyOf(config), challenge, input.credential)
   const now = new Date()
   if (!verified.ok) {
     const details = { purpose: 'registration', reason: verified.reason }
-    return refuseOnNetworkBudget(c, problem('passkey_failed'), {
+    return refuseOnNetworkBudget(c.var.signIn, problem('passkey_failed'), {
       action: 'user.passkey_failed',
       actorId: user.id,
       targetId: user.id,

@@ -35,7 +35,7 @@ export async function startTotp(c: Context<AppEnv>) {
  */
 export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<string[]> {
   const { db, config, user, session, client } = c.var
-  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const attempt = await admitAttempt(c.var.signIn, accountSubject(user.id), user)
   const pending = await checkPendingTotp({ db, config, now: attempt.at, client }, user, code)
   if (!pending) {
     const details = { purpose: 'enrolment', method: 'totp' }

@@ -36,7 +36,10 @@ function sessionStart(c: Context<AppEnv>): SessionStart {
 export function useDatabase() {
   return createMiddleware<AppEnv>(async function openDatabase(c, next) {
     const request = openSession(c.env.DB, sessionStart(c), { meter: c.var.config.reportD1Usage })
-    c.set('db', databaseFor(c.env.DB))
+    const db = databaseFor(c.env.DB)
+    c.set('db', db)
+    // The sign-in layer's context, now that the database is open: made once, with the request's time.
+    c.set('signIn', { db, config: c.var.config, limiter: c.var.limiter, caller: c.var.client, now: new Date(), requestId: c.var.requestId })
     await inSession(request.session, next)
     const bookmark = request.bookmark()
     if (bookmark) c.res.headers.set(BOOKMARK_HEADER, bookmark)

@@ -126,7 +126,7 @@ const providerTokenRoute = createRoute({
 
 const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithProviderCode(c, { code: body.code, codeVerifier: body.code_verifier })
+  const pair = await signInWithProviderCode(c.var.signIn, { code: body.code, codeVerifier: body.code_verifier })
   return c.json(pair, 200)
 }
 

@@ -94,7 +94,7 @@ const reauthenticationOptionsRoute = createRoute({
 })
 
 const reauthenticationOptionsHandler: RouteHandler<typeof reauthenticationOptionsRoute, AppEnv> = async (c) => {
-  return c.json(await reauthenticationOptions(c), 200)
+  return c.json(await reauthenticationOptions(c.var.signIn, { user: c.var.user, session: c.var.session }), 200)
 }
 
 const authenticated = createRouter()

@@ -59,7 +59,7 @@ const resetForgottenPasswordRoute = createRoute({
 
 const resetForgottenPassword: RouteHandler<typeof resetForgottenPasswordRoute, AppEnv> = async (c) => {
   const { token, new_password } = c.req.valid('json')
-  await redeemResetLink(c, { token, newPassword: new_password })
+  await redeemResetLink(c.var.signIn, { token, newPassword: new_password })
   return c.body(null, 204)
 }
 
@@ -83,7 +83,7 @@ const confirmEmailRoute = createRoute({
 })
 
 const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) => {
-  const verified = await redeemVerificationLink(c, c.req.valid('json').token)
+  const verified = await redeemVerificationLink(c.var.signIn, c.req.valid('json').token)
   // The old address gets its notice and revert link only if it was proved on this account: a
   // revert marks the address it restores verified, and one never proved would come back verified
   // with whatever was added meanwhile (a pre-account takeover through the owner's own revert).
@@ -115,7 +115,7 @@ const revertEmailRoute = createRoute({
 })
 
 const revertEmail: RouteHandler<typeof revertEmailRoute, AppEnv> = async (c) => {
-  const reverted = await redeemRevertLink(c, c.req.valid('json').token)
+  const reverted = await redeemRevertLink(c.var.signIn, c.req.valid('json').token)
   return c.json({ user: publicUser(reverted) }, 200)
 }
 

@@ -97,7 +97,7 @@ const loginMfa: RouteHandler<typeof loginMfaRoute, AppEnv> = async (c) => {
       : body.code !== undefined
         ? { kind: 'totp', code: body.code }
         : { kind: 'recovery_code', code: body.recovery_code ?? '' }
-  const pair = await completeSecondStep(c, { mfaToken: body.mfa_token, answer })
+  const pair = await completeSecondStep(c.var.signIn, { mfaToken: body.mfa_token, answer })
   return c.json(pair, 200)
 }
 
@@ -118,7 +118,7 @@ const secondStepOptionsRoute = createRoute({
 })
 
 const secondStepOptionsHandler: RouteHandler<typeof secondStepOptionsRoute, AppEnv> = async (c) => {
-  return c.json(await secondStepOptions(c, c.req.valid('json').mfa_token), 200)
+  return c.json(await secondStepOptions(c.var.signIn, c.req.valid('json').mfa_token), 200)
 }
 
 const passkeyLoginOptionsRoute = createRoute({
@@ -138,7 +138,7 @@ const passkeyLoginOptionsRoute = createRoute({
 })
 
 const passkeyLoginOptions: RouteHandler<typeof passkeyLoginOptionsRoute, AppEnv> = async (c) => {
-  return c.json(await signInOptions(c), 200)
+  return c.json(await signInOptions(c.var.signIn), 200)
 }
 
 const passkeyLoginBody = z
@@ -168,13 +168,13 @@ const passkeyLoginRoute = createRoute({
 
 const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithPasskey(c, { challengeId: body.challenge_id, credential: body.credential })
+  const pair = await signInWithPasskey(c.var.signIn, { challengeId: body.challenge_id, credential: body.credential })
   return c.json(pair, 200)
 }
 
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithPassword(c, { identifier: body.username ?? body.email ?? '', password: body.password })
+  const pair = await signInWithPassword(c.var.signIn, { identifier: body.username ?? body.email ?? '', password: body.password })
   return c.json(pair, 200)
 }
 
@@ -198,7 +198,7 @@ const refreshRoute = createRoute({
 })
 
 const refresh: RouteHandler<typeof refreshRoute, AppEnv> = async (c) => {
-  const pair = await refreshSession(c, c.req.valid('json').refresh_token)
+  const pair = await refreshSession(c.var.signIn, c.req.valid('json').refresh_token)
   return c.json(pair, 200)
 }
 

@@ -1,13 +1,12 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { type AuditEvent, recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
 import { type ApiError, rateLimited } from '../errors'
 import type { LoginSubject } from '../rate-limit/client'
+import type { SignInContext } from './context'
 
 /** Spends from the client network's budget, or throws 429 when it is spent. */
-export async function admitFromNetwork(c: Context<AppEnv>): Promise<void> {
-  const admission = await c.var.limiter.admitRequest()
+export async function admitFromNetwork(ctx: SignInContext): Promise<void> {
+  const admission = await ctx.limiter.admitRequest()
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
 }
 
@@ -16,9 +15,9 @@ export async function admitFromNetwork(c: Context<AppEnv>): Promise<void> {
  * it spends from the client network's budget instead, so probing is throttled, and is audited
  * when `event` is given. 429 once the budget is spent, else `error`.
  */
-export async function refuseOnNetworkBudget(c: Context<AppEnv>, error: ApiError, event?: AuditEvent): Promise<never> {
-  const admission = await c.var.limiter.admitRequest()
-  if (event) await recordEvent(c.var.db, event, c.var.client, new Date())
+export async function refuseOnNetworkBudget(ctx: SignInContext, error: ApiError, event?: AuditEvent): Promise<never> {
+  const admission = await ctx.limiter.admitRequest()
+  if (event) await recordEvent(ctx.db, event, ctx.caller, ctx.now)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   throw error
 }
@@ -32,8 +31,8 @@ export type Attempt = { at: Date; failuresSoFar: number }
  * among the subject's attempts (see the limiter's Streak), so a success recorded at that time
  * ends the streak it belongs to.
  */
-export async function admitAttempt(c: Context<AppEnv>, subject: LoginSubject, user: UserRow | undefined): Promise<Attempt> {
-  const admission = await c.var.limiter.admitProofAttempt(subject, user?.lastAuthAt)
+export async function admitAttempt(ctx: SignInContext, subject: LoginSubject, user: UserRow | undefined): Promise<Attempt> {
+  const admission = await ctx.limiter.admitProofAttempt(subject, user?.lastAuthAt)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   return { at: new Date(Math.max(Date.now(), admission.at)), failuresSoFar: admission.failuresSoFar }
 }

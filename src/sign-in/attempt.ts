@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { recordEvent } from '../db/audit'
 import type { UserRow } from '../db/schema'
 import { findUserByLogin, normaliseLoginIdentifier } from '../db/users'
@@ -9,6 +7,7 @@ import { LOCK_AFTER_FAILURES } from '../rate-limit/policy'
 import type { TokenPair } from '../schemas/token-pair'
 import { type Attempt, admitAttempt } from './admit'
 import { completeSignIn } from './complete'
+import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
 import { checkProof } from './proofs'
 import { askForSecondFactor } from './second-step'
@@ -20,7 +19,7 @@ type FailureReason = 'unknown_account' | 'wrong_password' | 'passkey_failed' | '
  * then answered. Only with the right password may the answer reveal that the account exists.
  */
 export async function refuseSignIn(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
   user: UserRow | undefined,
   attempt: Attempt,
   reason: FailureReason,
@@ -28,7 +27,7 @@ export async function refuseSignIn(
 ): Promise<never> {
   const locked = attempt.failuresSoFar + 1 === LOCK_AFTER_FAILURES
   const details = { reason, ...(method !== 'password' ? { method } : {}), ...(locked ? { locked: true } : {}) }
-  await recordEvent(c.var.db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, c.var.client, attempt.at)
+  await recordEvent(ctx.db, { action: 'user.login_failed', targetId: user?.id ?? null, details }, ctx.caller, attempt.at)
   if (reason === 'account_disabled' || reason === 'email_not_verified' || reason === 'passkey_failed') throw problem(reason)
   throw problem('invalid_credentials')
 }
@@ -39,19 +38,19 @@ export async function refuseSignIn(
  * audited, then completed into a session. An account's username and email share one failure
  * streak; a name with no account has its own.
  */
-export async function signInWithPassword(c: Context<AppEnv>, input: { identifier: string; password: string }): Promise<TokenPair> {
-  const { db, config } = c.var
+export async function signInWithPassword(ctx: SignInContext, input: { identifier: string; password: string }): Promise<TokenPair> {
+  const { db, config } = ctx
   const identifier = normaliseLoginIdentifier(input.identifier)
   const user = await findUserByLogin(db, identifier)
   const subject = user ? accountSubject(user.id) : ({ kind: 'name', name: `${identifier.kind}:${identifier.value}` } as const)
-  const attempt = await admitAttempt(c, subject, user)
+  const attempt = await admitAttempt(ctx, subject, user)
   const proof = { kind: 'password', password: input.password } as const
-  const checked = await checkProof({ db, config, now: attempt.at, client: c.var.client, signIn: true }, user, proof)
-  if (!user) return refuseSignIn(c, user, attempt, 'unknown_account')
-  if (!checked) return refuseSignIn(c, user, attempt, 'wrong_password')
+  const checked = await checkProof({ db, config, now: attempt.at, client: ctx.caller, signIn: true }, user, proof)
+  if (!user) return refuseSignIn(ctx, user, attempt, 'unknown_account')
+  if (!checked) return refuseSignIn(ctx, user, attempt, 'wrong_password')
   const refusal = gateRefusal(config, user)
-  if (refusal) return refuseSignIn(c, user, attempt, refusal)
+  if (refusal) return refuseSignIn(ctx, user, attempt, refusal)
   // A password is one factor: an account with a second one finishes at POST /users/login/mfa.
-  if (user.secondFactor) return askForSecondFactor(c, user, checked, attempt.at)
-  return completeSignIn(c, user, [checked], attempt.at)
+  if (user.secondFactor) return askForSecondFactor(ctx, user, checked, attempt.at)
+  return completeSignIn(ctx, user, [checked], attempt.at)
 }

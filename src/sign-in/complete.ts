@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { assuranceOf } from '../auth/assurance'
 import { hashOpaqueToken, newRefreshToken } from '../auth/opaque-tokens'
 import type { UserRow } from '../db/schema'
@@ -7,6 +5,7 @@ import { allOf, startSession } from '../db/sessions'
 import { problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import type { TokenPair } from '../schemas/token-pair'
+import type { SignInContext } from './context'
 import type { CheckedProof } from './proofs'
 import { tokenPair } from './token-pair'
 
@@ -15,8 +14,8 @@ import { tokenPair } from './token-pair'
  * assurance those proofs reach, in one write that holds only while what they were checked against
  * is still current, and the token pair is built from it.
  */
-export async function completeSignIn(c: Context<AppEnv>, user: UserRow, proofs: CheckedProof[], at: Date): Promise<TokenPair> {
-  const { db, config, client } = c.var
+export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: CheckedProof[], at: Date): Promise<TokenPair> {
+  const { db, config, caller: client } = ctx
   const assurance = assuranceOf(
     proofs.map((proof) => proof.kind),
     at,
@@ -35,7 +34,7 @@ export async function completeSignIn(c: Context<AppEnv>, user: UserRow, proofs: 
       id,
       userId: user.id,
       refreshTokenHash: await hashOpaqueToken(session.refreshToken),
-      userAgent: c.req.header('User-Agent'),
+      userAgent: ctx.caller.userAgent ?? undefined,
       expiresAt: session.expiresAt,
       assurance,
       proof: allOf(proofs.map((proof) => proof.write)),

@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword } from '../auth/password'
 import { passwordProblem } from '../auth/password-policy'
@@ -9,6 +7,7 @@ import type { MailTokenPurpose, UserRow } from '../db/schema'
 import { takenFieldOf } from '../db/users'
 import { problem, takenError, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
+import type { SignInContext } from './context'
 
 /*
  * A mailed link is a proof: whoever follows it holds the mailbox it went to. Each one is redeemed
@@ -23,13 +22,13 @@ import { accountSubject } from '../rate-limit/client'
 type Refusal = 'unknown_token' | 'binding_changed' | 'spent_meanwhile'
 
 async function refuse(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
   purpose: MailTokenPurpose | 'verification',
   reason: Refusal,
   userId: string | null,
 ): Promise<never> {
   const details = { purpose, reason }
-  await recordEvent(c.var.db, { action: 'user.mail_link_failed', targetId: userId, details }, c.var.client, new Date())
+  await recordEvent(ctx.db, { action: 'user.mail_link_failed', targetId: userId, details }, ctx.caller, ctx.now)
   throw problem('invalid_token')
 }
 
@@ -38,22 +37,22 @@ async function refuse(
  * went to. Sets the new password (every session ends, the address counts as verified, and on its
  * first proof the account is cleaned: db/first-proof.ts), then ends the account's login backoff.
  */
-export async function redeemResetLink(c: Context<AppEnv>, input: { token: string; newPassword: string }): Promise<UserRow> {
-  const { db, config, client } = c.var
-  const now = new Date()
+export async function redeemResetLink(ctx: SignInContext, input: { token: string; newPassword: string }): Promise<UserRow> {
+  const { db, config, caller: client } = ctx
+  const { now } = ctx
   const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(input.token), purposes: ['password_reset'], now })
-  if (!found) return refuse(c, 'password_reset', 'unknown_token', null)
+  if (!found) return refuse(ctx, 'password_reset', 'unknown_token', null)
   const { user } = found
   // Bound to the password it replaces and the address it went to: a change of either kills it.
-  if (found.token.boundTo !== (await resetBinding(user))) return refuse(c, 'password_reset', 'binding_changed', user.id)
+  if (found.token.boundTo !== (await resetBinding(user))) return refuse(ctx, 'password_reset', 'binding_changed', user.id)
   // After the token: only its holder learns what the policy thinks of the account's name.
   const refused = passwordProblem(input.newPassword, { minLength: config.passwordMinLength, username: user.username, email: user.email })
   if (refused) throw validationFailed([{ path: 'new_password', message: refused }])
   const newHash = await hashPassword(input.newPassword, config)
   const updated = await resetPassword(db, { tokenId: found.token.id, user, newHash, client, now })
-  if (!updated) return refuse(c, 'password_reset', 'spent_meanwhile', user.id)
+  if (!updated) return refuse(ctx, 'password_reset', 'spent_meanwhile', user.id)
   // The mailbox proved who they are: the login backoff (and a lock) ends, exactly, at the limiter.
-  await c.var.limiter.resetLoginFailures(accountSubject(user.id))
+  await ctx.limiter.resetLoginFailures(accountSubject(user.id))
   return updated
 }
 
@@ -67,21 +66,21 @@ export type Verified =
  * (the pending one, which becomes the account's). An address another account took meanwhile is
  * 409 email_taken.
  */
-export async function redeemVerificationLink(c: Context<AppEnv>, token: string): Promise<Verified> {
-  const { db, client } = c.var
-  const now = new Date()
+export async function redeemVerificationLink(ctx: SignInContext, token: string): Promise<Verified> {
+  const { db, caller: client } = ctx
+  const { now } = ctx
   const tokenHash = await hashOpaqueToken(token)
   const found = await findLiveMailToken(db, { tokenHash, purposes: ['email_verification', 'email_change'], now })
-  if (!found) return refuse(c, 'verification', 'unknown_token', null)
+  if (!found) return refuse(ctx, 'verification', 'unknown_token', null)
   const { token: row, user } = found
   if (row.purpose === 'email_verification') {
-    if (row.boundTo !== user.email) return refuse(c, row.purpose, 'binding_changed', user.id)
+    if (row.boundTo !== user.email) return refuse(ctx, row.purpose, 'binding_changed', user.id)
     const verified = await verifyEmail(db, { tokenId: row.id, userId: user.id, email: user.email, client, now })
-    if (!verified) return refuse(c, row.purpose, 'spent_meanwhile', user.id)
+    if (!verified) return refuse(ctx, row.purpose, 'spent_meanwhile', user.id)
     return { kind: 'address_verified', user: verified }
   }
   // An address change: the link went to the pending address, which becomes the account's.
-  if (row.boundTo !== user.pendingEmail) return refuse(c, row.purpose, 'binding_changed', user.id)
+  if (row.boundTo !== user.pendingEmail) return refuse(ctx, row.purpose, 'binding_changed', user.id)
   let changed: UserRow | undefined
   try {
     changed = await confirmEmailChange(db, { tokenId: row.id, userId: user.id, oldEmail: user.email, newEmail: row.boundTo, client, now })
@@ -90,7 +89,7 @@ export async function redeemVerificationLink(c: Context<AppEnv>, token: string):
     if (takenFieldOf(error) === 'email') throw takenError('email')
     throw error
   }
-  if (!changed) return refuse(c, row.purpose, 'spent_meanwhile', user.id)
+  if (!changed) return refuse(ctx, row.purpose, 'spent_meanwhile', user.id)
   return { kind: 'address_changed', user: changed, oldEmail: user.email, oldAddressWasVerified: user.emailVerified }
 }
 
@@ -98,11 +97,11 @@ export async function redeemVerificationLink(c: Context<AppEnv>, token: string):
  * POST /users/email/revert: the old address's link puts it back (verified), ends every session and
  * drops any pending change. An address someone else has taken since is 409 email_taken.
  */
-export async function redeemRevertLink(c: Context<AppEnv>, token: string): Promise<UserRow> {
-  const { db, client } = c.var
-  const now = new Date()
+export async function redeemRevertLink(ctx: SignInContext, token: string): Promise<UserRow> {
+  const { db, caller: client } = ctx
+  const { now } = ctx
   const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
-  if (!found) return refuse(c, 'email_revert', 'unknown_token', null)
+  if (!found) return refuse(ctx, 'email_revert', 'unknown_token', null)
   let reverted: UserRow | undefined
   try {
     reverted = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
@@ -111,6 +110,6 @@ export async function redeemRevertLink(c: Context<AppEnv>, token: string): Promi
     if (takenFieldOf(error) === 'email') throw takenError('email')
     throw error
   }
-  if (!reverted) return refuse(c, 'email_revert', 'spent_meanwhile', found.user.id)
+  if (!reverted) return refuse(ctx, 'email_revert', 'spent_meanwhile', found.user.id)
   return reverted
 }

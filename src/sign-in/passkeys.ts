@@ -1,13 +1,13 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { type AuthenticationResponse, requestOptions } from '../auth/webauthn'
 import { credentialDescriptors, findPasskeyByCredentialId, listPasskeys } from '../db/passkeys'
+import type { SessionRow, UserRow } from '../db/schema'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, admitFromNetwork, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
+import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
 import { issueChallenge, takeChallenge } from './passkey-challenges'
 import { checkProof, type PasskeyProof, relyingPartyOf } from './proofs'
@@ -21,10 +21,10 @@ import { findSecondStep } from './second-step'
  */
 
 /** POST /users/passkeys/login/options: a challenge for any discoverable credential, budgeted per network. */
-export async function signInOptions(c: Context<AppEnv>) {
-  await admitFromNetwork(c)
-  const { id, challenge } = await issueChallenge(c, { ceremony: 'sign_in', userId: null, boundTo: null })
-  return { challenge_id: id, options: requestOptions(relyingPartyOf(c.var.config), challenge) }
+export async function signInOptions(ctx: SignInContext) {
+  await admitFromNetwork(ctx)
+  const { id, challenge } = await issueChallenge(ctx, { ceremony: 'sign_in', userId: null, boundTo: null })
+  return { challenge_id: id, options: requestOptions(relyingPartyOf(ctx.config), challenge) }
 }
 
 /**
@@ -34,47 +34,48 @@ export async function signInOptions(c: Context<AppEnv>) {
  * the session opens at `aal2` with no second step.
  */
 export async function signInWithPasskey(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
   input: { challengeId: string; credential: AuthenticationResponse },
 ): Promise<TokenPair> {
-  const { db, config, client } = c.var
+  const { db, config, caller: client } = ctx
   // Independent reads, side by side: the challenge is spent whatever the credential turns out to be.
   const [challenge, found] = await Promise.all([
-    takeChallenge(c, { id: input.challengeId, ceremony: 'sign_in', userId: null, boundTo: null }),
+    takeChallenge(ctx, { id: input.challengeId, ceremony: 'sign_in', userId: null, boundTo: null }),
     findPasskeyByCredentialId(db, input.credential.rawId),
   ])
   if (!found) {
     const details = { reason: 'unknown_passkey', method: 'passkey' }
-    return refuseOnNetworkBudget(c, problem('passkey_failed'), { action: 'user.login_failed', targetId: null, details })
+    return refuseOnNetworkBudget(ctx, problem('passkey_failed'), { action: 'user.login_failed', targetId: null, details })
   }
   const { user } = found
-  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const attempt = await admitAttempt(ctx, accountSubject(user.id), user)
   const proof: PasskeyProof = { kind: 'passkey', challenge, credential: input.credential, discoverable: true, stored: found.passkey }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
-  if (!checked) return refuseSignIn(c, user, attempt, 'passkey_failed')
+  if (!checked) return refuseSignIn(ctx, user, attempt, 'passkey_failed')
   const refusal = gateRefusal(config, user)
-  if (refusal) return refuseSignIn(c, user, attempt, refusal, 'passkey')
-  return completeSignIn(c, user, [checked], attempt.at)
+  if (refusal) return refuseSignIn(ctx, user, attempt, refusal, 'passkey')
+  return completeSignIn(ctx, user, [checked], attempt.at)
 }
 
 /**
  * POST /users/login/mfa/passkey-options: request options for the second step, listing that
  * account's credentials only, with a challenge bound to this `mfa_token`.
  */
-export async function secondStepOptions(c: Context<AppEnv>, mfaToken: string) {
-  const { db, config } = c.var
-  const found = await findSecondStep(c, mfaToken)
+export async function secondStepOptions(ctx: SignInContext, mfaToken: string) {
+  const { db, config } = ctx
+  const found = await findSecondStep(ctx, mfaToken)
   const credentials = await listPasskeys(db, found.user.id)
   if (credentials.length === 0) throw problem('not_found', { context: 'This account has no passkey: use another method.' })
-  const { id, challenge } = await issueChallenge(c, { ceremony: 'second_step', userId: found.user.id, boundTo: found.challenge.id })
+  const { id, challenge } = await issueChallenge(ctx, { ceremony: 'second_step', userId: found.user.id, boundTo: found.challenge.id })
   return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, credentialDescriptors(credentials)) }
 }
 
 /** POST /users/me/reauthenticate/passkey-options: request options for the caller's credentials, bound to this session. */
-export async function reauthenticationOptions(c: Context<AppEnv>) {
-  const { db, config, user, session } = c.var
+export async function reauthenticationOptions(ctx: SignInContext, account: { user: UserRow; session: SessionRow }) {
+  const { db, config } = ctx
+  const { user, session } = account
   const credentials = await listPasskeys(db, user.id)
   if (credentials.length === 0) throw problem('not_found', { context: 'You have no passkey: re-authenticate with your password.' })
-  const { id, challenge } = await issueChallenge(c, { ceremony: 'reauthentication', userId: user.id, boundTo: session.id })
+  const { id, challenge } = await issueChallenge(ctx, { ceremony: 'reauthentication', userId: user.id, boundTo: session.id })
   return { challenge_id: id, options: requestOptions(relyingPartyOf(config), challenge, credentialDescriptors(credentials)) }
 }

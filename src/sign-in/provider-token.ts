@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { findUserById } from '../db/users'
 import { problem } from '../errors'
@@ -8,6 +6,7 @@ import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
+import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
 import { checkProviderCode } from './proofs'
 import { askForSecondFactor } from './second-step'
@@ -18,22 +17,22 @@ import { askForSecondFactor } from './second-step'
  * spending from the network's budget. A provider sign-in is one factor: an account with a second
  * one gets 403 mfa_required, finished at POST /users/login/mfa; otherwise a pair with `amr` fed.
  */
-export async function signInWithProviderCode(c: Context<AppEnv>, input: { code: string; codeVerifier: string }): Promise<TokenPair> {
-  const { db, config, client } = c.var
-  const exchanged = await checkProviderCode({ db, config, client, now: new Date(), signIn: true }, input.code, input.codeVerifier)
+export async function signInWithProviderCode(ctx: SignInContext, input: { code: string; codeVerifier: string }): Promise<TokenPair> {
+  const { db, config, caller: client } = ctx
+  const exchanged = await checkProviderCode({ db, config, client, now: ctx.now, signIn: true }, input.code, input.codeVerifier)
   const user = exchanged && (await findUserById(db, exchanged.userId))
   if (!exchanged || !user) {
     const details = { method: 'provider', reason: 'invalid_code' }
-    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Sign in with the provider again.' }), {
+    return refuseOnNetworkBudget(ctx, problem('invalid_challenge', { context: 'Sign in with the provider again.' }), {
       action: 'user.login_failed',
       targetId: null,
       details,
     })
   }
-  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const attempt = await admitAttempt(ctx, accountSubject(user.id), user)
   // The callback checked the same gate; the account may have changed in the code's 60 seconds.
   const refusal = gateRefusal(config, user)
-  if (refusal) return refuseSignIn(c, user, attempt, refusal, 'provider')
-  if (needsTwoFactors(await secondFactorsOf(db, user.id))) return askForSecondFactor(c, user, exchanged.checked, attempt.at)
-  return completeSignIn(c, user, [exchanged.checked], attempt.at)
+  if (refusal) return refuseSignIn(ctx, user, attempt, refusal, 'provider')
+  if (needsTwoFactors(await secondFactorsOf(db, user.id))) return askForSecondFactor(ctx, user, exchanged.checked, attempt.at)
+  return completeSignIn(ctx, user, [exchanged.checked], attempt.at)
 }

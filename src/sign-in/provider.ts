@@ -105,7 +105,7 @@ export async function startProviderFlow(
   input: { redirectUri?: string; codeChallenge?: string; link?: string },
 ): Promise<string> {
   const provider = providerOf(c, providerId)
-  await admitFromNetwork(c)
+  await admitFromNetwork(c.var.signIn)
   const now = new Date()
   if (input.link !== undefined) {
     const ticketHash = await hashOpaqueToken(input.link)
@@ -180,7 +180,7 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   const browser = await browserHashOf(c)
   if (!flow?.browserHash || flow.browserHash !== browser || !flow.secrets) {
     const details = { method: 'provider', provider: provider.id, reason: flow ? 'other_browser' : 'invalid_state' }
-    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }), {
+    return refuseOnNetworkBudget(c.var.signIn, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }), {
       action: 'user.login_failed',
       targetId: null,
       details,
@@ -238,7 +238,7 @@ export async function completeLinking(c: Context<AppEnv>, providerId: string, in
   const profile = await checkLinkCode({ db, config, now, client }, { userId: user.id, provider: provider.id, ...input })
   if (!profile) {
     const details = { method: 'provider', provider: provider.id, purpose: 'link', reason: 'invalid_link_code' }
-    return refuseOnNetworkBudget(c, problem('invalid_challenge', { context: 'Start linking again.' }), {
+    return refuseOnNetworkBudget(c.var.signIn, problem('invalid_challenge', { context: 'Start linking again.' }), {
       action: 'user.reauth_failed',
       actorId: user.id,
       targetId: user.id,

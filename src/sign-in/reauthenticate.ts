@@ -28,7 +28,7 @@ export async function proveAgain(
   purpose: ReauthPurpose,
 ): Promise<{ checked: CheckedProof[]; at: Date }> {
   const { db, config, user, client } = c.var
-  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const attempt = await admitAttempt(c.var.signIn, accountSubject(user.id), user)
   const checked: CheckedProof[] = []
   for (const proof of proofs) {
     const result = await checkProof({ db, config, now: attempt.at, client }, user, proof)
@@ -61,7 +61,12 @@ export async function reauthenticateWith(
   let proofs: Proof[]
   if ('passkey' in input) {
     const { challengeId, credential } = input.passkey
-    const challenge = await takeChallenge(c, { id: challengeId, ceremony: 'reauthentication', userId: user.id, boundTo: session.id })
+    const challenge = await takeChallenge(c.var.signIn, {
+      id: challengeId,
+      ceremony: 'reauthentication',
+      userId: user.id,
+      boundTo: session.id,
+    })
     proofs = [{ kind: 'passkey', challenge, credential }]
   } else {
     if (needsTwoFactors(await secondFactorsOf(db, user.id)) && !input.secondFactor) {

@@ -1,10 +1,9 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { hashOpaqueToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { endSession, findLiveSession, findRefreshState, revokeReusedSession, rotateRefreshToken } from '../db/sessions'
 import { problem } from '../errors'
 import { log } from '../log'
 import type { TokenPair } from '../schemas/token-pair'
+import type { SignInContext } from './context'
 import { tokenPair } from './token-pair'
 
 /**
@@ -13,9 +12,9 @@ import { tokenPair } from './token-pair'
  * (the latest rotation, within the grace window, its replacement still unused: it gets the same
  * replacement back) or a copy in someone else's hands (RFC 9700 §4.14.2: the whole session ends).
  */
-export async function refreshSession(c: Context<AppEnv>, presented: string): Promise<TokenPair> {
-  const { db, config, client } = c.var
-  const now = new Date()
+export async function refreshSession(ctx: SignInContext, presented: string): Promise<TokenPair> {
+  const { db, config, caller: client } = ctx
+  const { now } = ctx
   const sessionId = sessionOfRefreshToken(presented)
   if (!sessionId) throw problem('invalid_refresh_token')
   const refreshToken = await rotatedRefreshToken(config.refreshKey, sessionId, presented)
@@ -40,6 +39,6 @@ export async function refreshSession(c: Context<AppEnv>, presented: string): Pro
     if (live && !live.user.disabled) return tokenPair(config, live.user, { ...live.session, refreshToken }, now)
   }
   await revokeReusedSession(db, { sessionId, userId: state.userId, client, now })
-  log('warn', 'session.reuse_detected', { request_id: c.var.requestId, session_id: sessionId, user_id: state.userId })
+  log('warn', 'session.reuse_detected', { request_id: ctx.requestId, session_id: sessionId, user_id: state.userId })
   throw problem('invalid_refresh_token')
 }

@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import type { ProofKind } from '../auth/assurance'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import type { AuthenticationResponse } from '../auth/webauthn'
@@ -15,6 +13,7 @@ import { accountSubject } from '../rate-limit/client'
 import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
+import type { SignInContext } from './context'
 import { methodsFor } from './methods'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
@@ -31,8 +30,8 @@ export const MFA_TOKEN_ATTEMPTS = 5
  * last_auth_at is not: the failure streak ends only when the second step succeeds, so a known
  * password does not buy fresh guesses at the code.
  */
-export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, first: CheckedProof, at: Date): Promise<never> {
-  const { db } = c.var
+export async function askForSecondFactor(ctx: SignInContext, user: UserRow, first: CheckedProof, at: Date): Promise<never> {
+  const { db } = ctx
   const [factors] = await Promise.all([
     secondFactorsOf(db, user.id),
     ...(first.write.rehash ? [rehashPassword(db, first.write.rehash)] : []),
@@ -59,10 +58,10 @@ export async function askForSecondFactor(c: Context<AppEnv>, user: UserRow, firs
  * password (and address) it followed: a password changed or reset since leaves it dead. A refused
  * token is 401 invalid_mfa_token and spends from the client network's budget.
  */
-export async function findSecondStep(c: Context<AppEnv>, mfaToken: string, now = new Date()) {
-  const found = await findLiveChallenge(c.var.db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now })
+export async function findSecondStep(ctx: SignInContext, mfaToken: string, now = new Date()) {
+  const found = await findLiveChallenge(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now })
   if (found && found.challenge.boundTo === (await resetBinding(found.user))) return found
-  return refuseOnNetworkBudget(c, problem('invalid_mfa_token'))
+  return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'))
 }
 
 /** A second step's answer as the request gives it: a code, or a passkey assertion with its challenge's id. */
@@ -76,10 +75,10 @@ export type SecondStepAnswer =
  * token's attempts before it is checked and each wrong one audited; a right one uses the token up
  * and opens the session at `aal2` with both proofs' methods.
  */
-export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
-  const { db, config, client } = c.var
+export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
+  const { db, config, caller: client } = ctx
   const now = new Date()
-  const { challenge, user } = await findSecondStep(c, input.mfaToken, now)
+  const { challenge, user } = await findSecondStep(ctx, input.mfaToken, now)
   if (user.disabled) throw problem('account_disabled')
 
   const { answer } = input
@@ -89,16 +88,16 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
     answer.kind === 'passkey'
       ? {
           kind: 'passkey',
-          challenge: await takeChallenge(c, { id: answer.challengeId, ceremony: 'second_step', userId: user.id, boundTo: challenge.id }),
+          challenge: await takeChallenge(ctx, { id: answer.challengeId, ceremony: 'second_step', userId: user.id, boundTo: challenge.id }),
           credential: answer.credential,
         }
       : answer
-  const attempt = await admitAttempt(c, accountSubject(user.id), user)
+  const attempt = await admitAttempt(ctx, accountSubject(user.id), user)
   // The token's attempt is taken before the answer is checked: concurrent answers past its
   // MFA_TOKEN_ATTEMPTS are never checked, whatever the account's own streak allows.
   if (!(await reserveChallengeAttempt(db, { id: challenge.id, now: attempt.at }))) {
     const details = { purpose: 'login', method: proof.kind, reason: 'no_attempt_left' }
-    return refuseOnNetworkBudget(c, problem('invalid_mfa_token'), { action: 'user.mfa_failed', targetId: user.id, details })
+    return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'), { action: 'user.mfa_failed', targetId: user.id, details })
   }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) {
@@ -116,5 +115,5 @@ export async function completeSecondStep(c: Context<AppEnv>, input: { mfaToken: 
         ? passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true })
         : proofSignIn(db, { userId: user.id, now: attempt.at, login: true }),
   }
-  return completeSignIn(c, user, [first, checked], attempt.at)
+  return completeSignIn(ctx, user, [first, checked], attempt.at)
 }
