@@ -1,6 +1,7 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { createRouter } from '../http/router'
+import { signInAnswer } from '../http/sign-in-answer'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
 import { tokenPairSchema } from '../schemas/token-pair'
@@ -126,8 +127,8 @@ const providerTokenRoute = createRoute({
 
 const providerToken: RouteHandler<typeof providerTokenRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithProviderCode(c.var.signIn, { code: body.code, codeVerifier: body.code_verifier })
-  return c.json(pair, 200)
+  const outcome = await signInWithProviderCode(c.var.signIn, { code: body.code, codeVerifier: body.code_verifier })
+  return c.json(signInAnswer(outcome), 200)
 }
 
 /** Sign-in with another provider: its redirects and the app's code exchange. Mounted at /api/v1. */

@@ -3,6 +3,7 @@ import type { AppEnv } from '../app-env'
 import { hashOpaqueToken, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { logout } from '../db/sessions'
 import { createRouter } from '../http/router'
+import { signInAnswer } from '../http/sign-in-answer'
 import { requireAuth } from '../middleware/require-auth'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { currentPasswordField } from '../schemas/fields'
@@ -174,8 +175,8 @@ const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) =
 
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithPassword(c.var.signIn, { identifier: body.username ?? body.email ?? '', password: body.password })
-  return c.json(pair, 200)
+  const outcome = await signInWithPassword(c.var.signIn, { identifier: body.username ?? body.email ?? '', password: body.password })
+  return c.json(signInAnswer(outcome), 200)
 }
 
 const refreshBody = z.object({ refresh_token: z.string().min(1, 'is required').max(512) }).openapi('RefreshRequest')

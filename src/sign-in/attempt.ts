@@ -4,11 +4,11 @@ import { findUserByLogin, normaliseLoginIdentifier } from '../db/users'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { LOCK_AFTER_FAILURES } from '../rate-limit/policy'
-import type { TokenPair } from '../schemas/token-pair'
 import { type Attempt, admitAttempt } from './admit'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
+import type { SignInOutcome } from './outcome'
 import { checkProof } from './proofs'
 import { askForSecondFactor } from './second-step'
 
@@ -38,7 +38,7 @@ export async function refuseSignIn(
  * audited, then completed into a session. An account's username and email share one failure
  * streak; a name with no account has its own.
  */
-export async function signInWithPassword(ctx: SignInContext, input: { identifier: string; password: string }): Promise<TokenPair> {
+export async function signInWithPassword(ctx: SignInContext, input: { identifier: string; password: string }): Promise<SignInOutcome> {
   const { db, config } = ctx
   const identifier = normaliseLoginIdentifier(input.identifier)
   const user = await findUserByLogin(db, identifier)
@@ -52,5 +52,5 @@ export async function signInWithPassword(ctx: SignInContext, input: { identifier
   if (refusal) return refuseSignIn(ctx, user, attempt, refusal)
   // A password is one factor: an account with a second one finishes at POST /users/login/mfa.
   if (user.secondFactor) return askForSecondFactor(ctx, user, checked, attempt.at)
-  return completeSignIn(ctx, user, [checked], attempt.at)
+  return { kind: 'signed_in', pair: await completeSignIn(ctx, user, [checked], attempt.at) }
 }

@@ -2,12 +2,12 @@ import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { findUserById } from '../db/users'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
-import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
+import type { SignInOutcome } from './outcome'
 import { checkProviderCode } from './proofs'
 import { askForSecondFactor } from './second-step'
 
@@ -17,7 +17,7 @@ import { askForSecondFactor } from './second-step'
  * spending from the network's budget. A provider sign-in is one factor: an account with a second
  * one gets 403 mfa_required, finished at POST /users/login/mfa; otherwise a pair with `amr` fed.
  */
-export async function signInWithProviderCode(ctx: SignInContext, input: { code: string; codeVerifier: string }): Promise<TokenPair> {
+export async function signInWithProviderCode(ctx: SignInContext, input: { code: string; codeVerifier: string }): Promise<SignInOutcome> {
   const { db, config, caller: client } = ctx
   const exchanged = await checkProviderCode({ db, config, client, now: ctx.now, signIn: true }, input.code, input.codeVerifier)
   const user = exchanged && (await findUserById(db, exchanged.userId))
@@ -34,5 +34,5 @@ export async function signInWithProviderCode(ctx: SignInContext, input: { code: 
   const refusal = gateRefusal(config, user)
   if (refusal) return refuseSignIn(ctx, user, attempt, refusal, 'provider')
   if (needsTwoFactors(await secondFactorsOf(db, user.id))) return askForSecondFactor(ctx, user, exchanged.checked, attempt.at)
-  return completeSignIn(ctx, user, [exchanged.checked], attempt.at)
+  return { kind: 'signed_in', pair: await completeSignIn(ctx, user, [exchanged.checked], attempt.at) }
 }

@@ -15,6 +15,7 @@ import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
 import { methodsFor } from './methods'
+import type { SignInOutcome } from './outcome'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
 
@@ -30,7 +31,7 @@ export const MFA_TOKEN_ATTEMPTS = 5
  * last_auth_at is not: the failure streak ends only when the second step succeeds, so a known
  * password does not buy fresh guesses at the code.
  */
-export async function askForSecondFactor(ctx: SignInContext, user: UserRow, first: CheckedProof, at: Date): Promise<never> {
+export async function askForSecondFactor(ctx: SignInContext, user: UserRow, first: CheckedProof, at: Date): Promise<SignInOutcome> {
   const { db } = ctx
   const [factors] = await Promise.all([
     secondFactorsOf(db, user.id),
@@ -50,7 +51,7 @@ export async function askForSecondFactor(ctx: SignInContext, user: UserRow, firs
     now: at,
   })
   const methods = methodsFor({ hasPassword: passwordHash !== null, factors }).secondStep
-  throw problem('mfa_required', { extensions: { mfa_token: token, methods, expires_in: MFA_TOKEN_TTL_SECONDS } })
+  return { kind: 'second_step', mfaToken: token, methods, expiresIn: MFA_TOKEN_TTL_SECONDS }
 }
 
 /**
