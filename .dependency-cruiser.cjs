@@ -72,6 +72,14 @@ module.exports = {
       to: { path: '^src/(routes|middleware|http|app|index)(/|\\.ts$)' },
     },
     {
+      name: 'sign-in-knows-no-hono',
+      severity: 'error',
+      comment:
+        'The pipeline takes a SignInContext and returns outcomes, so pages and an authorization endpoint can call it. provider.ts still sets and reads its browser cookie and builds URLs from the request: its HTTP half is the one exception left.',
+      from: { path: '^src/sign-in/', pathNot: '^src/sign-in/provider\\.ts$' },
+      to: { path: 'node_modules/hono/' },
+    },
+    {
       name: 'sign-in-knows-no-enrolment',
       severity: 'error',
       comment: 'Enrolment builds on the pipeline (its checks, its challenges); the pipeline never needs enrolment.',

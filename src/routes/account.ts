@@ -6,6 +6,7 @@ import { allOf } from '../db/sessions'
 import { changePassword, findTakenFields, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
 import { problem, rateLimited, takenError, validationFailed } from '../errors'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { withPasswordPolicy } from '../http/validation'
 import { enqueueAfterWrite, enqueueMail, verificationJob } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
@@ -71,7 +72,7 @@ const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
   if (changes.username === undefined && changes.pendingEmail === undefined) return c.json({ user: ownUser(user) }, 200)
 
   // Before anything is looked up: a refused change learns nothing about other accounts.
-  if (changes.pendingEmail !== undefined) await requireRecentProof(c)
+  if (changes.pendingEmail !== undefined) await requireRecentProof(c.var.signIn, signedIn(c))
   const admission = await c.var.limiter.admitProfileChange(user.id)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   const [taken] = await findTakenFields(db, { username: changes.username, email: changes.pendingEmail }, user.id)
@@ -118,8 +119,8 @@ const changeMyPassword: RouteHandler<typeof changeMyPasswordRoute, AppEnv> = asy
     throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
   }
   // The password in the body is the proof; an account with a second factor also needs a recent aal2.
-  await requireRecentProof(c, { passwordInBody: true })
-  const { checked, at } = await proveAgain(c, [{ kind: 'password', password: current_password }], 'password_change')
+  await requireRecentProof(c.var.signIn, signedIn(c), { passwordInBody: true })
+  const { checked, at } = await proveAgain(c.var.signIn, c.var.user, [{ kind: 'password', password: current_password }], 'password_change')
   const passwordHash = await hashPassword(new_password, config)
   const changed = await changePassword(db, {
     userId: user.id,
@@ -161,8 +162,8 @@ const deleteMeRoute = createRoute({
 const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
   const { password } = c.req.valid('json')
   const { db, user, client } = c.var
-  await requireRecentProof(c, { passwordInBody: true })
-  const { checked, at } = await proveAgain(c, [{ kind: 'password', password }], 'account_deletion')
+  await requireRecentProof(c.var.signIn, signedIn(c), { passwordInBody: true })
+  const { checked, at } = await proveAgain(c.var.signIn, c.var.user, [{ kind: 'password', password }], 'account_deletion')
   const outcome = await removeAccount(db, {
     targetId: user.id,
     event: { action: 'user.deleted', actorId: user.id, targetId: user.id },

@@ -10,6 +10,7 @@ import { endAllSessions } from '../db/sessions'
 import { findUserById, listUsers } from '../db/users'
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
 import { accountSubject } from '../rate-limit/client'
@@ -128,7 +129,7 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
     throw problem('forbidden')
   }
   const target = await findTarget(c, id)
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const updated = await changeRoleOrStatus(c.var.db, {
     target,
     change,
@@ -160,7 +161,7 @@ const deleteUserRoute = createRoute({
 const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param')
   const target = await findTarget(c, id)
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const outcome = await removeAccount(c.var.db, {
     targetId: target.id,
     event: { action: 'admin.user_deleted', actorId: c.var.user.id, targetId: target.id, details: { username: target.username } },
@@ -195,7 +196,7 @@ const resetUserMfa: RouteHandler<typeof resetUserMfaRoute, AppEnv> = async (c) =
   // A support reset is for someone else's lost device: on one's own account it would let a stolen
   // admin token strip the factors that guard that very account.
   if (target.id === user.id) throw problem('forbidden', { context: 'Manage your own second factors under /users/me.' })
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   await resetSecondFactors(db, { userId: target.id, actorId: user.id, client, now: new Date() })
   return c.body(null, 204)
 }
@@ -235,7 +236,7 @@ const unlockUserRoute = createRoute({
 
 const unlockUser: RouteHandler<typeof unlockUserRoute, AppEnv> = async (c) => {
   const target = await findTarget(c, c.req.valid('param').id)
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const { db, user, client } = c.var
   // Recorded first: an unlock that happened is never missing from the log.
   await recordEvent(db, { action: 'admin.login_unlocked', actorId: user.id, targetId: target.id }, client, new Date())

@@ -8,6 +8,7 @@ import type { AuditEventRow } from '../db/schema'
 import { listAllSessions } from '../db/sessions'
 import { passkeyView } from '../factors/passkeys'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { publicAuditEvent } from '../schemas/audit'
 import { identityView } from '../schemas/identity'
@@ -60,7 +61,7 @@ const exportRoute = createRoute({
 
 const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   const { db, user } = c.var
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const [sessions, factors, totp, passkeys, identities] = await Promise.all([
     listAllSessions(db, user.id),
     secondFactorsOf(db, user.id),

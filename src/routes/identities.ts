@@ -3,6 +3,7 @@ import type { AppEnv } from '../app-env'
 import { listIdentities, unlinkIdentity } from '../db/identities'
 import { problem } from '../errors'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { wayInPasswordField } from '../schemas/fields'
 import { identitySchema, identityView } from '../schemas/identity'
@@ -75,7 +76,7 @@ const linkRoute = createRoute({
 const link: RouteHandler<typeof linkRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   const provider = providerOf(c, c.req.valid('param').provider)
-  await requireAddingWayIn(c, body.password)
+  await requireAddingWayIn(c.var.signIn, signedIn(c), body.password)
   const url = await startLinking(c, provider.id, { redirectUri: body.redirect_uri, codeChallenge: body.code_challenge })
   return c.json({ authorize_url: url }, 200)
 }
@@ -115,7 +116,7 @@ const completeRoute = createRoute({
 
 const complete: RouteHandler<typeof completeRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  requireVerifiedAddress(c)
+  requireVerifiedAddress(c.var.user)
   const identity = await completeLinking(c, c.req.valid('param').provider, { code: body.code, codeVerifier: body.code_verifier })
   return c.json({ identity: identityView(identity) }, 200)
 }
@@ -144,7 +145,7 @@ const unlinkRoute = createRoute({
 
 const unlink: RouteHandler<typeof unlinkRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const outcome = await unlinkIdentity(db, { userId: user.id, id: c.req.valid('param').id, client, now: new Date() })
   if (outcome !== 'removed') throw problem(outcome)
   return c.body(null, 204)

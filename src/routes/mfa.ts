@@ -4,6 +4,7 @@ import { findTotpFactor, needsTwoFactors, removeTotpFactor, secondFactorsOf } fr
 import { problem } from '../errors'
 import { confirmTotp, regenerateRecoveryCodes, startTotp } from '../factors/totp'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { wayInPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
@@ -84,7 +85,7 @@ const startTotpRoute = createRoute({
 })
 
 const startTotpHandler: RouteHandler<typeof startTotpRoute, AppEnv> = async (c) => {
-  await requireAddingWayIn(c, c.req.valid('json').password)
+  await requireAddingWayIn(c.var.signIn, signedIn(c), c.req.valid('json').password)
   return c.json(await startTotp(c), 200)
 }
 
@@ -116,7 +117,7 @@ const confirmTotpRoute = createRoute({
 })
 
 const confirmTotpHandler: RouteHandler<typeof confirmTotpRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const codes = await confirmTotp(c, c.req.valid('json').code)
   return c.json({ recovery_codes: codes }, 200)
 }
@@ -138,7 +139,7 @@ const removeTotpRoute = createRoute({
 
 const removeTotpHandler: RouteHandler<typeof removeTotpRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   if (!(await removeTotpFactor(db, { userId: user.id, client, now: new Date() }))) throw problem('not_found')
   return c.body(null, 204)
 }
@@ -158,7 +159,7 @@ const regenerateRoute = createRoute({
 })
 
 const regenerate: RouteHandler<typeof regenerateRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   if (!needsTwoFactors(await secondFactorsOf(c.var.db, c.var.user.id)))
     throw problem('not_found', { context: 'There is no second factor (an authenticator app or a passkey) to back up.' })
   const codes = await regenerateRecoveryCodes(c)

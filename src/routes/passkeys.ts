@@ -4,6 +4,7 @@ import { listPasskeys, removePasskey, renamePasskey } from '../db/passkeys'
 import { problem } from '../errors'
 import { passkeyView, registerPasskey, registrationOptions } from '../factors/passkeys'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { wayInPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
@@ -48,7 +49,7 @@ const optionsRoute = createRoute({
 })
 
 const options: RouteHandler<typeof optionsRoute, AppEnv> = async (c) => {
-  await requireAddingWayIn(c, c.req.valid('json').password)
+  await requireAddingWayIn(c.var.signIn, signedIn(c), c.req.valid('json').password)
   return c.json(await registrationOptions(c), 200)
 }
 
@@ -82,8 +83,8 @@ const registerRoute = createRoute({
 })
 
 const register: RouteHandler<typeof registerRoute, AppEnv> = async (c) => {
-  await requireRecentProof(c)
-  requireVerifiedAddress(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
+  requireVerifiedAddress(c.var.user)
   const body = c.req.valid('json')
   const added = await registerPasskey(c, { challengeId: body.challenge_id, credential: body.credential, name: body.name })
   return c.json(added, 201)
@@ -145,7 +146,7 @@ const removeRoute = createRoute({
 
 const remove: RouteHandler<typeof removeRoute, AppEnv> = async (c) => {
   const { db, user, client } = c.var
-  await requireRecentProof(c)
+  await requireRecentProof(c.var.signIn, signedIn(c))
   const outcome = await removePasskey(db, { userId: user.id, id: c.req.valid('param').id, client, now: new Date() })
   if (outcome !== 'removed') throw problem(outcome)
   return c.body(null, 204)

@@ -1,6 +1,7 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { createRouter } from '../http/router'
+import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { currentPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
@@ -69,14 +70,17 @@ const reauthenticateRoute = createRoute({
 const reauthenticate: RouteHandler<typeof reauthenticateRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   if (body.passkey !== undefined)
-    return c.json(await reauthenticateWith(c, { passkey: { challengeId: body.challenge_id ?? '', credential: body.passkey } }), 200)
+    return c.json(
+      await reauthenticateWith(c.var.signIn, signedIn(c), { passkey: { challengeId: body.challenge_id ?? '', credential: body.passkey } }),
+      200,
+    )
   const secondFactor =
     body.code !== undefined
       ? ({ kind: 'totp', code: body.code } as const)
       : body.recovery_code !== undefined
         ? ({ kind: 'recovery_code', code: body.recovery_code } as const)
         : undefined
-  return c.json(await reauthenticateWith(c, { password: body.password ?? '', secondFactor }), 200)
+  return c.json(await reauthenticateWith(c.var.signIn, signedIn(c), { password: body.password ?? '', secondFactor }), 200)
 }
 
 const reauthenticationOptionsRoute = createRoute({

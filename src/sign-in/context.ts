@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import type { Client } from '../db/audit'
 import type { Database } from '../db/client'
+import type { SessionRow, UserRow } from '../db/schema'
 import type { Limiter } from '../rate-limit/client'
 
 /**
@@ -20,3 +21,6 @@ export type SignInContext = {
   /** The request's id, for the log lines a refusal writes (never in an answer of its own). */
   requestId: string
 }
+
+/** The signed-in account a request acts for, as requireAuth read it back: its user and session rows. */
+export type SignedIn = { user: UserRow; session: SessionRow }

@@ -1,13 +1,13 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { assuranceOf } from '../auth/assurance'
 import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
+import type { UserRow } from '../db/schema'
 import { allOf, reauthenticateSession } from '../db/sessions'
 import { problem, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { admitAttempt } from './admit'
+import type { SignedIn, SignInContext } from './context'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type Proof, type SecondFactorProof } from './proofs'
 import { accessTokenFor } from './token-pair'
@@ -23,12 +23,13 @@ export type ReauthPurpose = 'password_change' | 'account_deletion' | 'reauthenti
  * that acts on them (which must record that time as the account's last_auth_at).
  */
 export async function proveAgain(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
+  user: UserRow,
   proofs: Proof[],
   purpose: ReauthPurpose,
 ): Promise<{ checked: CheckedProof[]; at: Date }> {
-  const { db, config, user, client } = c.var
-  const attempt = await admitAttempt(c.var.signIn, accountSubject(user.id), user)
+  const { db, config, caller: client } = ctx
+  const attempt = await admitAttempt(ctx, accountSubject(user.id), user)
   const checked: CheckedProof[] = []
   for (const proof of proofs) {
     const result = await checkProof({ db, config, now: attempt.at, client }, user, proof)
@@ -52,16 +53,18 @@ export async function proveAgain(
  * nothing and costs no attempt.
  */
 export async function reauthenticateWith(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
+  account: SignedIn,
   input:
     | { password: string; secondFactor?: Exclude<SecondFactorProof, { kind: 'passkey' }> }
     | { passkey: { challengeId: string; credential: AuthenticationResponse } },
 ) {
-  const { db, config, user, session, client } = c.var
+  const { db, config, caller: client } = ctx
+  const { user, session } = account
   let proofs: Proof[]
   if ('passkey' in input) {
     const { challengeId, credential } = input.passkey
-    const challenge = await takeChallenge(c.var.signIn, {
+    const challenge = await takeChallenge(ctx, {
       id: challengeId,
       ceremony: 'reauthentication',
       userId: user.id,
@@ -76,7 +79,7 @@ export async function reauthenticateWith(
     }
     proofs = [{ kind: 'password', password: input.password }, ...(input.secondFactor ? [input.secondFactor] : [])]
   }
-  const { checked, at } = await proveAgain(c, proofs, 'reauthentication')
+  const { checked, at } = await proveAgain(ctx, user, proofs, 'reauthentication')
   const assurance = assuranceOf(
     checked.map((proof) => proof.kind),
     at,

@@ -1,8 +1,8 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
+import type { UserRow } from '../db/schema'
 import { recordAuthentication } from '../db/users'
 import { problem, validationFailed } from '../errors'
+import type { SignedIn, SignInContext } from './context'
 import { methodsFor } from './methods'
 import { proveAgain } from './reauthenticate'
 
@@ -16,12 +16,13 @@ import { proveAgain } from './reauthenticate'
  * A route that takes the current password in its body counts that password as the proof; on an
  * account with a second factor it still needs the session's recent `aal2`.
  */
-export async function requireRecentProof(c: Context<AppEnv>, options: { passwordInBody?: boolean } = {}): Promise<void> {
-  const { db, config, user, session } = c.var
+export async function requireRecentProof(ctx: SignInContext, account: SignedIn, options: { passwordInBody?: boolean } = {}): Promise<void> {
+  const { db, config } = ctx
+  const { user, session } = account
   const factors = await secondFactorsOf(db, user.id)
   const twoFactors = needsTwoFactors(factors)
   if (options.passwordInBody && !twoFactors) return
-  const recent = Date.now() - session.authTime.getTime() <= config.reauthMaxAgeSeconds * 1000
+  const recent = ctx.now.getTime() - session.authTime.getTime() <= config.reauthMaxAgeSeconds * 1000
   if (recent && (!twoFactors || session.aal === 'aal2')) return
   const methods = methodsFor({ hasPassword: user.passwordHash !== null, factors }).reauthentication
   throw problem('reauthentication_required', {
@@ -44,18 +45,18 @@ export async function requireRecentProof(c: Context<AppEnv>, options: { password
  * fresh, never adds a way in. A wrong password is counted against the account's failure streak
  * and audited like a wrong login; a right one ends the streak but renews no proof on the session.
  */
-export async function requireAddingWayIn(c: Context<AppEnv>, password: string | undefined): Promise<void> {
-  const { db, user } = c.var
-  await requireRecentProof(c)
-  requireVerifiedAddress(c)
+export async function requireAddingWayIn(ctx: SignInContext, account: SignedIn, password: string | undefined): Promise<void> {
+  const { user } = account
+  await requireRecentProof(ctx, account)
+  requireVerifiedAddress(user)
   if (user.passwordHash === null) return
   if (password === undefined) throw validationFailed([{ path: 'password', message: 'is required: this account has a password' }])
-  const { at } = await proveAgain(c, [{ kind: 'password', password }], 'adding_way_in')
-  await recordAuthentication(db, user.id, at)
+  const { at } = await proveAgain(ctx, user, [{ kind: 'password', password }], 'adding_way_in')
+  await recordAuthentication(ctx.db, user.id, at)
 }
 
 /** A way in is added only to an account whose address its owner has proved (403 email_not_verified). */
-export function requireVerifiedAddress(c: Context<AppEnv>): void {
-  if (!c.var.user.emailVerified)
+export function requireVerifiedAddress(user: Pick<UserRow, 'emailVerified'>): void {
+  if (!user.emailVerified)
     throw problem('email_not_verified', { context: 'Adding a way to sign in needs a verified address: follow the link mailed to it.' })
 }
