@@ -2,8 +2,8 @@ import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import type { UserRow } from '../db/schema'
 import { recordAuthentication } from '../db/users'
 import { problem, validationFailed } from '../errors'
+import { methodsFor } from './account-methods'
 import type { SignedIn, SignInContext } from './context'
-import { methodsFor } from './methods'
 import { proveAgain } from './reauthenticate'
 
 /**
