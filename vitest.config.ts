@@ -85,7 +85,8 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: await readD1Migrations('./migrations'),
           },
           // A second database, playing a lagging read replica (test/read-replicas.test.ts).
-          d1Databases: { TEST_REPLICA: 'test-replica' },
+          // A third, left empty: the migration tests apply migrations to it one step at a time.
+          d1Databases: { TEST_REPLICA: 'test-replica', TEST_BLANK: 'test-blank' },
         },
       }),
     ],

@@ -6,5 +6,7 @@ declare namespace Cloudflare {
     TEST_SPARE_KEY: string
     /** A second D1 database with the same schema, standing in for a lagging read replica. */
     TEST_REPLICA: D1Database
+    /** A D1 database no migration has touched, for tests of a migration's data moves. */
+    TEST_BLANK: D1Database
   }
 }

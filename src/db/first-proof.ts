@@ -1,7 +1,7 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm'
 import { auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
-import { challenges, identities, oauthFlows, passkeys, recoveryCodes, sessions, totpFactors } from './schema'
+import { identities, oauthFlows, oneTimeTokens, passkeys, recoveryCodes, sessions, totpFactors } from './schema'
 
 /**
  * The first proof of an account's address (a reset or a verification link that marks it verified
@@ -38,7 +38,7 @@ export function removeUnverifiedWaysIn(db: Database, input: { userId: string; wh
     db.delete(passkeys).where(and(eq(passkeys.userId, userId), firstProof)),
     db.delete(totpFactors).where(and(eq(totpFactors.userId, userId), firstProof)),
     db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), firstProof)),
-    db.delete(challenges).where(and(eq(challenges.userId, userId), firstProof)),
+    db.delete(oneTimeTokens).where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, 'mfa'), firstProof)),
     db.delete(oauthFlows).where(and(eq(oauthFlows.linkUserId, userId), firstProof)),
     db.delete(sessions).where(and(eq(sessions.userId, userId), firstProof)),
   ] as const

@@ -4,7 +4,7 @@ import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { removeUnverifiedWaysIn } from './first-proof'
-import { type MailJobStatus, type MailTokenPurpose, mailJobs, mailTokens, sessions, type UserRow, users } from './schema'
+import { type MailJobStatus, type MailTokenPurpose, mailJobs, oneTimeTokens, sessions, type UserRow, users } from './schema'
 
 /** Jobs run by the queue consumer have no HTTP client behind them. */
 const CONSUMER: Client = { ip: null, userAgent: 'mail queue' }
@@ -95,7 +95,7 @@ export async function issueMailToken(
   const { userId, purpose, now } = input
   const id = uuidv7(now.getTime())
   await db.batch([
-    db.insert(mailTokens).values({
+    db.insert(oneTimeTokens).values({
       id,
       userId,
       purpose,
@@ -105,13 +105,13 @@ export async function issueMailToken(
       expiresAt: new Date(now.getTime() + input.ttlSeconds * 1000),
     }),
     db
-      .delete(mailTokens)
+      .delete(oneTimeTokens)
       .where(
         and(
-          eq(mailTokens.userId, userId),
-          eq(mailTokens.purpose, purpose),
-          isNull(mailTokens.usedAt),
-          ne(mailTokens.id, id),
+          eq(oneTimeTokens.userId, userId),
+          eq(oneTimeTokens.purpose, purpose),
+          isNull(oneTimeTokens.usedAt),
+          ne(oneTimeTokens.id, id),
           sql`${purpose} <> 'email_revert'`,
         ),
       ),
@@ -124,15 +124,15 @@ export async function issueMailToken(
 /** A live token of a purpose with the account it belongs to, or undefined (unknown, used or expired). */
 export async function findLiveMailToken(db: Database, input: { tokenHash: string; purposes: MailTokenPurpose[]; now: Date }) {
   return db
-    .select({ token: mailTokens, user: users })
-    .from(mailTokens)
-    .innerJoin(users, eq(users.id, mailTokens.userId))
+    .select({ token: oneTimeTokens, user: users })
+    .from(oneTimeTokens)
+    .innerJoin(users, eq(users.id, oneTimeTokens.userId))
     .where(
       and(
-        eq(mailTokens.tokenHash, input.tokenHash),
-        inArray(mailTokens.purpose, input.purposes),
-        isNull(mailTokens.usedAt),
-        gt(mailTokens.expiresAt, input.now),
+        eq(oneTimeTokens.tokenHash, input.tokenHash),
+        inArray(oneTimeTokens.purpose, input.purposes),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
       ),
     )
     .get()
@@ -155,7 +155,7 @@ export async function resetPassword(
 ): Promise<UserRow | undefined> {
   const { tokenId, user, now } = input
   const userId = user.id
-  const tokenUnused = and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))
+  const tokenUnused = and(eq(oneTimeTokens.id, tokenId), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))
   const changed = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash = ${input.newHash})`
   const asRead = and(
     eq(users.id, userId),
@@ -164,7 +164,7 @@ export async function resetPassword(
   )
   const resets = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE ${asRead})`
   const [, , , , , , , , , [updated]] = await db.batch([
-    db.update(mailTokens).set({ usedAt: now }).where(tokenUnused),
+    db.update(oneTimeTokens).set({ usedAt: now }).where(tokenUnused),
     // Before the address is marked verified: a first proof of it takes back what was added unproved.
     ...removeUnverifiedWaysIn(db, { userId, when: resets, client: input.client, now }),
     db
@@ -174,12 +174,12 @@ export async function resetPassword(
       .returning(),
     db.delete(sessions).where(and(eq(sessions.userId, userId), changed)),
     db
-      .delete(mailTokens)
+      .delete(oneTimeTokens)
       .where(
         and(
-          eq(mailTokens.userId, userId),
-          inArray(mailTokens.purpose, ['password_reset', 'email_change']),
-          isNull(mailTokens.usedAt),
+          eq(oneTimeTokens.userId, userId),
+          inArray(oneTimeTokens.purpose, ['password_reset', 'email_change']),
+          isNull(oneTimeTokens.usedAt),
           changed,
         ),
       ),
@@ -203,21 +203,21 @@ export async function confirmEmailChange(
   const changed = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.newEmail})`
   const [, [user]] = await db.batch([
     db
-      .update(mailTokens)
+      .update(oneTimeTokens)
       .set({ usedAt: now })
-      .where(and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+      .where(and(eq(oneTimeTokens.id, tokenId), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
     db
       .update(users)
       .set({ email: input.newEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
       .where(and(eq(users.id, userId), eq(users.email, input.oldEmail), eq(users.pendingEmail, input.newEmail), spentAt(tokenId, now)))
       .returning(),
     db
-      .delete(mailTokens)
+      .delete(oneTimeTokens)
       .where(
         and(
-          eq(mailTokens.userId, userId),
-          inArray(mailTokens.purpose, ['email_verification', 'email_change']),
-          isNull(mailTokens.usedAt),
+          eq(oneTimeTokens.userId, userId),
+          inArray(oneTimeTokens.purpose, ['email_verification', 'email_change']),
+          isNull(oneTimeTokens.usedAt),
           changed,
         ),
       ),
@@ -246,9 +246,9 @@ export async function revertEmailChange(
   const reverted = spentAt(token.id, now)
   const [, [user]] = await db.batch([
     db
-      .update(mailTokens)
+      .update(oneTimeTokens)
       .set({ usedAt: now })
-      .where(and(eq(mailTokens.id, token.id), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+      .where(and(eq(oneTimeTokens.id, token.id), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
     db
       .update(users)
       .set({ email: input.restoreEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
@@ -256,13 +256,13 @@ export async function revertEmailChange(
       .returning(),
     db.delete(sessions).where(and(eq(sessions.userId, userId), reverted)),
     db
-      .delete(mailTokens)
+      .delete(oneTimeTokens)
       .where(
         and(
-          eq(mailTokens.userId, userId),
-          isNull(mailTokens.usedAt),
-          ne(mailTokens.id, token.id),
-          or(ne(mailTokens.purpose, 'email_revert'), gte(mailTokens.createdAt, token.createdAt)),
+          eq(oneTimeTokens.userId, userId),
+          isNull(oneTimeTokens.usedAt),
+          ne(oneTimeTokens.id, token.id),
+          or(ne(oneTimeTokens.purpose, 'email_revert'), gte(oneTimeTokens.createdAt, token.createdAt)),
           reverted,
         ),
       ),
@@ -280,16 +280,16 @@ export async function revertEmailChange(
 /** Whether the account holds an unused revert link for this old address, sent since `since`. */
 export async function hasLiveRevertLink(db: Database, input: { userId: string; address: string; since: Date; now: Date }) {
   const row = await db
-    .select({ id: mailTokens.id })
-    .from(mailTokens)
+    .select({ id: oneTimeTokens.id })
+    .from(oneTimeTokens)
     .where(
       and(
-        eq(mailTokens.userId, input.userId),
-        eq(mailTokens.purpose, 'email_revert'),
-        eq(mailTokens.boundTo, input.address),
-        isNull(mailTokens.usedAt),
-        gt(mailTokens.expiresAt, input.now),
-        gte(mailTokens.createdAt, input.since),
+        eq(oneTimeTokens.userId, input.userId),
+        eq(oneTimeTokens.purpose, 'email_revert'),
+        eq(oneTimeTokens.boundTo, input.address),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+        gte(oneTimeTokens.createdAt, input.since),
       ),
     )
     .get()
@@ -311,9 +311,9 @@ export async function verifyEmail(
   const verifies = sql`${spentNow} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.email})`
   const [, , , , , , , , , [user]] = await db.batch([
     db
-      .update(mailTokens)
+      .update(oneTimeTokens)
       .set({ usedAt: now })
-      .where(and(eq(mailTokens.id, tokenId), isNull(mailTokens.usedAt), gt(mailTokens.expiresAt, now))),
+      .where(and(eq(oneTimeTokens.id, tokenId), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
     // Before the address is marked verified: a first proof of it takes back what was added unproved.
     ...removeUnverifiedWaysIn(db, { userId, when: verifies, client: input.client, now }),
     db

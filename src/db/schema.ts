@@ -159,35 +159,6 @@ export const identities = sqliteTable(
   (t) => [uniqueIndex('identities_provider_subject_unique').on(t.provider, t.subject), index('identities_user_id_idx').on(t.userId)],
 )
 
-export const CHALLENGE_PURPOSES = ['mfa'] as const
-export type ChallengePurpose = (typeof CHALLENGE_PURPOSES)[number]
-
-/**
- * A sign-in step waiting for its next proof: after a password on an account with a second factor,
- * the `mfa_token` the client sends with the code. Single use, short-lived, a few wrong answers at
- * most; stored only as a hash. `boundTo` is what the first proof was checked against (a
- * fingerprint of the password hash), so a password changed meanwhile leaves the step dead.
- */
-export const challenges = sqliteTable(
-  'challenges',
-  {
-    id: text('id').primaryKey(),
-    tokenHash: text('token_hash').notNull(),
-    purpose: text('purpose', { enum: CHALLENGE_PURPOSES }).notNull(),
-    userId: text('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
-    /** The kind of the proof already given (auth/assurance.ts ProofKind). */
-    firstFactor: text('first_factor').notNull(),
-    boundTo: text('bound_to').notNull(),
-    attemptsLeft: integer('attempts_left').notNull(),
-    createdAt: timestamp('created_at').notNull(),
-    expiresAt: timestamp('expires_at').notNull(),
-    usedAt: timestamp('used_at'),
-  },
-  (t) => [uniqueIndex('challenges_token_hash_unique').on(t.tokenHash), index('challenges_user_id_idx').on(t.userId)],
-)
-
 /** What a passkey challenge was issued for; an answer is taken only for the same purpose. */
 export const PASSKEY_CEREMONIES = ['registration', 'sign_in', 'second_step', 'reauthentication'] as const
 export type PasskeyCeremony = (typeof PASSKEY_CEREMONIES)[number]
@@ -286,24 +257,40 @@ export const auditEvents = sqliteTable(
 
 export const MAIL_TOKEN_PURPOSES = ['password_reset', 'email_verification', 'email_change', 'email_revert'] as const
 export type MailTokenPurpose = (typeof MAIL_TOKEN_PURPOSES)[number]
+/** Every one-time secret's purpose: the mailed links', and the sign-in step's (`mfa`). */
+export const ONE_TIME_TOKEN_PURPOSES = [...MAIL_TOKEN_PURPOSES, 'mfa'] as const
+export type OneTimeTokenPurpose = (typeof ONE_TIME_TOKEN_PURPOSES)[number]
 
 /**
- * Single-use tokens sent in mails, stored only as SHA-256. `boundTo` is what the token is bound
- * to: for a reset, a fingerprint of the password hash it replaces and the address it went to; for
- * a verification, the address it was sent to; for an address change, the pending address it
- * confirms; for a revert, the old address it puts back. A token whose binding no longer matches
- * the account is dead (a revert's never does: it undoes that change and every later one).
+ * The one store of single-use secrets handed to a person: mailed links and the sign-in step's
+ * `mfa_token`, each stored only as SHA-256, bound, expiring, spent by one conditional write. The
+ * SQL table keeps the name of its first use (`mail_tokens`); migration 0014 moved the sign-in
+ * steps in from their own table. Passkey challenges and provider flows keep tables of their own:
+ * a challenge is handed out in the clear to be signed, and a flow carries a browser binding, sealed
+ * secrets and a provider's answer, none of which a hashed token has.
+ *
+ * `boundTo` is what the token is bound to: for a reset, a fingerprint of the password hash it
+ * replaces and the address it went to; for a verification, the address it was sent to; for an
+ * address change, the pending address it confirms; for a revert, the old address it puts back; for
+ * a sign-in step, the fingerprint of the password (and address) its first proof was checked
+ * against. A token whose binding no longer matches the account is dead (a revert's never does: it
+ * undoes that change and every later one). A sign-in step also has `firstFactor` (the kind of proof
+ * already given) and `attemptsLeft` (wrong answers it may still take).
  */
-export const mailTokens = sqliteTable(
+export const oneTimeTokens = sqliteTable(
   'mail_tokens',
   {
     id: text('id').primaryKey(),
     userId: text('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    purpose: text('purpose').$type<MailTokenPurpose>().notNull(),
+    purpose: text('purpose').$type<OneTimeTokenPurpose>().notNull(),
     tokenHash: text('token_hash').notNull(),
     boundTo: text('bound_to').notNull(),
+    /** A sign-in step's first proof (auth/assurance.ts ProofKind); null for a mailed link. */
+    firstFactor: text('first_factor'),
+    /** How many wrong answers a sign-in step may still take; null for a mailed link (one use). */
+    attemptsLeft: integer('attempts_left'),
     createdAt: timestamp('created_at').notNull(),
     expiresAt: timestamp('expires_at').notNull(),
     usedAt: timestamp('used_at'),
@@ -343,8 +330,7 @@ export type SessionRow = typeof sessions.$inferSelect
 export type TotpFactorRow = typeof totpFactors.$inferSelect
 export type PasskeyRow = typeof passkeys.$inferSelect
 export type IdentityRow = typeof identities.$inferSelect
-export type MailTokenRow = typeof mailTokens.$inferSelect
-export type ChallengeRow = typeof challenges.$inferSelect
+export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect
 export type OauthFlowRow = typeof oauthFlows.$inferSelect
 export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect

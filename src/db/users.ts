@@ -4,7 +4,7 @@ import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
-import { mailTokens, sessions, type UserRow, users } from './schema'
+import { oneTimeTokens, sessions, type UserRow, users } from './schema'
 import type { ProofWrite, Rehash } from './sessions'
 
 export const normaliseUsername = (username: string) => username.toLowerCase()
@@ -33,15 +33,15 @@ export async function findTakenFields(
     email === undefined
       ? Promise.resolve(undefined)
       : db
-          .select({ userId: mailTokens.userId })
-          .from(mailTokens)
+          .select({ userId: oneTimeTokens.userId })
+          .from(oneTimeTokens)
           .where(
             and(
               // As a constant, so SQLite can use the partial index (schema.ts mail_tokens_revert_address_idx).
-              sql`${mailTokens.purpose} = 'email_revert'`,
-              eq(mailTokens.boundTo, email),
-              isNull(mailTokens.usedAt),
-              gt(mailTokens.expiresAt, new Date()),
+              sql`${oneTimeTokens.purpose} = 'email_revert'`,
+              eq(oneTimeTokens.boundTo, email),
+              isNull(oneTimeTokens.usedAt),
+              gt(oneTimeTokens.expiresAt, new Date()),
             ),
           )
           .get(),

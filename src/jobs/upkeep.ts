@@ -14,7 +14,7 @@ const MAIL_JOB_DAYS = 15
 const DAY_MS = 86_400_000
 
 export type UpkeepReport = Record<
-  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'challenges' | 'passkey_challenges' | 'oauth_flows' | 'limiter_streaks',
+  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'passkey_challenges' | 'oauth_flows' | 'limiter_streaks',
   number
 > & {
   /** True when a kind had more to delete than one run takes: the next run goes on. */
@@ -45,7 +45,6 @@ export async function runUpkeep(
     audit_events: 0,
     mail_tokens: 0,
     mail_jobs: 0,
-    challenges: 0,
     passkey_challenges: 0,
     oauth_flows: 0,
     limiter_streaks: 0,
@@ -60,8 +59,7 @@ export async function runUpkeep(
   await sweep('audit_events', 'audit_events', sql`at < ${auditCutoff}`)
   await sweep('mail_tokens', 'mail_tokens', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   await sweep('mail_jobs', 'mail_jobs', sql`created_at < ${at - MAIL_JOB_DAYS * DAY_MS} AND status <> 'pending'`)
-  // Sign-in steps and passkey challenges live minutes; once over they only take room.
-  await sweep('challenges', 'challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
+  // Passkey challenges live minutes; once over they only take room (sign-in steps are one-time tokens, swept above).
   await sweep('passkey_challenges', 'passkey_challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   // A provider flow is over once exchanged, or ten minutes after it began.
   await sweep('oauth_flows', 'oauth_flows', sql`expires_at <= ${at} OR exchanged_at IS NOT NULL`)

@@ -3,7 +3,7 @@ import { hashPassword } from '../auth/password'
 import { passwordProblem } from '../auth/password-policy'
 import { recordEvent } from '../db/audit'
 import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
-import type { MailTokenPurpose, UserRow } from '../db/schema'
+import type { OneTimeTokenPurpose, UserRow } from '../db/schema'
 import { takenFieldOf } from '../db/users'
 import { problem, takenError, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
@@ -23,7 +23,7 @@ type Refusal = 'unknown_token' | 'binding_changed' | 'spent_meanwhile'
 
 async function refuse(
   ctx: SignInContext,
-  purpose: MailTokenPurpose | 'verification',
+  purpose: OneTimeTokenPurpose | 'verification',
   reason: Refusal,
   userId: string | null,
 ): Promise<never> {

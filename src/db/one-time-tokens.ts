@@ -1,6 +1,12 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Database } from './client'
-import { type ChallengePurpose, challenges, users } from './schema'
+import { oneTimeTokens, users } from './schema'
+
+/*
+ * The sign-in step's `mfa_token` in the one store of one-time secrets (schema.ts oneTimeTokens),
+ * beside the mailed links (db/mail.ts): issued hashed and bound, found while live, an attempt taken
+ * before each answer is checked, used once.
+ */
 
 /** A sign-in step waiting for its next proof (the `mfa_token` after a password). */
 export async function createChallenge(
@@ -8,7 +14,7 @@ export async function createChallenge(
   input: {
     id: string
     tokenHash: string
-    purpose: ChallengePurpose
+    purpose: 'mfa'
     userId: string
     firstFactor: string
     boundTo: string
@@ -18,7 +24,7 @@ export async function createChallenge(
   },
 ): Promise<void> {
   const { now } = input
-  await db.insert(challenges).values({
+  await db.insert(oneTimeTokens).values({
     id: input.id,
     tokenHash: input.tokenHash,
     purpose: input.purpose,
@@ -32,18 +38,18 @@ export async function createChallenge(
 }
 
 /** A challenge that can still be answered (unused, unexpired, attempts left), with its account. */
-export async function findLiveChallenge(db: Database, input: { tokenHash: string; purpose: ChallengePurpose; now: Date }) {
+export async function findLiveChallenge(db: Database, input: { tokenHash: string; purpose: 'mfa'; now: Date }) {
   return db
-    .select({ challenge: challenges, user: users })
-    .from(challenges)
-    .innerJoin(users, eq(users.id, challenges.userId))
+    .select({ challenge: oneTimeTokens, user: users })
+    .from(oneTimeTokens)
+    .innerJoin(users, eq(users.id, oneTimeTokens.userId))
     .where(
       and(
-        eq(challenges.tokenHash, input.tokenHash),
-        eq(challenges.purpose, input.purpose),
-        isNull(challenges.usedAt),
-        gt(challenges.expiresAt, input.now),
-        gt(challenges.attemptsLeft, 0),
+        eq(oneTimeTokens.tokenHash, input.tokenHash),
+        eq(oneTimeTokens.purpose, input.purpose),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+        gt(oneTimeTokens.attemptsLeft, 0),
       ),
     )
     .get()
@@ -56,10 +62,18 @@ export async function findLiveChallenge(db: Database, input: { tokenHash: string
  */
 export async function reserveChallengeAttempt(db: Database, input: { id: string; now: Date }): Promise<boolean> {
   const [row] = await db
-    .update(challenges)
-    .set({ attemptsLeft: sql`${challenges.attemptsLeft} - 1` })
-    .where(and(eq(challenges.id, input.id), isNull(challenges.usedAt), gt(challenges.expiresAt, input.now), gt(challenges.attemptsLeft, 0)))
-    .returning({ id: challenges.id })
+    .update(oneTimeTokens)
+    .set({ attemptsLeft: sql`${oneTimeTokens.attemptsLeft} - 1` })
+    .where(
+      and(
+        eq(oneTimeTokens.id, input.id),
+        eq(oneTimeTokens.purpose, 'mfa'),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+        gt(oneTimeTokens.attemptsLeft, 0),
+      ),
+    )
+    .returning({ id: oneTimeTokens.id })
   return row !== undefined
 }
 
@@ -69,9 +83,16 @@ export async function reserveChallengeAttempt(db: Database, input: { id: string;
  */
 export async function useChallenge(db: Database, input: { id: string; now: Date }): Promise<boolean> {
   const [row] = await db
-    .update(challenges)
+    .update(oneTimeTokens)
     .set({ usedAt: input.now })
-    .where(and(eq(challenges.id, input.id), isNull(challenges.usedAt), gt(challenges.expiresAt, input.now)))
-    .returning({ id: challenges.id })
+    .where(
+      and(
+        eq(oneTimeTokens.id, input.id),
+        eq(oneTimeTokens.purpose, 'mfa'),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+      ),
+    )
+    .returning({ id: oneTimeTokens.id })
   return row !== undefined
 }
