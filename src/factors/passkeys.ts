@@ -1,11 +1,10 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { creationOptions, type RegistrationResponse, verifyRegistration } from '../auth/webauthn'
 import { secondFactorsOf } from '../db/factors'
 import { addPasskey, credentialDescriptors, listPasskeys, MAX_PASSKEYS } from '../db/passkeys'
 import type { PasskeyRow } from '../db/schema'
 import { problem } from '../errors'
 import { refuseOnNetworkBudget } from '../sign-in/admit'
+import type { SignedIn, SignInContext } from '../sign-in/context'
 import { issueChallenge, takeChallenge } from '../sign-in/passkey-challenges'
 import { relyingPartyOf } from '../sign-in/proofs'
 import { newRecoveryCodeSet } from './recovery-codes'
@@ -27,11 +26,12 @@ export const passkeyView = (row: PasskeyRow) => ({
 })
 
 /** POST /users/me/passkeys/options: creation options for this session's user. */
-export async function registrationOptions(c: Context<AppEnv>) {
-  const { db, config, user, session } = c.var
+export async function registrationOptions(ctx: SignInContext, account: SignedIn) {
+  const { db, config } = ctx
+  const { user, session } = account
   const existing = await listPasskeys(db, user.id)
   if (existing.length >= MAX_PASSKEYS) throw problem('passkey_limit')
-  const { id, challenge } = await issueChallenge(c.var.signIn, { ceremony: 'registration', userId: user.id, boundTo: session.id })
+  const { id, challenge } = await issueChallenge(ctx, { ceremony: 'registration', userId: user.id, boundTo: session.id })
   return { challenge_id: id, options: creationOptions(relyingPartyOf(config), user, challenge, credentialDescriptors(existing)) }
 }
 
@@ -43,21 +43,23 @@ export async function registrationOptions(c: Context<AppEnv>) {
  * Failures spend from the network budget and are audited (`user.passkey_failed`).
  */
 export async function registerPasskey(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
+  account: SignedIn,
   input: { challengeId: string; credential: RegistrationResponse; name?: string },
 ): Promise<{ passkey: ReturnType<typeof passkeyView>; recovery_codes?: string[] }> {
-  const { db, config, user, session, client } = c.var
-  const challenge = await takeChallenge(c.var.signIn, {
+  const { db, config, caller: client } = ctx
+  const { user, session } = account
+  const challenge = await takeChallenge(ctx, {
     id: input.challengeId,
     ceremony: 'registration',
     userId: user.id,
     boundTo: session.id,
   })
   const verified = await verifyRegistration(relyingPartyOf(config), challenge, input.credential)
-  const now = new Date()
+  const { now } = ctx
   if (!verified.ok) {
     const details = { purpose: 'registration', reason: verified.reason }
-    return refuseOnNetworkBudget(c.var.signIn, problem('passkey_failed'), {
+    return refuseOnNetworkBudget(ctx, problem('passkey_failed'), {
       action: 'user.passkey_failed',
       actorId: user.id,
       targetId: user.id,

@@ -1,5 +1,3 @@
-import type { Context } from 'hono'
-import type { AppEnv } from '../app-env'
 import { withEnrolledFactor } from '../auth/assurance'
 import { seal } from '../auth/secret-box'
 import { base32Of, newTotpSecret, otpauthUri, qrSvg } from '../auth/totp'
@@ -8,6 +6,7 @@ import { confirmTotpFactor, replaceRecoveryCodes, startTotpEnrolment } from '../
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { admitAttempt } from '../sign-in/admit'
+import type { SignedIn, SignInContext } from '../sign-in/context'
 import { checkPendingTotp } from '../sign-in/proofs'
 import { newRecoveryCodeSet } from './recovery-codes'
 
@@ -15,13 +14,14 @@ import { newRecoveryCodeSet } from './recovery-codes'
  * Starts an enrolment: a pending factor with a new 160-bit secret, sealed at rest. The secret is
  * shown this once, as text, as the otpauth URI authenticator apps read, and as that URI's QR code.
  */
-export async function startTotp(c: Context<AppEnv>) {
-  const { db, config, user } = c.var
+export async function startTotp(ctx: SignInContext, account: SignedIn) {
+  const { db, config } = ctx
+  const { user } = account
   const secret = newTotpSecret()
   const started = await startTotpEnrolment(db, {
     userId: user.id,
     sealedSecret: await seal(config.sealingKeys, secret, user.id),
-    now: new Date(),
+    now: ctx.now,
   })
   if (!started) throw problem('mfa_already_enabled')
   const uri = otpauthUri(config.totpIssuer, user.username, secret)
@@ -33,9 +33,10 @@ export async function startTotp(c: Context<AppEnv>) {
  * factor is active, ten recovery codes replace any earlier set, this session is `aal2` now (its
  * `auth_time` as it was) and every other session ends. Returns the codes, shown this once.
  */
-export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<string[]> {
-  const { db, config, user, session, client } = c.var
-  const attempt = await admitAttempt(c.var.signIn, accountSubject(user.id), user)
+export async function confirmTotp(ctx: SignInContext, account: SignedIn, code: string): Promise<string[]> {
+  const { db, config, caller: client } = ctx
+  const { user, session } = account
+  const attempt = await admitAttempt(ctx, accountSubject(user.id), user)
   const pending = await checkPendingTotp({ db, config, now: attempt.at, client }, user, code)
   if (!pending) {
     const details = { purpose: 'enrolment', method: 'totp' }
@@ -59,9 +60,10 @@ export async function confirmTotp(c: Context<AppEnv>, code: string): Promise<str
 }
 
 /** A new set of recovery codes for an account with an active factor; the old set is dead. */
-export async function regenerateRecoveryCodes(c: Context<AppEnv>): Promise<string[]> {
-  const { db, user, client } = c.var
+export async function regenerateRecoveryCodes(ctx: SignInContext, account: SignedIn): Promise<string[]> {
+  const { db, caller: client } = ctx
+  const { user } = account
   const recovery = await newRecoveryCodeSet()
-  await replaceRecoveryCodes(db, { userId: user.id, codeHashes: recovery.hashes, client, now: new Date() })
+  await replaceRecoveryCodes(db, { userId: user.id, codeHashes: recovery.hashes, client, now: ctx.now })
   return recovery.codes
 }

@@ -86,7 +86,7 @@ const startTotpRoute = createRoute({
 
 const startTotpHandler: RouteHandler<typeof startTotpRoute, AppEnv> = async (c) => {
   await requireAddingWayIn(c.var.signIn, signedIn(c), c.req.valid('json').password)
-  return c.json(await startTotp(c), 200)
+  return c.json(await startTotp(c.var.signIn, signedIn(c)), 200)
 }
 
 const recoveryCodesSchema = z
@@ -118,7 +118,7 @@ const confirmTotpRoute = createRoute({
 
 const confirmTotpHandler: RouteHandler<typeof confirmTotpRoute, AppEnv> = async (c) => {
   await requireRecentProof(c.var.signIn, signedIn(c))
-  const codes = await confirmTotp(c, c.req.valid('json').code)
+  const codes = await confirmTotp(c.var.signIn, signedIn(c), c.req.valid('json').code)
   return c.json({ recovery_codes: codes }, 200)
 }
 
@@ -162,7 +162,7 @@ const regenerate: RouteHandler<typeof regenerateRoute, AppEnv> = async (c) => {
   await requireRecentProof(c.var.signIn, signedIn(c))
   if (!needsTwoFactors(await secondFactorsOf(c.var.db, c.var.user.id)))
     throw problem('not_found', { context: 'There is no second factor (an authenticator app or a passkey) to back up.' })
-  const codes = await regenerateRecoveryCodes(c)
+  const codes = await regenerateRecoveryCodes(c.var.signIn, signedIn(c))
   return c.json({ recovery_codes: codes }, 200)
 }
 

@@ -50,7 +50,7 @@ const optionsRoute = createRoute({
 
 const options: RouteHandler<typeof optionsRoute, AppEnv> = async (c) => {
   await requireAddingWayIn(c.var.signIn, signedIn(c), c.req.valid('json').password)
-  return c.json(await registrationOptions(c), 200)
+  return c.json(await registrationOptions(c.var.signIn, signedIn(c)), 200)
 }
 
 const registerBody = z
@@ -86,7 +86,11 @@ const register: RouteHandler<typeof registerRoute, AppEnv> = async (c) => {
   await requireRecentProof(c.var.signIn, signedIn(c))
   requireVerifiedAddress(c.var.user)
   const body = c.req.valid('json')
-  const added = await registerPasskey(c, { challengeId: body.challenge_id, credential: body.credential, name: body.name })
+  const added = await registerPasskey(c.var.signIn, signedIn(c), {
+    challengeId: body.challenge_id,
+    credential: body.credential,
+    name: body.name,
+  })
   return c.json(added, 201)
 }
 

@@ -59,7 +59,7 @@ export async function askForSecondFactor(ctx: SignInContext, user: UserRow, firs
  * password (and address) it followed: a password changed or reset since leaves it dead. A refused
  * token is 401 invalid_mfa_token and spends from the client network's budget.
  */
-export async function findSecondStep(ctx: SignInContext, mfaToken: string, now = new Date()) {
+export async function findSecondStep(ctx: SignInContext, mfaToken: string, now = ctx.now) {
   const found = await findLiveChallenge(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now })
   if (found && found.challenge.boundTo === (await resetBinding(found.user))) return found
   return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'))
@@ -78,7 +78,7 @@ export type SecondStepAnswer =
  */
 export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
   const { db, config, caller: client } = ctx
-  const now = new Date()
+  const { now } = ctx
   const { challenge, user } = await findSecondStep(ctx, input.mfaToken, now)
   if (user.disabled) throw problem('account_disabled')
 
