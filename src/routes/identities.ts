@@ -2,6 +2,7 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { listIdentities, unlinkIdentity } from '../db/identities'
 import { problem } from '../errors'
+import { requestOrigin } from '../http/provider-browser'
 import { createRouter } from '../http/router'
 import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
@@ -75,9 +76,14 @@ const linkRoute = createRoute({
 
 const link: RouteHandler<typeof linkRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const provider = providerOf(c, c.req.valid('param').provider)
+  const provider = providerOf(c.var.config, c.req.valid('param').provider)
   await requireAddingWayIn(c.var.signIn, signedIn(c), body.password)
-  const url = await startLinking(c, provider.id, { redirectUri: body.redirect_uri, codeChallenge: body.code_challenge })
+  const url = await startLinking(c.var.signIn, signedIn(c), {
+    providerId: provider.id,
+    origin: requestOrigin(c),
+    redirectUri: body.redirect_uri,
+    codeChallenge: body.code_challenge,
+  })
   return c.json({ authorize_url: url }, 200)
 }
 
@@ -117,7 +123,10 @@ const completeRoute = createRoute({
 const complete: RouteHandler<typeof completeRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
   requireVerifiedAddress(c.var.user)
-  const identity = await completeLinking(c, c.req.valid('param').provider, { code: body.code, codeVerifier: body.code_verifier })
+  const identity = await completeLinking(c.var.signIn, signedIn(c), c.req.valid('param').provider, {
+    code: body.code,
+    codeVerifier: body.code_verifier,
+  })
   return c.json({ identity: identityView(identity) }, 200)
 }
 

@@ -1,5 +1,6 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
+import { browserHashOf, flowBrowser, requestOrigin } from '../http/provider-browser'
 import { createRouter } from '../http/router'
 import { signInAnswer } from '../http/sign-in-answer'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
@@ -74,7 +75,7 @@ const authorizeRoute = createRoute({
 
 const authorize: RouteHandler<typeof authorizeRoute, AppEnv> = async (c) => {
   const query = c.req.valid('query')
-  const location = await startProviderFlow(c, c.req.valid('param').provider, {
+  const location = await startProviderFlow(c.var.signIn, flowBrowser(c), c.req.valid('param').provider, {
     redirectUri: query.redirect_uri,
     codeChallenge: query.code_challenge,
     link: query.link,
@@ -96,7 +97,12 @@ const callbackRoute = createRoute({
 })
 
 const callback: RouteHandler<typeof callbackRoute, AppEnv> = async (c) => {
-  const location = await finishProviderFlow(c, c.req.valid('param').provider)
+  const location = await finishProviderFlow(c.var.signIn, {
+    providerId: c.req.valid('param').provider,
+    origin: requestOrigin(c),
+    query: new URL(c.req.url).searchParams,
+    browserHash: await browserHashOf(c),
+  })
   return c.redirect(location, 302) as never
 }
 

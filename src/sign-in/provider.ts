@@ -1,25 +1,16 @@
-import type { Context } from 'hono'
-import { getCookie, setCookie } from 'hono/cookie'
-import type { AppEnv } from '../app-env'
 import type { ProviderSettings } from '../auth/oauth'
 import { authorizationUrl, completeAuthorization, newSecret, ProviderFailure } from '../auth/oauth'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import { open, seal } from '../auth/secret-box'
+import type { Config } from '../config'
 import { recordEvent } from '../db/audit'
 import { findIdentityHolder, findIdentityOf, linkIdentity, resolveProviderAccount } from '../db/identities'
-import {
-  createLinkFlow,
-  FLOW_TTL_SECONDS,
-  issueFlowCode,
-  issueLinkCode,
-  openLinkFlow,
-  startSignInFlow,
-  takeFlowState,
-} from '../db/oauth-flows'
+import { createLinkFlow, issueFlowCode, issueLinkCode, openLinkFlow, startSignInFlow, takeFlowState } from '../db/oauth-flows'
 import { problem, validationFailed } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { log } from '../log'
 import { admitFromNetwork, refuseOnNetworkBudget } from './admit'
+import type { SignedIn, SignInContext } from './context'
 import { gateRefusal } from './gate'
 import { checkLinkCode } from './proofs'
 
@@ -27,26 +18,22 @@ import { checkLinkCode } from './proofs'
  * Sign-in with another provider, up to the app's one-time code: our authorize redirect (state,
  * PKCE and nonce towards the provider, bound to the browser by a cookie), and the callback that
  * checks the provider's answer, decides the account and redirects to the app. The code's exchange
- * for tokens is a proof like any other (proofs.ts checkProviderCode).
+ * for tokens is a proof like any other (proofs.ts checkProviderCode). The cookie itself is HTTP's
+ * (http/provider-browser.ts): this module is handed the browser's binding and the API's origin.
  */
 
-/** The browser's flow cookie: `__Host-` (HTTPS or localhost, where Secure cookies work), HttpOnly, SameSite=Lax. */
-const COOKIE = '__Host-edge-users-oauth'
-const COOKIE_PATTERN = /^[A-Za-z0-9_-]{43}$/
-
-export function providerOf(c: Context<AppEnv>, id: string): ProviderSettings {
-  const provider = c.var.config.providers.find((candidate) => candidate.id === id)
+export function providerOf(config: Pick<Config, 'providers'>, id: string): ProviderSettings {
+  const provider = config.providers.find((candidate) => candidate.id === id)
   if (!provider) throw problem('not_found', { context: 'No provider has that id.' })
   return provider
 }
 
 /** The callback URL to register with a provider: this API's origin as the request reached it. */
-export const callbackUrlOf = (c: Context<AppEnv>, provider: ProviderSettings) =>
-  `${new URL(c.req.url).origin}/api/v1/oauth/${provider.id}/callback`
+export const callbackUrlOf = (origin: string, provider: ProviderSettings) => `${origin}/api/v1/oauth/${provider.id}/callback`
 
 /** A redirect back to the app: APP_URL's origin, no fragment of its own. */
-export function checkRedirectUri(c: Context<AppEnv>, value: string, path = 'redirect_uri'): string {
-  const app = new URL(c.var.config.appUrl)
+export function checkRedirectUri(config: Pick<Config, 'appUrl'>, value: string, path = 'redirect_uri'): string {
+  const app = new URL(config.appUrl)
   if (!URL.canParse(value)) throw validationFailed([{ path, message: 'must be a URL at APP_URL or below it' }])
   const url = new URL(value)
   if (url.origin !== app.origin || url.hash || url.username || url.password)
@@ -54,45 +41,22 @@ export function checkRedirectUri(c: Context<AppEnv>, value: string, path = 'redi
   return url.href
 }
 
-/** Plain HTTP is served only on this machine (wrangler dev); anywhere else the API is HTTPS. */
-const isLocalHttp = (url: URL) => url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '127.0.0.1')
-
-/** The browser's flow id: its cookie when it has one, else a new one it is given now. */
-async function browserBinding(c: Context<AppEnv>): Promise<string> {
-  let value = getCookie(c, COOKIE)
-  if (!value || !COOKIE_PATTERN.test(value)) value = newOpaqueToken()
-  const url = new URL(c.req.url)
-  const secure = url.protocol === 'https:' || url.hostname === 'localhost' || url.hostname === '127.0.0.1'
-  setCookie(c, secure ? COOKIE : COOKIE.replace('__Host-', ''), value, {
-    httpOnly: true,
-    secure,
-    sameSite: 'Lax',
-    path: '/',
-    maxAge: FLOW_TTL_SECONDS,
-  })
-  return hashOpaqueToken(value)
-}
-
-/**
- * The flow id the browser sent back. Only the `__Host-` cookie counts (a sibling domain can set a
- * cookie without the prefix for ours, and so toss in its own flow), except over plain HTTP on
- * localhost, where a browser may refuse a Secure cookie (Chromium on 127.0.0.1).
- */
-async function browserHashOf(c: Context<AppEnv>): Promise<string | undefined> {
-  const value = getCookie(c, COOKIE) ?? (isLocalHttp(new URL(c.req.url)) ? getCookie(c, COOKIE.replace('__Host-', '')) : undefined)
-  return value && COOKIE_PATTERN.test(value) ? hashOpaqueToken(value) : undefined
-}
-
 type FlowSecrets = { verifier: string; nonce: string }
 
 /** A state and the provider-side secrets, sealed with the state's hash as their owner. */
-async function newFlowSecrets(c: Context<AppEnv>) {
+async function newFlowSecrets(config: Pick<Config, 'sealingKeys'>) {
   const secrets: FlowSecrets = { verifier: newSecret(), nonce: newSecret() }
   const state = newOpaqueToken()
   const stateHash = await hashOpaqueToken(state)
-  const sealed = await seal(c.var.config.sealingKeys, new TextEncoder().encode(JSON.stringify(secrets)), stateHash)
+  const sealed = await seal(config.sealingKeys, new TextEncoder().encode(JSON.stringify(secrets)), stateHash)
   return { secrets, state, sealed, stateHash }
 }
+
+/**
+ * The browser a flow is bound to, as the HTTP side knows it: the API's origin as the request
+ * reached it, and the binding of its flow cookie (`bind` gives the browser one if it has none).
+ */
+export type FlowBrowser = { origin: string; bind: () => Promise<string> }
 
 /**
  * GET /oauth/{provider}/authorize: a sign-in flow (the app's redirect_uri and PKCE challenge), or
@@ -100,41 +64,42 @@ async function newFlowSecrets(c: Context<AppEnv>) {
  * redirect to the provider.
  */
 export async function startProviderFlow(
-  c: Context<AppEnv>,
+  ctx: SignInContext,
+  browser: FlowBrowser,
   providerId: string,
   input: { redirectUri?: string; codeChallenge?: string; link?: string },
 ): Promise<string> {
-  const provider = providerOf(c, providerId)
-  await admitFromNetwork(c.var.signIn)
-  const now = new Date()
+  const provider = providerOf(ctx.config, providerId)
+  await admitFromNetwork(ctx)
+  const { now } = ctx
   if (input.link !== undefined) {
     const ticketHash = await hashOpaqueToken(input.link)
-    const { secrets, state, sealed, stateHash } = await newFlowSecrets(c)
-    const opened = await openLinkFlow(c.var.db, {
+    const { secrets, state, sealed, stateHash } = await newFlowSecrets(ctx.config)
+    const opened = await openLinkFlow(ctx.db, {
       ticketHash,
       provider: provider.id,
       stateHash,
-      browserHash: await browserBinding(c),
+      browserHash: await browser.bind(),
       secrets: sealed,
       now,
     })
     if (!opened) throw problem('invalid_challenge')
-    return authorizationUrl(provider, { callbackUrl: callbackUrlOf(c, provider), state, ...secrets })
+    return authorizationUrl(provider, { callbackUrl: callbackUrlOf(browser.origin, provider), state, ...secrets })
   }
-  const redirectUri = checkRedirectUri(c, input.redirectUri ?? '')
+  const redirectUri = checkRedirectUri(ctx.config, input.redirectUri ?? '')
   const id = uuidv7(now.getTime())
-  const { secrets, state, sealed, stateHash } = await newFlowSecrets(c)
-  await startSignInFlow(c.var.db, {
+  const { secrets, state, sealed, stateHash } = await newFlowSecrets(ctx.config)
+  await startSignInFlow(ctx.db, {
     id,
     provider: provider.id,
     redirectUri,
     codeChallenge: input.codeChallenge ?? '',
     stateHash,
-    browserHash: await browserBinding(c),
+    browserHash: await browser.bind(),
     secrets: sealed,
     now,
   })
-  return authorizationUrl(provider, { callbackUrl: callbackUrlOf(c, provider), state, ...secrets })
+  return authorizationUrl(provider, { callbackUrl: callbackUrlOf(browser.origin, provider), state, ...secrets })
 }
 
 /**
@@ -142,23 +107,23 @@ export async function startProviderFlow(
  * authorize URL, holding the app's PKCE challenge for the link code's completion.
  */
 export async function startLinking(
-  c: Context<AppEnv>,
-  providerId: string,
-  input: { redirectUri: string; codeChallenge: string },
+  ctx: SignInContext,
+  account: SignedIn,
+  input: { providerId: string; origin: string; redirectUri: string; codeChallenge: string },
 ): Promise<string> {
-  const provider = providerOf(c, providerId)
+  const provider = providerOf(ctx.config, input.providerId)
   const ticket = newOpaqueToken()
-  const now = new Date()
-  await createLinkFlow(c.var.db, {
+  const { now } = ctx
+  await createLinkFlow(ctx.db, {
     id: uuidv7(now.getTime()),
     provider: provider.id,
-    userId: c.var.user.id,
+    userId: account.user.id,
     ticketHash: await hashOpaqueToken(ticket),
-    redirectUri: checkRedirectUri(c, input.redirectUri),
+    redirectUri: checkRedirectUri(ctx.config, input.redirectUri),
     codeChallenge: input.codeChallenge,
     now,
   })
-  return `${new URL(c.req.url).origin}/api/v1/oauth/${provider.id}/authorize?link=${ticket}`
+  return `${input.origin}/api/v1/oauth/${provider.id}/authorize?link=${ticket}`
 }
 
 const withFragment = (redirectUri: string, fragment: Record<string, string>) => `${redirectUri}#${new URLSearchParams(fragment)}`
@@ -170,17 +135,18 @@ const withFragment = (redirectUri: string, fragment: Record<string, string>) => 
  * `#code=…` (or, for a link, `#link_code=…`) or `#error=<code>`. Every refusal is audited. The
  * callback never links: a link is made only by the account that started it (completeLinking).
  */
-export async function finishProviderFlow(c: Context<AppEnv>, providerId: string): Promise<string> {
-  const provider = providerOf(c, providerId)
-  const { db, config, client } = c.var
-  const query = new URL(c.req.url).searchParams
+export async function finishProviderFlow(
+  ctx: SignInContext,
+  input: { providerId: string; origin: string; query: URLSearchParams; browserHash: string | undefined },
+): Promise<string> {
+  const provider = providerOf(ctx.config, input.providerId)
+  const { db, config, caller: client, now } = ctx
+  const { query } = input
   const state = query.get('state')
-  const now = new Date()
   const flow = state ? await takeFlowState(db, { stateHash: await hashOpaqueToken(state), provider: provider.id, now }) : undefined
-  const browser = await browserHashOf(c)
-  if (!flow?.browserHash || flow.browserHash !== browser || !flow.secrets) {
+  if (!flow?.browserHash || flow.browserHash !== input.browserHash || !flow.secrets) {
     const details = { method: 'provider', provider: provider.id, reason: flow ? 'other_browser' : 'invalid_state' }
-    return refuseOnNetworkBudget(c.var.signIn, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }), {
+    return refuseOnNetworkBudget(ctx, problem('invalid_challenge', { context: 'Start the sign-in again from the application.' }), {
       action: 'user.login_failed',
       targetId: null,
       details,
@@ -201,7 +167,12 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
   if (!secrets) return refuse('provider_failed', null, 'secrets')
   let identity: Awaited<ReturnType<typeof completeAuthorization>>
   try {
-    identity = await completeAuthorization(provider, { callbackUrl: callbackUrlOf(c, provider), query, state: state ?? '', ...secrets })
+    identity = await completeAuthorization(provider, {
+      callbackUrl: callbackUrlOf(input.origin, provider),
+      query,
+      state: state ?? '',
+      ...secrets,
+    })
   } catch (error) {
     const reason = error instanceof ProviderFailure ? error.reason : 'provider_error'
     log('warn', 'oauth.provider_failed', { provider: provider.id, reason })
@@ -231,14 +202,19 @@ export async function finishProviderFlow(c: Context<AppEnv>, providerId: string)
  * the identity. Any refusal spends the code, costs the network's budget and is audited. An
  * identity another account took meanwhile is 409 account_exists.
  */
-export async function completeLinking(c: Context<AppEnv>, providerId: string, input: { code: string; codeVerifier: string }) {
-  const provider = providerOf(c, providerId)
-  const { db, config, user, client } = c.var
-  const now = new Date()
+export async function completeLinking(
+  ctx: SignInContext,
+  account: SignedIn,
+  providerId: string,
+  input: { code: string; codeVerifier: string },
+) {
+  const provider = providerOf(ctx.config, providerId)
+  const { db, config, caller: client, now } = ctx
+  const { user } = account
   const profile = await checkLinkCode({ db, config, now, client }, { userId: user.id, provider: provider.id, ...input })
   if (!profile) {
     const details = { method: 'provider', provider: provider.id, purpose: 'link', reason: 'invalid_link_code' }
-    return refuseOnNetworkBudget(c.var.signIn, problem('invalid_challenge', { context: 'Start linking again.' }), {
+    return refuseOnNetworkBudget(ctx, problem('invalid_challenge', { context: 'Start linking again.' }), {
       action: 'user.reauth_failed',
       actorId: user.id,
       targetId: user.id,
