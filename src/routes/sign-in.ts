@@ -4,6 +4,7 @@ import { hashOpaqueToken, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { logout } from '../db/sessions'
 import { createRouter } from '../http/router'
 import { signInAnswer } from '../http/sign-in-answer'
+import { tokenPairOf } from '../http/token-pair'
 import { requireAuth } from '../middleware/require-auth'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { currentPasswordField } from '../schemas/fields'
@@ -98,8 +99,8 @@ const loginMfa: RouteHandler<typeof loginMfaRoute, AppEnv> = async (c) => {
       : body.code !== undefined
         ? { kind: 'totp', code: body.code }
         : { kind: 'recovery_code', code: body.recovery_code ?? '' }
-  const pair = await completeSecondStep(c.var.signIn, { mfaToken: body.mfa_token, answer })
-  return c.json(pair, 200)
+  const grant = await completeSecondStep(c.var.signIn, { mfaToken: body.mfa_token, answer })
+  return c.json(tokenPairOf(grant), 200)
 }
 
 const secondStepOptionsRoute = createRoute({
@@ -169,8 +170,8 @@ const passkeyLoginRoute = createRoute({
 
 const passkeyLogin: RouteHandler<typeof passkeyLoginRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json')
-  const pair = await signInWithPasskey(c.var.signIn, { challengeId: body.challenge_id, credential: body.credential })
-  return c.json(pair, 200)
+  const grant = await signInWithPasskey(c.var.signIn, { challengeId: body.challenge_id, credential: body.credential })
+  return c.json(tokenPairOf(grant), 200)
 }
 
 const login: RouteHandler<typeof loginRoute, AppEnv> = async (c) => {
@@ -199,8 +200,8 @@ const refreshRoute = createRoute({
 })
 
 const refresh: RouteHandler<typeof refreshRoute, AppEnv> = async (c) => {
-  const pair = await refreshSession(c.var.signIn, c.req.valid('json').refresh_token)
-  return c.json(pair, 200)
+  const grant = await refreshSession(c.var.signIn, c.req.valid('json').refresh_token)
+  return c.json(tokenPairOf(grant), 200)
 }
 
 const logoutBody = z

@@ -52,5 +52,5 @@ export async function signInWithPassword(ctx: SignInContext, input: { identifier
   if (refusal) return refuseSignIn(ctx, user, attempt, refusal)
   // A password is one factor: an account with a second one finishes at POST /users/login/mfa.
   if (user.secondFactor) return askForSecondFactor(ctx, user, checked, attempt.at)
-  return { kind: 'signed_in', pair: await completeSignIn(ctx, user, [checked], attempt.at) }
+  return { kind: 'signed_in', grant: await completeSignIn(ctx, user, [checked], attempt.at) }
 }

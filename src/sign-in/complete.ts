@@ -4,17 +4,17 @@ import type { UserRow } from '../db/schema'
 import { allOf, startSession } from '../db/sessions'
 import { problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
-import type { TokenPair } from '../schemas/token-pair'
 import type { SignInContext } from './context'
+import type { Grant } from './grant'
+import { grantFor } from './grant'
 import type { CheckedProof } from './proofs'
-import { tokenPair } from './token-pair'
 
 /**
  * Every way of signing in ends here once its proofs checked out: the session opens with the
  * assurance those proofs reach, in one write that holds only while what they were checked against
  * is still current, and the token pair is built from it.
  */
-export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: CheckedProof[], at: Date): Promise<TokenPair> {
+export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: CheckedProof[], at: Date): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const assurance = assuranceOf(
     proofs.map((proof) => proof.kind),
@@ -41,7 +41,7 @@ export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: 
       client,
       now: at,
     }),
-    tokenPair(config, user, session, at),
+    grantFor(config, user, session, at),
   ])
   // What a proof was checked against changed meanwhile (the password, say): the change wins.
   if (!started) throw problem('invalid_credentials')

@@ -3,12 +3,12 @@ import { credentialDescriptors, findPasskeyByCredentialId, listPasskeys } from '
 import type { SessionRow, UserRow } from '../db/schema'
 import { problem } from '../errors'
 import { accountSubject } from '../rate-limit/client'
-import type { TokenPair } from '../schemas/token-pair'
 import { admitAttempt, admitFromNetwork, refuseOnNetworkBudget } from './admit'
 import { refuseSignIn } from './attempt'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
 import { gateRefusal } from './gate'
+import type { Grant } from './grant'
 import { issueChallenge, takeChallenge } from './passkey-challenges'
 import { checkProof, type PasskeyProof, relyingPartyOf } from './proofs'
 import { findSecondStep } from './second-step'
@@ -36,7 +36,7 @@ export async function signInOptions(ctx: SignInContext) {
 export async function signInWithPasskey(
   ctx: SignInContext,
   input: { challengeId: string; credential: AuthenticationResponse },
-): Promise<TokenPair> {
+): Promise<Grant> {
   const { db, config, caller: client } = ctx
   // Independent reads, side by side: the challenge is spent whatever the credential turns out to be.
   const [challenge, found] = await Promise.all([

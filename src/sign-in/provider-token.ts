@@ -34,5 +34,5 @@ export async function signInWithProviderCode(ctx: SignInContext, input: { code: 
   const refusal = gateRefusal(config, user)
   if (refusal) return refuseSignIn(ctx, user, attempt, refusal, 'provider')
   if (needsTwoFactors(await secondFactorsOf(db, user.id))) return askForSecondFactor(ctx, user, exchanged.checked, attempt.at)
-  return { kind: 'signed_in', pair: await completeSignIn(ctx, user, [exchanged.checked], attempt.at) }
+  return { kind: 'signed_in', grant: await completeSignIn(ctx, user, [exchanged.checked], attempt.at) }
 }

@@ -8,9 +8,9 @@ import { problem, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { admitAttempt } from './admit'
 import type { SignedIn, SignInContext } from './context'
+import { accessTokenFor } from './grant'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type Proof, type SecondFactorProof } from './proofs'
-import { accessTokenFor } from './token-pair'
 
 /** Why a signed-in user is asked to prove who they are again; recorded with a failure. */
 export type ReauthPurpose = 'password_change' | 'account_deletion' | 'reauthentication' | 'adding_way_in'

@@ -2,9 +2,9 @@ import { hashOpaqueToken, rotatedRefreshToken, rotationsBehind, sessionOfRefresh
 import { endSession, findLiveSession, findRefreshState, revokeReusedSession, rotateRefreshToken } from '../db/sessions'
 import { problem } from '../errors'
 import { log } from '../log'
-import type { TokenPair } from '../schemas/token-pair'
 import type { SignInContext } from './context'
-import { tokenPair } from './token-pair'
+import type { Grant } from './grant'
+import { grantFor } from './grant'
 
 /**
  * A refresh: the presented token rotates to the next of its chain, and the session's assurance
@@ -12,7 +12,7 @@ import { tokenPair } from './token-pair'
  * (the latest rotation, within the grace window, its replacement still unused: it gets the same
  * replacement back) or a copy in someone else's hands (RFC 9700 §4.14.2: the whole session ends).
  */
-export async function refreshSession(ctx: SignInContext, presented: string): Promise<TokenPair> {
+export async function refreshSession(ctx: SignInContext, presented: string): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const { now } = ctx
   const sessionId = sessionOfRefreshToken(presented)
@@ -27,7 +27,7 @@ export async function refreshSession(ctx: SignInContext, presented: string): Pro
       await endSession(db, sessionId)
       throw problem('invalid_refresh_token')
     }
-    return tokenPair(config, rotated.user, { ...rotated.session, refreshToken }, now)
+    return grantFor(config, rotated.user, { ...rotated.session, refreshToken }, now)
   }
 
   const state = await findRefreshState(db, sessionId)
@@ -36,7 +36,7 @@ export async function refreshSession(ctx: SignInContext, presented: string): Pro
   const withinGrace = now.getTime() - state.rotatedAt.getTime() < config.refreshReuseGraceSeconds * 1000
   if (behind === 1 && withinGrace) {
     const live = await findLiveSession(db, sessionId, now)
-    if (live && !live.user.disabled) return tokenPair(config, live.user, { ...live.session, refreshToken }, now)
+    if (live && !live.user.disabled) return grantFor(config, live.user, { ...live.session, refreshToken }, now)
   }
   await revokeReusedSession(db, { sessionId, userId: state.userId, client, now })
   log('warn', 'session.reuse_detected', { request_id: ctx.requestId, session_id: sessionId, user_id: state.userId })

@@ -10,11 +10,11 @@ import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
 import { problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { accountSubject } from '../rate-limit/client'
-import type { TokenPair } from '../schemas/token-pair'
 import { methodsFor } from './account-methods'
 import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
+import type { Grant } from './grant'
 import type { SignInOutcome } from './outcome'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
@@ -76,7 +76,7 @@ export type SecondStepAnswer =
  * token's attempts before it is checked and each wrong one audited; a right one uses the token up
  * and opens the session at `aal2` with both proofs' methods.
  */
-export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<TokenPair> {
+export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const { now } = ctx
   const { challenge, user } = await findSecondStep(ctx, input.mfaToken, now)

@@ -1,25 +1,26 @@
 import type { Aal } from '../auth/assurance'
 import { signAccessToken, type TokenSettings } from '../auth/tokens'
 import type { UserRow } from '../db/schema'
-import type { TokenPair } from '../schemas/token-pair'
-import { publicUser } from '../schemas/user'
 
 /** A session as a token pair describes it: its id, refresh token, end, and how its user proved who they are. */
 export type PairSession = { id: string; expiresAt: Date; refreshToken: string; authTime: Date; amr: string[]; aal: Aal }
 
 /**
- * The body a sign-in and a refresh answer with: a fresh access token carrying the session's
- * assurance, beside the session's refresh token. A refresh passes the session as stored, so it
- * keeps the assurance the session was opened (or last re-authenticated) with and never raises it.
+ * A signed-in session as the caller hands it out: the account, the session (with its refresh
+ * token and end), a fresh access token carrying the session's assurance, and when it was made. A
+ * route turns it into the token pair (http/token-pair.ts); a page or an authorization endpoint into
+ * its own answer. A refresh passes the session as stored, so it keeps the assurance the session was
+ * opened (or last re-authenticated) with and never raises it.
  */
-export async function tokenPair(config: TokenSettings, user: UserRow, session: PairSession, now: Date): Promise<TokenPair> {
+export type Grant = { user: UserRow; session: PairSession; accessToken: string; expiresIn: number; issuedAt: Date }
+
+export async function grantFor(config: TokenSettings, user: UserRow, session: PairSession, now: Date): Promise<Grant> {
   return {
-    access_token: await accessTokenFor(config, user, session, now),
-    token_type: 'Bearer',
-    expires_in: config.accessTokenTtlSeconds,
-    refresh_token: session.refreshToken,
-    refresh_expires_in: Math.max(0, Math.floor((session.expiresAt.getTime() - now.getTime()) / 1000)),
-    user: publicUser(user),
+    user,
+    session,
+    accessToken: await accessTokenFor(config, user, session, now),
+    expiresIn: config.accessTokenTtlSeconds,
+    issuedAt: now,
   }
 }
 
