@@ -5,6 +5,7 @@ import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { removeUnverifiedWaysIn } from './first-proof'
 import { type MailJobStatus, type MailTokenPurpose, mailJobs, oneTimeTokens, sessions, type UserRow, users } from './schema'
+import { guardUnique, type UniqueWrite } from './users'
 
 /** Jobs run by the queue consumer have no HTTP client behind them. */
 const CONSUMER: Client = { ip: null, userAgent: 'mail queue' }
@@ -192,44 +193,46 @@ export async function resetPassword(
  * An address change confirmed by the new address: spends the token and makes the pending address
  * the account's, verified, only while it is still the pending one; drops the other unused
  * verification and change tokens; records it. Sessions stay: the owner may be the one who asked.
- * Returns the updated user, or undefined (a concurrent confirmation or a newer change won). A
- * unique violation (the address was taken meanwhile) is thrown for the caller to answer.
+ * Returns the updated user, or no user (a concurrent confirmation or a newer change won), or
+ * `taken` when another account took the address meanwhile (the one convention: users.ts guardUnique).
  */
 export async function confirmEmailChange(
   db: Database,
   input: { tokenId: string; userId: string; oldEmail: string; newEmail: string; client: Client; now: Date },
-): Promise<UserRow | undefined> {
-  const { tokenId, userId, now } = input
-  const changed = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.newEmail})`
-  const [, [user]] = await db.batch([
-    db
-      .update(oneTimeTokens)
-      .set({ usedAt: now })
-      .where(and(eq(oneTimeTokens.id, tokenId), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
-    db
-      .update(users)
-      .set({ email: input.newEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
-      .where(and(eq(users.id, userId), eq(users.email, input.oldEmail), eq(users.pendingEmail, input.newEmail), spentAt(tokenId, now)))
-      .returning(),
-    db
-      .delete(oneTimeTokens)
-      .where(
-        and(
-          eq(oneTimeTokens.userId, userId),
-          inArray(oneTimeTokens.purpose, ['email_verification', 'email_change']),
-          isNull(oneTimeTokens.usedAt),
-          changed,
+): Promise<UniqueWrite> {
+  return guardUnique(async () => {
+    const { tokenId, userId, now } = input
+    const changed = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.newEmail})`
+    const [, [user]] = await db.batch([
+      db
+        .update(oneTimeTokens)
+        .set({ usedAt: now })
+        .where(and(eq(oneTimeTokens.id, tokenId), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
+      db
+        .update(users)
+        .set({ email: input.newEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
+        .where(and(eq(users.id, userId), eq(users.email, input.oldEmail), eq(users.pendingEmail, input.newEmail), spentAt(tokenId, now)))
+        .returning(),
+      db
+        .delete(oneTimeTokens)
+        .where(
+          and(
+            eq(oneTimeTokens.userId, userId),
+            inArray(oneTimeTokens.purpose, ['email_verification', 'email_change']),
+            isNull(oneTimeTokens.usedAt),
+            changed,
+          ),
         ),
+      auditStatementWhen(
+        db,
+        { action: 'user.email_changed', actorId: userId, targetId: userId, details: { via: 'new_address_link' } },
+        input.client,
+        now,
+        changed,
       ),
-    auditStatementWhen(
-      db,
-      { action: 'user.email_changed', actorId: userId, targetId: userId, details: { via: 'new_address_link' } },
-      input.client,
-      now,
-      changed,
-    ),
-  ])
-  return user
+    ])
+    return user
+  })
 }
 
 /**
@@ -241,40 +244,42 @@ export async function confirmEmailChange(
 export async function revertEmailChange(
   db: Database,
   input: { token: { id: string; createdAt: Date }; userId: string; restoreEmail: string; client: Client; now: Date },
-): Promise<UserRow | undefined> {
-  const { token, userId, now } = input
-  const reverted = spentAt(token.id, now)
-  const [, [user]] = await db.batch([
-    db
-      .update(oneTimeTokens)
-      .set({ usedAt: now })
-      .where(and(eq(oneTimeTokens.id, token.id), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
-    db
-      .update(users)
-      .set({ email: input.restoreEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
-      .where(and(eq(users.id, userId), reverted))
-      .returning(),
-    db.delete(sessions).where(and(eq(sessions.userId, userId), reverted)),
-    db
-      .delete(oneTimeTokens)
-      .where(
-        and(
-          eq(oneTimeTokens.userId, userId),
-          isNull(oneTimeTokens.usedAt),
-          ne(oneTimeTokens.id, token.id),
-          or(ne(oneTimeTokens.purpose, 'email_revert'), gte(oneTimeTokens.createdAt, token.createdAt)),
-          reverted,
+): Promise<UniqueWrite> {
+  return guardUnique(async () => {
+    const { token, userId, now } = input
+    const reverted = spentAt(token.id, now)
+    const [, [user]] = await db.batch([
+      db
+        .update(oneTimeTokens)
+        .set({ usedAt: now })
+        .where(and(eq(oneTimeTokens.id, token.id), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now))),
+      db
+        .update(users)
+        .set({ email: input.restoreEmail, emailVerified: true, pendingEmail: null, updatedAt: now })
+        .where(and(eq(users.id, userId), reverted))
+        .returning(),
+      db.delete(sessions).where(and(eq(sessions.userId, userId), reverted)),
+      db
+        .delete(oneTimeTokens)
+        .where(
+          and(
+            eq(oneTimeTokens.userId, userId),
+            isNull(oneTimeTokens.usedAt),
+            ne(oneTimeTokens.id, token.id),
+            or(ne(oneTimeTokens.purpose, 'email_revert'), gte(oneTimeTokens.createdAt, token.createdAt)),
+            reverted,
+          ),
         ),
+      auditStatementWhen(
+        db,
+        { action: 'user.email_reverted', actorId: userId, targetId: userId },
+        input.client,
+        now,
+        sql`${reverted} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.restoreEmail})`,
       ),
-    auditStatementWhen(
-      db,
-      { action: 'user.email_reverted', actorId: userId, targetId: userId },
-      input.client,
-      now,
-      sql`${reverted} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.restoreEmail})`,
-    ),
-  ])
-  return user
+    ])
+    return user
+  })
 }
 
 /** Whether the account holds an unused revert link for this old address, sent since `since`. */

@@ -68,7 +68,7 @@ export function takenFieldOf(error: unknown): UniqueField | undefined {
 export type UniqueWrite = { user?: UserRow; taken?: UniqueField }
 
 /** Turns a unique-index collision into `taken`; any other failure is rethrown. */
-async function guardUnique(write: () => Promise<UserRow | undefined>): Promise<UniqueWrite> {
+export async function guardUnique(write: () => Promise<UserRow | undefined>): Promise<UniqueWrite> {
   try {
     return { user: await write() }
   } catch (error) {

@@ -4,7 +4,6 @@ import { passwordProblem } from '../auth/password-policy'
 import { recordEvent } from '../db/audit'
 import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
 import type { OneTimeTokenPurpose, UserRow } from '../db/schema'
-import { takenFieldOf } from '../db/users'
 import { problem, takenError, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import type { SignInContext } from './context'
@@ -81,14 +80,10 @@ export async function redeemVerificationLink(ctx: SignInContext, token: string):
   }
   // An address change: the link went to the pending address, which becomes the account's.
   if (row.boundTo !== user.pendingEmail) return refuse(ctx, row.purpose, 'binding_changed', user.id)
-  let changed: UserRow | undefined
-  try {
-    changed = await confirmEmailChange(db, { tokenId: row.id, userId: user.id, oldEmail: user.email, newEmail: row.boundTo, client, now })
-  } catch (error) {
-    // Another account took the address after the change was asked for.
-    if (takenFieldOf(error) === 'email') throw takenError('email')
-    throw error
-  }
+  const write = await confirmEmailChange(db, { tokenId: row.id, userId: user.id, oldEmail: user.email, newEmail: row.boundTo, client, now })
+  // Another account took the address after the change was asked for.
+  if (write.taken) throw takenError(write.taken)
+  const changed = write.user
   if (!changed) return refuse(ctx, row.purpose, 'spent_meanwhile', user.id)
   return { kind: 'address_changed', user: changed, oldEmail: user.email, oldAddressWasVerified: user.emailVerified }
 }
@@ -102,14 +97,10 @@ export async function redeemRevertLink(ctx: SignInContext, token: string): Promi
   const { now } = ctx
   const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
   if (!found) return refuse(ctx, 'email_revert', 'unknown_token', null)
-  let reverted: UserRow | undefined
-  try {
-    reverted = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
-  } catch (error) {
-    // The old address was given up and someone else has it now: it cannot come back.
-    if (takenFieldOf(error) === 'email') throw takenError('email')
-    throw error
-  }
+  const write = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
+  // The old address was given up and someone else has it now: it cannot come back.
+  if (write.taken) throw takenError(write.taken)
+  const reverted = write.user
   if (!reverted) return refuse(ctx, 'email_revert', 'spent_meanwhile', found.user.id)
   return reverted
 }
