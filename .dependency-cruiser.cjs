@@ -94,6 +94,13 @@ module.exports = {
       to: { path: ['^src/(routes|middleware|http|app|index)(/|\\.ts$)', 'node_modules/hono/'] },
     },
     {
+      name: 'errors-know-no-http',
+      severity: 'error',
+      comment: 'The problem catalog and ApiError serve every caller; http/problem-response.ts turns a problem into an answer.',
+      from: { path: '^src/errors\\.ts$' },
+      to: { path: ['node_modules/hono/', '^src/(app-env|http|routes|middleware)(/|\\.ts$)'] },
+    },
+    {
       name: 'limiter-client-knows-no-http',
       severity: 'error',
       comment:

@@ -1,6 +1,5 @@
-import type { Context } from 'hono'
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { AppEnv } from './app-env'
+/** The statuses a problem is answered with (no framework's type: the catalog stands on its own). */
+type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503
 
 export type FieldError = { path: string; message: string }
 
@@ -48,7 +47,7 @@ const catalog = {
   rate_limited: [429, 'Too many requests', 'Too many attempts; wait before trying again.'],
   internal_error: [500, 'Internal error', 'Something went wrong on our side; the request id identifies it in the logs.'],
   unavailable: [503, 'Service unavailable', 'Not ready: the configuration or the database is not usable.'],
-} as const satisfies Record<string, readonly [ContentfulStatusCode, string, string]>
+} as const satisfies Record<string, readonly [ProblemStatus, string, string]>
 
 export type ErrorCode = keyof typeof catalog
 export type StatusOf<C extends ErrorCode> = (typeof catalog)[C][0]
@@ -67,7 +66,7 @@ type ProblemOptions = {
 
 /** The one error type handlers throw; `onError` renders it as RFC 9457 problem details. */
 export class ApiError extends Error {
-  readonly status: ContentfulStatusCode
+  readonly status: ProblemStatus
   readonly code: ErrorCode
   readonly detail: string
   readonly errors?: FieldError[]
@@ -102,14 +101,6 @@ export function problemBody(error: ApiError, requestId: string) {
     ...(error.errors ? { errors: error.errors } : {}),
     ...error.extensions,
   }
-}
-
-export function problemResponse(c: Context<AppEnv>, error: ApiError): Response {
-  const body = JSON.stringify(problemBody(error, c.var.requestId))
-  const headers = new Headers(error.headers)
-  headers.set('Content-Type', 'application/problem+json')
-  // c.newResponse keeps headers other middleware already set (request id, security headers).
-  return c.newResponse(body, error.status, Object.fromEntries(headers))
 }
 
 export const validationFailed = (errors: FieldError[]) => problem('validation_failed', { errors })
