@@ -122,23 +122,6 @@ export async function issueMailToken(
   ])
 }
 
-/** A live token of a purpose with the account it belongs to, or undefined (unknown, used or expired). */
-export async function findLiveMailToken(db: Database, input: { tokenHash: string; purposes: MailTokenPurpose[]; now: Date }) {
-  return db
-    .select({ token: oneTimeTokens, user: users })
-    .from(oneTimeTokens)
-    .innerJoin(users, eq(users.id, oneTimeTokens.userId))
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, input.tokenHash),
-        inArray(oneTimeTokens.purpose, input.purposes),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, input.now),
-      ),
-    )
-    .get()
-}
-
 /** Whether a token of this id was spent by the batch running at `now` (its used_at is exactly now). */
 const spentAt = (tokenId: string, now: Date) => sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${tokenId} AND used_at = ${now.getTime()})`
 

@@ -1,6 +1,6 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Database } from './client'
-import { oneTimeTokens, users } from './schema'
+import { type OneTimeTokenPurpose, oneTimeTokens, users } from './schema'
 
 /*
  * The sign-in step's `mfa_token` in the one store of one-time secrets (schema.ts oneTimeTokens),
@@ -37,19 +37,22 @@ export async function createChallenge(
   })
 }
 
-/** A challenge that can still be answered (unused, unexpired, attempts left), with its account. */
-export async function findLiveChallenge(db: Database, input: { tokenHash: string; purpose: 'mfa'; now: Date }) {
+/**
+ * A one-time token that can still be redeemed, with its account: of one of these purposes, unused,
+ * unexpired, and (a sign-in step) with attempts left. Mailed links and sign-in steps are found alike.
+ */
+export async function findLiveToken(db: Database, input: { tokenHash: string; purposes: OneTimeTokenPurpose[]; now: Date }) {
   return db
-    .select({ challenge: oneTimeTokens, user: users })
+    .select({ token: oneTimeTokens, user: users })
     .from(oneTimeTokens)
     .innerJoin(users, eq(users.id, oneTimeTokens.userId))
     .where(
       and(
         eq(oneTimeTokens.tokenHash, input.tokenHash),
-        eq(oneTimeTokens.purpose, input.purpose),
+        inArray(oneTimeTokens.purpose, input.purposes),
         isNull(oneTimeTokens.usedAt),
         gt(oneTimeTokens.expiresAt, input.now),
-        gt(oneTimeTokens.attemptsLeft, 0),
+        or(isNull(oneTimeTokens.attemptsLeft), gt(oneTimeTokens.attemptsLeft, 0)),
       ),
     )
     .get()

@@ -2,7 +2,8 @@ import { hashOpaqueToken } from '../auth/opaque-tokens'
 import { hashPassword } from '../auth/password'
 import { passwordProblem } from '../auth/password-policy'
 import { recordEvent } from '../db/audit'
-import { confirmEmailChange, findLiveMailToken, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
+import { confirmEmailChange, resetBinding, resetPassword, revertEmailChange, verifyEmail } from '../db/mail'
+import { findLiveToken } from '../db/one-time-tokens'
 import type { OneTimeTokenPurpose, UserRow } from '../db/schema'
 import { problem, takenError, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
@@ -39,7 +40,7 @@ async function refuse(
 export async function redeemResetLink(ctx: SignInContext, input: { token: string; newPassword: string }): Promise<UserRow> {
   const { db, config, caller: client } = ctx
   const { now } = ctx
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(input.token), purposes: ['password_reset'], now })
+  const found = await findLiveToken(db, { tokenHash: await hashOpaqueToken(input.token), purposes: ['password_reset'], now })
   if (!found) return refuse(ctx, 'password_reset', 'unknown_token', null)
   const { user } = found
   // Bound to the password it replaces and the address it went to: a change of either kills it.
@@ -69,7 +70,7 @@ export async function redeemVerificationLink(ctx: SignInContext, token: string):
   const { db, caller: client } = ctx
   const { now } = ctx
   const tokenHash = await hashOpaqueToken(token)
-  const found = await findLiveMailToken(db, { tokenHash, purposes: ['email_verification', 'email_change'], now })
+  const found = await findLiveToken(db, { tokenHash, purposes: ['email_verification', 'email_change'], now })
   if (!found) return refuse(ctx, 'verification', 'unknown_token', null)
   const { token: row, user } = found
   if (row.purpose === 'email_verification') {
@@ -95,7 +96,7 @@ export async function redeemVerificationLink(ctx: SignInContext, token: string):
 export async function redeemRevertLink(ctx: SignInContext, token: string): Promise<UserRow> {
   const { db, caller: client } = ctx
   const { now } = ctx
-  const found = await findLiveMailToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
+  const found = await findLiveToken(db, { tokenHash: await hashOpaqueToken(token), purposes: ['email_revert'], now })
   if (!found) return refuse(ctx, 'email_revert', 'unknown_token', null)
   const write = await revertEmailChange(db, { token: found.token, userId: found.user.id, restoreEmail: found.token.boundTo, client, now })
   // The old address was given up and someone else has it now: it cannot come back.

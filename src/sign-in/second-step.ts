@@ -4,7 +4,7 @@ import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
 import { secondFactorsOf } from '../db/factors'
 import { resetBinding } from '../db/mail'
-import { createChallenge, findLiveChallenge, reserveChallengeAttempt, useChallenge } from '../db/one-time-tokens'
+import { createChallenge, findLiveToken, reserveChallengeAttempt, useChallenge } from '../db/one-time-tokens'
 import type { UserRow } from '../db/schema'
 import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
 import { problem } from '../errors'
@@ -60,8 +60,8 @@ export async function askForSecondFactor(ctx: SignInContext, user: UserRow, firs
  * token is 401 invalid_mfa_token and spends from the client network's budget.
  */
 export async function findSecondStep(ctx: SignInContext, mfaToken: string, now = ctx.now) {
-  const found = await findLiveChallenge(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), purpose: 'mfa', now })
-  if (found && found.challenge.boundTo === (await resetBinding(found.user))) return found
+  const found = await findLiveToken(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), purposes: ['mfa'], now })
+  if (found && found.token.boundTo === (await resetBinding(found.user))) return { challenge: found.token, user: found.user }
   return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'))
 }
 
