@@ -34,7 +34,7 @@ export function passkeySignIns(options: { baseUrl: () => string; usernames: stri
     for (const username of options.usernames) {
       const login = await post(options.baseUrl(), '/users/login', { username, password: options.password })
       const token = login.json.access_token as string
-      const offered = await post(options.baseUrl(), '/users/me/passkeys/options', {}, token)
+      const offered = await post(options.baseUrl(), '/users/me/passkeys/options', { password: options.password }, token)
       if (offered.status !== 200) throw new Error(`passkey options for ${username} answered ${offered.status}`)
       const made = await authenticator.register(offered.json.options as never)
       const added = await post(

@@ -67,7 +67,7 @@ export function secondStepLogins(options: { baseUrl: () => string; usernames: st
     await inParallel(usernames, async (username) => {
       const login = await call(options.baseUrl(), '/users/login', { username, password })
       const token = login.json.access_token as string
-      const started = await call(options.baseUrl(), '/users/me/mfa/totp', {}, token)
+      const started = await call(options.baseUrl(), '/users/me/mfa/totp', { password }, token)
       if (started.status !== 200) throw new Error(`TOTP enrolment of ${username} answered ${started.status}`)
       const secret = Secret.fromBase32(started.json.secret as string).bytes
       const step = stepAt(Date.now())
