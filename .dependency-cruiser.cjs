@@ -59,6 +59,13 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/views/', '^src/lib/', '^src/db/schema\\.ts$'] },
     },
     {
+      name: 'views-are-for-answers',
+      severity: 'error',
+      comment: 'Only the HTTP half (routes, http/) turns rows into what a client sees; the layers below return rows and outcomes.',
+      from: { path: '^src/(sign-in|factors|db|auth|config|rate-limit|mail|jobs)/' },
+      to: { path: '^src/views/' },
+    },
+    {
       name: 'schemas-know-no-handlers',
       severity: 'error',
       from: { path: '^src/schemas/' },

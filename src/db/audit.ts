@@ -1,51 +1,11 @@
 import { and, desc, eq, inArray, lt, type SQL, sql } from 'drizzle-orm'
 import { union } from 'drizzle-orm/sqlite-core'
 import { uuidv7 } from '../lib/ids'
+import type { AuditAction } from './audit-actions'
 import type { Database } from './client'
 import { auditEvents, users } from './schema'
 
-export const AUDIT_ACTIONS = [
-  'user.signup',
-  'user.login',
-  'user.login_failed',
-  'user.logout',
-  'user.updated',
-  'user.password_changed',
-  'user.deleted',
-  'user.session_revoked',
-  'session.reuse_detected',
-  'admin.role_changed',
-  'admin.user_disabled',
-  'admin.user_enabled',
-  'admin.user_deleted',
-  'admin.sessions_revoked',
-  'user.password_reset_requested',
-  'user.password_reset',
-  'user.email_verified',
-  'user.reauth_failed',
-  'admin.login_unlocked',
-  'user.imported',
-  'user.email_change_requested',
-  'user.email_changed',
-  'user.email_reverted',
-  'user.reauthenticated',
-  'user.mfa_enabled',
-  'user.mfa_disabled',
-  'user.mfa_failed',
-  'user.recovery_codes_regenerated',
-  'user.recovery_code_used',
-  'admin.mfa_reset',
-  'user.passkey_added',
-  'user.passkey_renamed',
-  'user.passkey_removed',
-  'user.passkey_failed',
-  'passkey.clone_suspected',
-  'user.identity_linked',
-  'user.identity_unlinked',
-  'user.unverified_methods_removed',
-  'user.mail_link_failed',
-] as const
-export type AuditAction = (typeof AUDIT_ACTIONS)[number]
+export { AUDIT_ACTIONS, type AuditAction } from './audit-actions'
 
 /** Who is asking, as far as an audit record needs to know. */
 export type Client = { ip: string | null; userAgent: string | null }

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { check, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { ROLES, type Role } from '../auth/roles'
+import type { AuditAction } from './audit-actions'
 
 const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
 
@@ -241,7 +242,7 @@ export const auditEvents = sqliteTable(
   {
     id: text('id').primaryKey(),
     at: timestamp('at').notNull(),
-    action: text('action').notNull(),
+    action: text('action').$type<AuditAction>().notNull(),
     actorId: text('actor_id'),
     targetId: text('target_id'),
     ip: text('ip'),

@@ -15,16 +15,6 @@ import { newRecoveryCodeSet } from './recovery-codes'
  * one is the sign-in layer's (sign-in/passkeys.ts).
  */
 
-/** The passkey as this API shows it: its own id, never the credential's. */
-export const passkeyView = (row: PasskeyRow) => ({
-  id: row.id,
-  name: row.name,
-  created_at: row.createdAt.toISOString(),
-  last_used_at: row.lastUsedAt?.toISOString() ?? null,
-  backed_up: row.backedUp,
-  transports: row.transports ?? [],
-})
-
 /** POST /users/me/passkeys/options: creation options for this session's user. */
 export async function registrationOptions(ctx: SignInContext, account: SignedIn) {
   const { db, config } = ctx
@@ -46,7 +36,7 @@ export async function registerPasskey(
   ctx: SignInContext,
   account: SignedIn,
   input: { challengeId: string; credential: RegistrationResponse; name?: string },
-): Promise<{ passkey: ReturnType<typeof passkeyView>; recovery_codes?: string[] }> {
+): Promise<{ passkey: PasskeyRow; recoveryCodes?: string[] }> {
   const { db, config, caller: client } = ctx
   const { user, session } = account
   const challenge = await takeChallenge(ctx, {
@@ -80,5 +70,5 @@ export async function registerPasskey(
   })
   if (added.outcome === 'exists') throw problem('passkey_exists')
   if (added.outcome === 'limit') throw problem('passkey_limit')
-  return { passkey: passkeyView(added.passkey), ...(recovery && added.codesWritten ? { recovery_codes: recovery.codes } : {}) }
+  return { passkey: added.passkey, ...(recovery && added.codesWritten ? { recoveryCodes: recovery.codes } : {}) }
 }

@@ -16,9 +16,10 @@ import { acceptedSchema } from '../schemas/accepted'
 import { currentPasswordField, emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
-import { ownUser, ownUserEnvelope } from '../schemas/user'
+import { ownUserEnvelope } from '../schemas/user'
 import { proveAgain } from '../sign-in/reauthenticate'
 import { requireRecentProof } from '../sign-in/recent-proof'
+import { ownUserView } from '../views/user'
 
 const unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -32,7 +33,7 @@ const getMeRoute = createRoute({
   responses: { 200: jsonResponse(ownUserEnvelope, 'The user'), ...unauthorized },
 })
 
-const getMe: RouteHandler<typeof getMeRoute, AppEnv> = (c) => c.json({ user: ownUser(c.var.user) }, 200)
+const getMe: RouteHandler<typeof getMeRoute, AppEnv> = (c) => c.json({ user: ownUserView(c.var.user) }, 200)
 
 const updateMeBody = z
   .object({ username: usernameField.optional(), email: emailField.optional() })
@@ -69,7 +70,7 @@ const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
     username: body.username !== undefined && body.username !== user.username ? body.username : undefined,
     pendingEmail: email !== undefined && email !== user.email && email !== user.pendingEmail ? email : undefined,
   }
-  if (changes.username === undefined && changes.pendingEmail === undefined) return c.json({ user: ownUser(user) }, 200)
+  if (changes.username === undefined && changes.pendingEmail === undefined) return c.json({ user: ownUserView(user) }, 200)
 
   // Before anything is looked up: a refused change learns nothing about other accounts.
   if (changes.pendingEmail !== undefined) await requireRecentProof(c.var.signIn, signedIn(c))
@@ -84,7 +85,7 @@ const updateMe: RouteHandler<typeof updateMeRoute, AppEnv> = async (c) => {
     // The new address must prove itself before it is the account's.
     await enqueueAfterWrite(c.env.MAIL_QUEUE, [{ kind: 'email_change', userId: user.id, newEmail: changes.pendingEmail }], c.var.requestId)
   }
-  return c.json({ user: ownUser(updated.user) }, 200)
+  return c.json({ user: ownUserView(updated.user) }, 200)
 }
 
 const changePasswordBody = z

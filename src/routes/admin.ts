@@ -14,22 +14,20 @@ import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { requirePermission } from '../middleware/require-permission'
 import { accountSubject } from '../rate-limit/client'
-import { auditEventSchema, publicAuditEvent } from '../schemas/audit'
+import { auditEventSchema } from '../schemas/audit'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { cursorParam, limitParam, page } from '../schemas/pagination'
 import { bodyProblems, problems } from '../schemas/problem'
-import { publicUser, userSchema } from '../schemas/user'
+import { userSchema } from '../schemas/user'
 import { requireRecentProof } from '../sign-in/recent-proof'
+import { auditEventView } from '../views/audit-event'
+import { staffUserView } from '../views/user'
 
 const denied = { 401: ['unauthorized' as const], 403: ['forbidden' as const] }
 /** A staff write on an account also needs the caller's own recent proof. */
 const deniedOrStale = { 401: ['unauthorized' as const], 403: ['forbidden' as const, 'reauthentication_required' as const] }
 
 const adminUserSchema = userSchema.extend({ disabled: z.boolean(), last_login_at: z.iso.datetime().nullable() }).openapi('AdminUser')
-
-function adminUser(row: UserRow): z.infer<typeof adminUserSchema> {
-  return { ...publicUser(row), disabled: row.disabled, last_login_at: row.lastLoginAt?.toISOString() ?? null }
-}
 
 const userIdParam = z.object({ id: z.string().max(64).openapi({ description: 'User id' }) })
 
@@ -77,7 +75,7 @@ const listAccounts: RouteHandler<typeof listAccountsRoute, AppEnv> = async (c) =
   const { limit, cursor, q, role, disabled } = c.req.valid('query')
   const rows = await listUsers(c.var.db, { limit: limit + 1, after: cursor, prefix: q?.toLowerCase(), role, disabled })
   const { items, nextCursor } = page(rows, limit)
-  return c.json({ users: items.map(adminUser), next_cursor: nextCursor }, 200)
+  return c.json({ users: items.map(staffUserView), next_cursor: nextCursor }, 200)
 }
 
 const getUserRoute = createRoute({
@@ -95,7 +93,7 @@ const getUserRoute = createRoute({
 const getUser: RouteHandler<typeof getUserRoute, AppEnv> = async (c) => {
   const user = await findUserById(c.var.db, c.req.valid('param').id)
   if (!user) throw problem('not_found')
-  return c.json({ user: adminUser(user) }, 200)
+  return c.json({ user: staffUserView(user) }, 200)
 }
 
 const updateUserBody = z
@@ -142,7 +140,7 @@ const updateUser: RouteHandler<typeof updateUserRoute, AppEnv> = async (c) => {
     await findTarget(c, id)
     throw problem('last_admin')
   }
-  return c.json({ user: adminUser(updated) }, 200)
+  return c.json({ user: staffUserView(updated) }, 200)
 }
 
 const deleteUserRoute = createRoute({
@@ -273,7 +271,7 @@ const listAudit: RouteHandler<typeof listAuditRoute, AppEnv> = async (c) => {
   const { items, nextCursor } = page(rows, limit)
   return c.json(
     {
-      events: items.map(publicAuditEvent),
+      events: items.map(auditEventView),
       next_cursor: nextCursor,
     },
     200,

@@ -6,18 +6,18 @@ import { listIdentities } from '../db/identities'
 import { listPasskeys } from '../db/passkeys'
 import type { AuditEventRow } from '../db/schema'
 import { listAllSessions } from '../db/sessions'
-import { passkeyView } from '../factors/passkeys'
 import { createRouter } from '../http/router'
 import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
-import { publicAuditEvent } from '../schemas/audit'
-import { identityView } from '../schemas/identity'
 import { bearerAuth } from '../schemas/openapi'
 import { problems } from '../schemas/problem'
-import { publicUser } from '../schemas/user'
 import { requireRecentProof } from '../sign-in/recent-proof'
-import { totpView } from '../views/factors'
+import { auditEventView } from '../views/audit-event'
+import { identityView } from '../views/identity'
+import { passkeyView } from '../views/passkey'
 import { sessionWithAssuranceView } from '../views/session'
+import { totpView } from '../views/totp'
+import { staffUserView } from '../views/user'
 
 const _unauthorized = problems({ 401: ['unauthorized'] })
 
@@ -27,7 +27,7 @@ const _unauthorized = problems({ 401: ['unauthorized'] })
  * agent, which are theirs, not the user's.
  */
 function exportedEvent(event: AuditEventRow, userId: string, roles: Map<string, string>) {
-  const shown = publicAuditEvent(event)
+  const shown = auditEventView(event)
   if (event.actorId === userId) return shown
   return {
     ...shown,
@@ -72,7 +72,7 @@ const exportMyData: RouteHandler<typeof exportRoute, AppEnv> = async (c) => {
   const encoder = new TextEncoder()
   const head = {
     exported_at: new Date().toISOString(),
-    user: { ...publicUser(user), disabled: user.disabled, last_login_at: user.lastLoginAt?.toISOString() ?? null },
+    user: staffUserView(user),
     sessions: sessions.map(sessionWithAssuranceView),
     second_factors: {
       totp: totpView(totp),

@@ -7,11 +7,12 @@ import { createRouter } from '../http/router'
 import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
 import { wayInPasswordField } from '../schemas/fields'
-import { identitySchema, identityView } from '../schemas/identity'
+import { identitySchema } from '../schemas/identity'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
 import { completeLinking, providerOf, startLinking } from '../sign-in/provider'
 import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
+import { identityView } from '../views/identity'
 
 const listRoute = createRoute({
   method: 'get',

@@ -10,7 +10,7 @@ import { wayInPasswordField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { bodyProblems, problems } from '../schemas/problem'
 import { requireAddingWayIn, requireRecentProof } from '../sign-in/recent-proof'
-import { totpView } from '../views/factors'
+import { totpView } from '../views/totp'
 
 const mfaStatusSchema = z
   .object({

@@ -2,7 +2,7 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
 import { listPasskeys, removePasskey, renamePasskey } from '../db/passkeys'
 import { problem } from '../errors'
-import { passkeyView, registerPasskey, registrationOptions } from '../factors/passkeys'
+import { registerPasskey, registrationOptions } from '../factors/passkeys'
 import { createRouter } from '../http/router'
 import { signedIn } from '../http/signed-in'
 import { requireAuth } from '../middleware/require-auth'
@@ -11,6 +11,7 @@ import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
 import { challengeIdSchema, creationOptionsSchema, passkeyNameSchema, passkeySchema, registrationResponseSchema } from '../schemas/passkeys'
 import { bodyProblems, problems } from '../schemas/problem'
 import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
+import { passkeyView } from '../views/passkey'
 
 const passkeyEnvelope = z.object({ passkey: passkeySchema }).openapi('PasskeyEnvelope')
 const idParam = z.object({
@@ -86,12 +87,12 @@ const register: RouteHandler<typeof registerRoute, AppEnv> = async (c) => {
   await requireRecentProof(c.var.signIn, signedIn(c))
   requireVerifiedAddress(c.var.user)
   const body = c.req.valid('json')
-  const added = await registerPasskey(c.var.signIn, signedIn(c), {
+  const { passkey, recoveryCodes } = await registerPasskey(c.var.signIn, signedIn(c), {
     challengeId: body.challenge_id,
     credential: body.credential,
     name: body.name,
   })
-  return c.json(added, 201)
+  return c.json({ passkey: passkeyView(passkey), ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }, 201)
 }
 
 const listRoute = createRoute({

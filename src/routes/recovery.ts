@@ -8,8 +8,9 @@ import { acceptedSchema } from '../schemas/accepted'
 import { emailField, newPasswordField } from '../schemas/fields'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { bodyProblems } from '../schemas/problem'
-import { publicUser, userEnvelope } from '../schemas/user'
+import { userEnvelope } from '../schemas/user'
 import { redeemResetLink, redeemRevertLink, redeemVerificationLink } from '../sign-in/mail-links'
+import { userView } from '../views/user'
 
 const tokenField = z.string().min(1, 'is required').max(256).openapi({ description: 'The token from the link (after #token=)' })
 
@@ -92,7 +93,7 @@ const confirmEmail: RouteHandler<typeof confirmEmailRoute, AppEnv> = async (c) =
     const { user, oldEmail } = verified
     await enqueueAfterWrite(c.env.MAIL_QUEUE, [{ kind: 'email_changed', userId: user.id, oldEmail, newEmail: user.email }], c.var.requestId)
   }
-  return c.json({ user: publicUser(verified.user) }, 200)
+  return c.json({ user: userView(verified.user) }, 200)
 }
 
 const revertBody = z.object({ token: tokenField }).openapi('RevertEmailRequest')
@@ -116,7 +117,7 @@ const revertEmailRoute = createRoute({
 
 const revertEmail: RouteHandler<typeof revertEmailRoute, AppEnv> = async (c) => {
   const reverted = await redeemRevertLink(c.var.signIn, c.req.valid('json').token)
-  return c.json({ user: publicUser(reverted) }, 200)
+  return c.json({ user: userView(reverted) }, 200)
 }
 
 /** Password reset and email verification by link, for people who are not signed in. Mounted at /api/v1/users. */

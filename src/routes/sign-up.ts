@@ -11,7 +11,8 @@ import { ipBudget } from '../rate-limit/ip-budget'
 import { emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { bodyProblems } from '../schemas/problem'
-import { publicUser, userEnvelope } from '../schemas/user'
+import { userEnvelope } from '../schemas/user'
+import { userView } from '../views/user'
 
 const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
 
@@ -46,7 +47,7 @@ const signup: RouteHandler<typeof signupRoute, AppEnv> = async (c) => {
   if (created.taken) throw takenError(created.taken)
   if (!created.user) throw new Error('the insert returned no row')
   await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(created.user)], c.var.requestId)
-  return c.json({ user: publicUser(created.user) }, 201)
+  return c.json({ user: userView(created.user) }, 201)
 }
 
 /** Creating an account. Mounted at /api/v1/users. */

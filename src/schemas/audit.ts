@@ -1,6 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { AUDIT_ACTIONS, type AuditAction } from '../db/audit'
-import type { AuditEventRow } from '../db/schema'
+import { AUDIT_ACTIONS } from '../db/audit'
 
 export const auditEventSchema = z
   .object({
@@ -14,16 +13,3 @@ export const auditEventSchema = z
     details: z.record(z.string(), z.unknown()).nullable(),
   })
   .openapi('AuditEvent')
-
-export function publicAuditEvent(event: AuditEventRow): z.infer<typeof auditEventSchema> {
-  return {
-    id: event.id,
-    at: event.at.toISOString(),
-    action: event.action as AuditAction,
-    actor_id: event.actorId,
-    target_id: event.targetId,
-    ip: event.ip,
-    user_agent: event.userAgent,
-    details: event.details ?? null,
-  }
-}

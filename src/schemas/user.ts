@@ -1,6 +1,5 @@
 import { z } from '@hono/zod-openapi'
 import { ROLES } from '../auth/roles'
-import type { UserRow } from '../db/schema'
 
 export const userSchema = z
   .object({
@@ -15,17 +14,6 @@ export const userSchema = z
 
 export const userEnvelope = z.object({ user: userSchema }).openapi('UserEnvelope')
 
-export function publicUser(row: UserRow): z.infer<typeof userSchema> {
-  return {
-    id: row.id,
-    username: row.username,
-    email: row.email,
-    role: row.role,
-    email_verified: row.emailVerified,
-    created_at: row.createdAt.toISOString(),
-  }
-}
-
 /** The user as its owner sees it (GET and PATCH /users/me): with an address change waiting for confirmation. */
 export const ownUserSchema = userSchema
   .extend({
@@ -34,7 +22,3 @@ export const ownUserSchema = userSchema
   .openapi('OwnUser')
 
 export const ownUserEnvelope = z.object({ user: ownUserSchema }).openapi('OwnUserEnvelope')
-
-export function ownUser(row: UserRow): z.infer<typeof ownUserSchema> {
-  return { ...publicUser(row), pending_email: row.pendingEmail }
-}
