@@ -1,5 +1,5 @@
 /**
- * The benchmark's targets are ratios of measured figures. scripts/bench.ts declares them as a list
+ * The benchmark's targets are ratios of measured figures. declared-ratios.ts declares them as a list
  * (a name, a numerator, a denominator, and for a target a direction and a limit); `assess` turns the
  * list and one run's measurements into the Markdown rows, the JSON entries and the verdicts, so each
  * ratio is written down once.
