@@ -66,6 +66,13 @@ module.exports = {
       to: { path: '^src/views/' },
     },
     {
+      name: 'pages-are-a-top-layer',
+      severity: 'error',
+      comment: 'The hosted pages are an HTTP face like routes/: the layers below never know them, and routes never render one.',
+      from: { path: '^src/(sign-in|factors|db|auth|config|rate-limit|mail|jobs|views|schemas|routes)/' },
+      to: { path: '^src/pages/' },
+    },
+    {
       name: 'schemas-know-no-handlers',
       severity: 'error',
       from: { path: '^src/schemas/' },

@@ -263,6 +263,9 @@ try {
   server = await startDevServer(
     dir,
     [
+      // A team with a front end of its own: mails and provider sign-ins go back to it.
+      '--var',
+      `APP_URL:${APP_URL}`,
       '--var',
       `WEBAUTHN_ORIGINS:http://localhost:${port}`,
       '--var',

@@ -43,7 +43,8 @@ await ensureDevVars()
 // The API reference's assets, in case public/ was removed since npm install made it.
 await run('node', ['scripts/docs-assets.mjs'])
 await migrateLocal()
-markDevServer(portArgument(args))
+const port = portArgument(args)
+markDevServer(port)
 // --test-scheduled adds the /__scheduled route Cloudflare's docs show for firing the Cron Trigger by
 // hand. npm run upkeep uses /cdn-cgi/local/scheduled instead, which waits for the upkeep to finish.
 //
@@ -54,7 +55,11 @@ markDevServer(portArgument(args))
 // change, on which wrangler prints the whole bindings table a second time, under "Connection status
 // updated". Out of the registry, two checkouts' servers (both named edge-users, e.g. tour:check's
 // scratch copy and yours) no longer share an entry either.
-const wrangler = spawn('wrangler', ['dev', '--test-scheduled', ...args], {
+// PUBLIC_URL is the origin the pages, their cookies and passkeys live on: on another port than
+// wrangler.toml's 8787, it follows the port (unless the arguments set it themselves).
+const publicUrl =
+  port !== undefined && !args.some((arg) => arg.startsWith('PUBLIC_URL:')) ? ['--var', `PUBLIC_URL:http://localhost:${port}`] : []
+const wrangler = spawn('wrangler', ['dev', '--test-scheduled', ...args, ...publicUrl], {
   stdio: 'inherit',
   env: { ...quietEnv, WRANGLER_REGISTRY_PATH: '' },
 })

@@ -86,7 +86,7 @@ try {
   const mails = spawnSync('npm', ['run', '-s', 'mails', '--', '--to', 'hedy@example.com'], { cwd: dir, encoding: 'utf8', env: quietEnv })
   const listed =
     mails.status === 0 &&
-    /to hedy@example\.com\n {2}Confirm your email address for edge-users\n {2}http:\/\/localhost:5173\/verify-email#token=/.test(
+    /to hedy@example\.com\n {2}Confirm your email address for edge-users\n {2}http:\/\/localhost:\d+\/verify-email#token=/.test(
       mails.stdout,
     )
   if (!listed) failures++

@@ -26,5 +26,11 @@ export type AppEnv = {
     /** Set by requireAuth(): the signed-in user and session, as read back from the database. */
     user: UserRow
     session: SessionRow
+    /** Set on the hosted pages: the browser session the cookie holds, if any. */
+    browser?: { user: UserRow; session: SessionRow }
+    /** Set on the hosted pages: this response's CSP nonce. */
+    nonce: string
+    /** Set on the hosted pages' POSTs once the form passed its CSRF check: the form's fields. */
+    form: Record<string, string>
   }
 }

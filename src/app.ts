@@ -13,6 +13,7 @@ import { jsonOnly, limitBody } from './middleware/json-only'
 import { requestIdentity } from './middleware/request-id'
 import { requestLog } from './middleware/request-log'
 import { securityHeaders } from './middleware/security-headers'
+import { isPagePath, pageRefusal, pages } from './pages'
 import { account } from './routes/account'
 import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
@@ -38,7 +39,8 @@ app.use(requestLog())
 app.use(securityHeaders())
 app.use(corsForConfiguredOrigins())
 app.use(limitBody(MAX_BODY_BYTES))
-app.use(jsonOnly())
+// The API's bodies are JSON; the hosted pages' are forms (checked by their own middleware).
+app.use(`${API}/*`, jsonOnly())
 // A path the API serves, asked with another method, is 405 with the methods it does serve (Hono's
 // own middleware, reading app.routes; HEAD wherever GET is), in the contract's problem form.
 app.use(
@@ -98,6 +100,7 @@ const api = app
   .route(`${API}/users`, signInRoutes)
   .route(`${API}/users`, recovery)
   .route(`${API}/admin`, admin)
+  .route('/', pages)
 
 app.notFound((c) => problemResponse(c, problem('not_found')))
 
@@ -112,6 +115,8 @@ const codeForHttpStatus: Partial<Record<number, ErrorCode>> = {
 }
 
 app.onError((error, c) => {
+  // A refusal before a page's own handler ran (a body over the limit): answered as a page.
+  if (isPagePath(c.req.path)) return pageRefusal(error, c)
   if (error instanceof ApiError) return problemResponse(c, error)
   const code = error instanceof HTTPException ? codeForHttpStatus[error.status] : undefined
   if (error instanceof HTTPException && code) return problemResponse(c, problem(code))

@@ -23,6 +23,7 @@ const catalog = {
   invalid_mfa_token: [401, 'Invalid MFA token', 'The sign-in step is unknown, expired, used or out of attempts; log in again.'],
   passkey_failed: [401, 'Passkey failed', 'The passkey response does not verify.'],
   forbidden: [403, 'Forbidden', 'Your role does not allow this, on this account.'],
+  csrf_failed: [403, 'Form refused', 'This form did not come from this site, or it is too old: reload the page and try again.'],
   account_disabled: [403, 'Account disabled', 'This account has been disabled.'],
   invalid_password: [403, 'Invalid password', 'The current password is incorrect.'],
   email_not_verified: [403, 'Email not verified', 'Confirm your email address first: follow the link in the verification mail.'],

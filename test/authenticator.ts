@@ -7,8 +7,8 @@
 const encoder = new TextEncoder()
 
 export const TEST_RP_ID = 'localhost'
-/** The API's default passkey origin in the tests: APP_URL. */
-export const TEST_ORIGIN = 'http://localhost:5173'
+/** The API's default passkey origin in the tests: PUBLIC_URL (APP_URL is empty, so it is the app's too). */
+export const TEST_ORIGIN = 'http://localhost:8787'
 
 const b64url = (bytes: Uint8Array) =>
   btoa(String.fromCharCode(...bytes))

@@ -35,7 +35,7 @@ afterEach(() => {
 
 const issuer = inject('idpIssuer')
 const githubBase = inject('githubBase')
-const APP = 'http://localhost:5173'
+const APP = 'http://localhost:8787'
 const REDIRECT = `${APP}/signed-in`
 
 /** The providers as an operator configures them: the local provider, and two misconfigured on purpose. */
@@ -301,7 +301,7 @@ describe('what the flow refuses', () => {
     const { challenge } = await pkce()
     for (const query of [
       { redirect_uri: 'https://evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
-      { redirect_uri: 'http://localhost:5173.evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: 'http://localhost:8787.evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
       { redirect_uri: `${APP}/cb#x`, code_challenge: challenge, code_challenge_method: 'S256' },
       { redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'plain' },
       { redirect_uri: REDIRECT },

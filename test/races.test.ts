@@ -29,6 +29,7 @@ describe('writes that depend on a password', () => {
       id: sessionId,
       userId: readByLogin.id,
       refreshTokenHash: `race-${sessionId}`,
+      holder: 'api',
       userAgent: 'race',
       expiresAt: new Date(Date.now() + 60_000),
       assurance: { authTime: new Date(), amr: ['pwd'], aal: 'aal1' },

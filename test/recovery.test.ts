@@ -43,7 +43,7 @@ describe('password reset', () => {
     const { account, tokens } = await signedIn()
     const { mail, link, token } = await resetLinkFor(account.email)
     expect(mail).toMatchObject({ from: 'edge-users@example.com', to: account.email, subject: 'Reset your edge-users password' })
-    expect(link).toBe(`http://localhost:5173/reset-password#token=${token}`)
+    expect(link).toBe(`http://localhost:8787/reset-password#token=${token}`)
     expect(mail?.text).toContain('for 30 minutes')
     expect(mail?.text).toContain('If you did not ask for this')
     expect(mail?.html).toContain(`href="${link}"`)
@@ -210,7 +210,7 @@ describe('email verification', () => {
     await deliver(rig.jobs, rig)
     const { link, token } = linkIn(rig.sent[0])
     expect(rig.sent[0]).toMatchObject({ to: account.email, subject: 'Confirm your email address for edge-users' })
-    expect(link).toBe(`http://localhost:5173/verify-email#token=${token}`)
+    expect(link).toBe(`http://localhost:8787/verify-email#token=${token}`)
     expect(rig.sent[0]?.text).toContain('for 24 hours')
 
     const verified = await verify(token)
@@ -325,5 +325,5 @@ it('uses the configured APP_URL for links', async () => {
   // Passkeys follow APP_URL by default, so its relying party moves with it.
   await deliver(rig.jobs, rig, { env: { APP_URL: 'https://app.example.com', WEBAUTHN_RP_ID: 'example.com' } })
   expect(linkIn(rig.sent[0]).link.startsWith('https://app.example.com/reset-password#token=')).toBe(true)
-  expect(env.APP_URL).toBe('http://localhost:5173')
+  expect(env.APP_URL).toBe('')
 })

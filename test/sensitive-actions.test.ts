@@ -114,7 +114,7 @@ describe('an address change is confirmed by the new address and undone from the 
 
     const notice = await mailTo(rig, account.email)
     const { link, token } = linkIn(notice)
-    expect(link).toBe(`http://localhost:5173/revert-email#token=${token}`)
+    expect(link).toBe(`http://localhost:8787/revert-email#token=${token}`)
     const reverted = await revert(token, env)
     expect(reverted.status).toBe(200)
     expect(((await reverted.json()) as { user: object }).user).toMatchObject({ email: account.email, email_verified: true })

@@ -3,6 +3,7 @@ import type { ProviderSettings } from '../auth/oauth'
 import type { Pepper } from '../auth/password'
 import { memoize } from '../lib/memo'
 import { type ConfigProblem, crossFieldProblems } from './checks'
+import { originFitsRpId } from './parsers'
 import { SETTINGS, type Settings } from './settings'
 
 export type { ConfigProblem }
@@ -25,8 +26,16 @@ async function withDerivedKeys(settings: Settings) {
     ),
     totpIssuer: rest.totpIssuer || rest.productName,
     webauthnRpName: rest.webauthnRpName || rest.productName,
-    /** Where a passkey ceremony may run: WEBAUTHN_ORIGINS, or the client application's origin. */
-    webauthnOrigins: webauthnOrigins.length > 0 ? webauthnOrigins : [rest.appUrl],
+    /** Where mails' links land: the client application, or this worker's own pages. */
+    appUrl: rest.appUrl || rest.publicUrl,
+    /**
+     * Where a passkey ceremony may run: WEBAUTHN_ORIGINS, or the client application's origin and
+     * (when it fits the relying party) the hosted pages' own.
+     */
+    webauthnOrigins:
+      webauthnOrigins.length > 0
+        ? webauthnOrigins
+        : [...new Set([rest.appUrl || rest.publicUrl, ...(originFitsRpId(rest.publicUrl, rest.webauthnRpId) ? [rest.publicUrl] : [])])],
     pepper: pepperSecret ? ({ id: pepperId, key: await importHmacKey(pepperSecret) } satisfies Pepper) : undefined,
     /** Keys the limiter's names for addresses and accounts, so its storage holds nothing reversible. */
     throttleKey: await deriveHmacKey(secretKey, 'edge-users throttle keys'),

@@ -150,6 +150,20 @@ export const origin = (fallback: string) =>
       return new URL(trimmed).origin
     })
 
+/** An origin, or empty (a setting whose default is another setting, resolved in withDerivedKeys). */
+export const optionalOrigin = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const trimmed = value?.trim() ?? ''
+    if (trimmed === '') return ''
+    if (!isOrigin(trimmed)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an origin such as https://app.example.com, or empty' })
+      return z.NEVER
+    }
+    return new URL(trimmed).origin
+  })
+
 export const mailbox = (fallback: string) =>
   z
     .string()

@@ -6,6 +6,7 @@ import {
   flag,
   integer,
   mailbox,
+  optionalOrigin,
   origin,
   origins,
   providersSetting,
@@ -41,8 +42,12 @@ export const SETTINGS = {
   rateLimitPerIpPerMinute: setting('RATE_LIMIT_PER_IP_PER_MINUTE', integer(1, 1_000_000, 30)),
   loginFreeFailures: setting('LOGIN_FREE_FAILURES', integer(1, 99, 5)),
   corsOrigins: setting('CORS_ORIGINS', origins),
-  /** The client application's origin, for links in mails. */
-  appUrl: setting('APP_URL', origin('http://localhost:5173')),
+  /** This worker's own public origin: the hosted pages' and, as an OpenID Provider, the issuer. */
+  publicUrl: setting('PUBLIC_URL', origin('http://localhost:8787')),
+  /** The client application's origin, for links in mails; empty means PUBLIC_URL (the hosted pages). */
+  appUrl: setting('APP_URL', optionalOrigin),
+  /** How long a hosted pages' browser session lasts, from its sign-in (absolute). */
+  browserSessionTtlSeconds: setting('BROWSER_SESSION_TTL_SECONDS', integer(300, 31_536_000, 1_209_600)),
   mailFrom: setting('MAIL_FROM', mailbox('edge-users@example.com')),
   emailVerificationRequired: setting('EMAIL_VERIFICATION_REQUIRED', flag(false)),
   resetTokenTtlSeconds: setting('RESET_TOKEN_TTL_SECONDS', integer(60, 86_400, 1800)),

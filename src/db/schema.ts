@@ -3,6 +3,10 @@ import { check, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-o
 import { ROLES, type Role } from '../auth/roles'
 import type { AuditAction } from './audit-actions'
 
+/** What holds a session: a token pair, or a browser's cookie. */
+export const SESSION_HOLDERS = ['api', 'browser'] as const
+export type SessionHolder = (typeof SESSION_HOLDERS)[number]
+
 const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
 
 export const users = sqliteTable(
@@ -76,6 +80,11 @@ export const sessions = sqliteTable(
     amr: text('amr', { mode: 'json' }).$type<string[]>().notNull(),
     /** The assurance level that proof reached. */
     aal: text('aal', { enum: AALS }).notNull(),
+    /**
+     * What holds the session: `api`, a token pair (its refresh token hashed above); `browser`, the
+     * hosted pages' cookie, whose value is hashed in the same column and is never a refresh token.
+     */
+    holder: text('holder', { enum: SESSION_HOLDERS }).notNull().default('api'),
   },
   (t) => [index('sessions_user_id_idx').on(t.userId)],
 )

@@ -5,7 +5,7 @@ import type { Assurance } from '../auth/assurance'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
-import { sessions, users } from './schema'
+import { type SessionHolder, sessions, users } from './schema'
 
 /** User agents are stored to help people recognise their sessions, cut to a sane length. */
 const MAX_USER_AGENT = 256
@@ -43,7 +43,9 @@ export async function startSession(
   input: {
     id: string
     userId: string
+    /** The hash of what holds the session: its refresh token, or its browser's cookie. */
     refreshTokenHash: string
+    holder: SessionHolder
     userAgent: string | undefined
     expiresAt: Date
     assurance: Assurance
@@ -70,6 +72,7 @@ export async function startSession(
             authTime: sql<number>`${assurance.authTime.getTime()}`.as('auth_time'),
             amr: sql<string>`${JSON.stringify(assurance.amr)}`.as('amr'),
             aal: sql<string>`${assurance.aal}`.as('aal'),
+            holder: sql<SessionHolder>`${input.holder}`.as('holder'),
           })
           .from(users)
           .where(and(eq(users.id, userId), input.proof.guard)),
@@ -139,6 +142,8 @@ const authenticatedSession = memoize((db: Database) =>
         eq(sessions.userId, sql.placeholder('userId')),
         gt(sessions.expiresAt, sql.placeholder('now')),
         eq(users.disabled, false),
+        // Only a token pair's session: a browser's is never handed an access token.
+        eq(sessions.holder, 'api'),
       ),
     )
     .prepare(),
@@ -154,6 +159,36 @@ export async function findAuthenticatedSession(db: Database, sessionId: string, 
   return authenticatedSession(db).get({ sessionId, userId, now: now.getTime() })
 }
 
+/** A browser session's last use is written at most this often: a page view costs no write otherwise. */
+const TOUCH_EVERY_MS = 3_600_000
+
+/**
+ * The session a browser's cookie holds, with its user: live, held by a browser, the cookie's hash
+ * its own, the account enabled. A session whose last use is over an hour old is marked used now
+ * (that is the only write a signed-in page view makes).
+ */
+export async function findBrowserSession(db: Database, input: { sessionId: string; cookieHash: string; now: Date }) {
+  const found = await db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(
+      and(
+        eq(sessions.id, input.sessionId),
+        eq(sessions.refreshTokenHash, input.cookieHash),
+        eq(sessions.holder, 'browser'),
+        gt(sessions.expiresAt, input.now),
+        eq(users.disabled, false),
+      ),
+    )
+    .get()
+  if (found && input.now.getTime() - found.session.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
+    await db.update(sessions).set({ lastUsedAt: input.now }).where(eq(sessions.id, input.sessionId))
+    found.session.lastUsedAt = input.now
+  }
+  return found
+}
+
 /**
  * Rotates a refresh token in one D1 batch (a transaction): the session takes the new hash only if
  * it still holds the old one and has not expired, and the session's user is read back. Of many
@@ -164,7 +199,14 @@ export async function rotateRefreshToken(db: Database, input: { sessionId: strin
     db
       .update(sessions)
       .set({ refreshTokenHash: input.newHash, lastUsedAt: input.now, rotations: sql`${sessions.rotations} + 1` })
-      .where(and(eq(sessions.id, input.sessionId), eq(sessions.refreshTokenHash, input.oldHash), gt(sessions.expiresAt, input.now)))
+      .where(
+        and(
+          eq(sessions.id, input.sessionId),
+          eq(sessions.refreshTokenHash, input.oldHash),
+          gt(sessions.expiresAt, input.now),
+          eq(sessions.holder, 'api'),
+        ),
+      )
       .returning({ id: sessions.id, expiresAt: sessions.expiresAt, authTime: sessions.authTime, amr: sessions.amr, aal: sessions.aal }),
     // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
     db
@@ -178,17 +220,20 @@ export async function rotateRefreshToken(db: Database, input: { sessionId: strin
 
 /** What a presented refresh token is checked against when it is not its session's current one. */
 export async function findRefreshState(db: Database, sessionId: string) {
-  return db
-    .select({
-      sessionId: sessions.id,
-      userId: sessions.userId,
-      refreshTokenHash: sessions.refreshTokenHash,
-      rotations: sessions.rotations,
-      rotatedAt: sessions.lastUsedAt,
-    })
-    .from(sessions)
-    .where(eq(sessions.id, sessionId))
-    .get()
+  return (
+    db
+      .select({
+        sessionId: sessions.id,
+        userId: sessions.userId,
+        refreshTokenHash: sessions.refreshTokenHash,
+        rotations: sessions.rotations,
+        rotatedAt: sessions.lastUsedAt,
+      })
+      .from(sessions)
+      // A browser's session is never refreshed: its cookie is no refresh token, fresh or replayed.
+      .where(and(eq(sessions.id, sessionId), eq(sessions.holder, 'api')))
+      .get()
+  )
 }
 
 /** A live session with its user, for answering a retried refresh. */

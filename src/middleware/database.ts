@@ -39,7 +39,15 @@ export function useDatabase() {
     const db = databaseFor(c.env.DB)
     c.set('db', db)
     // The sign-in layer's context, now that the database is open: made once, with the request's time.
-    c.set('signIn', { db, config: c.var.config, limiter: c.var.limiter, caller: c.var.client, now: new Date(), requestId: c.var.requestId })
+    c.set('signIn', {
+      db,
+      config: c.var.config,
+      limiter: c.var.limiter,
+      caller: c.var.client,
+      now: new Date(),
+      requestId: c.var.requestId,
+      holder: 'api',
+    })
     await inSession(request.session, next)
     const bookmark = request.bookmark()
     if (bookmark) c.res.headers.set(BOOKMARK_HEADER, bookmark)

@@ -1,10 +1,10 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
-import { hashPassword } from '../auth/password'
 import { removeAccount } from '../db/last-admin'
 import { allOf } from '../db/sessions'
-import { changePassword, findTakenFields, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
-import { problem, rateLimited, takenError, validationFailed } from '../errors'
+import { findTakenFields, normaliseEmail, recordAuthentication, updateProfile } from '../db/users'
+import { problem, rateLimited, takenError } from '../errors'
+import { changeOwnPassword } from '../factors/password'
 import { createRouter } from '../http/router'
 import { signedIn } from '../http/signed-in'
 import { withPasswordPolicy } from '../http/validation'
@@ -114,26 +114,7 @@ const changeMyPasswordRoute = createRoute({
 
 const changeMyPassword: RouteHandler<typeof changeMyPasswordRoute, AppEnv> = async (c) => {
   const { current_password, new_password } = c.req.valid('json')
-  const { db, config, user, session, client } = c.var
-  // Before the password is checked, so a request that cannot succeed costs no attempt.
-  if (new_password.normalize('NFC') === current_password.normalize('NFC')) {
-    throw validationFailed([{ path: 'new_password', message: 'must differ from the current password' }])
-  }
-  // The password in the body is the proof; an account with a second factor also needs a recent aal2.
-  await requireRecentProof(c.var.signIn, signedIn(c), { passwordInBody: true })
-  const { checked, at } = await proveAgain(c.var.signIn, c.var.user, [{ kind: 'password', password: current_password }], 'password_change')
-  const passwordHash = await hashPassword(new_password, config)
-  const changed = await changePassword(db, {
-    userId: user.id,
-    keepSessionId: session.id,
-    confirmedBy: allOf(checked.map((proof) => proof.write)).guard,
-    passwordHash,
-    authAt: at,
-    client,
-    now: new Date(),
-  })
-  // Another change of the password landed first: the one checked here is no longer current.
-  if (!changed) throw problem('invalid_password')
+  await changeOwnPassword(c.var.signIn, signedIn(c), { currentPassword: current_password, newPassword: new_password })
   return c.body(null, 204)
 }
 

@@ -1,17 +1,14 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../app-env'
-import { hashPassword } from '../auth/password'
-import { createUser, findTakenFields } from '../db/users'
-import { takenError } from '../errors'
 import { createRouter } from '../http/router'
 import { withPasswordPolicy } from '../http/validation'
-import { uuidv7 } from '../lib/ids'
 import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { emailField, newPasswordField, usernameField } from '../schemas/fields'
 import { jsonRequest, jsonResponse, noAuth } from '../schemas/openapi'
 import { bodyProblems } from '../schemas/problem'
 import { userEnvelope } from '../schemas/user'
+import { createAccount } from '../sign-in/sign-up'
 import { userView } from '../views/user'
 
 const signupBody = z.object({ username: usernameField, email: emailField, password: newPasswordField }).openapi('SignupRequest')
@@ -33,21 +30,9 @@ const signupRoute = createRoute({
 })
 
 const signup: RouteHandler<typeof signupRoute, AppEnv> = async (c) => {
-  const { username, email, password } = c.req.valid('json')
-  const { db, config, client } = c.var
-
-  // Checked before hashing, so a taken name costs no PBKDF2 work; the unique index still
-  // decides when two signups race.
-  const [taken] = await findTakenFields(db, { username, email })
-  if (taken) throw takenError(taken)
-
-  const now = new Date()
-  const passwordHash = await hashPassword(password, config)
-  const created = await createUser(db, { id: uuidv7(now.getTime()), username, email, passwordHash, client, now })
-  if (created.taken) throw takenError(created.taken)
-  if (!created.user) throw new Error('the insert returned no row')
-  await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(created.user)], c.var.requestId)
-  return c.json({ user: userView(created.user) }, 201)
+  const user = await createAccount(c.var.signIn, c.req.valid('json'))
+  await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(user)], c.var.requestId)
+  return c.json({ user: userView(user) }, 201)
 }
 
 /** Creating an account. Mounted at /api/v1/users. */

@@ -9,6 +9,10 @@ import type { Grant } from './grant'
 import { grantFor } from './grant'
 import type { CheckedProof } from './proofs'
 
+/** A token pair's session lasts as long as its refresh token may; a browser's, BROWSER_SESSION_TTL_SECONDS. */
+const sessionTtlSeconds = ({ holder, config }: SignInContext) =>
+  holder === 'browser' ? config.browserSessionTtlSeconds : config.refreshTokenTtlSeconds
+
 /**
  * Every way of signing in ends here once its proofs checked out: the session opens with the
  * assurance those proofs reach, in one write that holds only while what they were checked against
@@ -23,7 +27,7 @@ export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: 
   const id = uuidv7(at.getTime())
   const session = {
     id,
-    expiresAt: new Date(at.getTime() + config.refreshTokenTtlSeconds * 1000),
+    expiresAt: new Date(at.getTime() + sessionTtlSeconds(ctx) * 1000),
     refreshToken: newRefreshToken(id),
     ...assurance,
   }
@@ -34,6 +38,7 @@ export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: 
       id,
       userId: user.id,
       refreshTokenHash: await hashOpaqueToken(session.refreshToken),
+      holder: ctx.holder,
       userAgent: ctx.caller.userAgent ?? undefined,
       expiresAt: session.expiresAt,
       assurance,

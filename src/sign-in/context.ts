@@ -1,7 +1,7 @@
 import type { Config } from '../config'
 import type { Client } from '../db/audit'
 import type { Database } from '../db/client'
-import type { SessionRow, UserRow } from '../db/schema'
+import type { SessionHolder, SessionRow, UserRow } from '../db/schema'
 import type { Limiter } from '../rate-limit/client'
 
 /**
@@ -20,6 +20,11 @@ export type SignInContext = {
   now: Date
   /** The request's id, for the log lines a refusal writes (never in an answer of its own). */
   requestId: string
+  /**
+   * What will hold a session this request opens: a token pair (`api`, the JSON API) or the hosted
+   * pages' cookie (`browser`), which decides its lifetime and whether it can ever be refreshed.
+   */
+  holder: SessionHolder
 }
 
 /** The signed-in account a request acts for, as requireAuth read it back: its user and session rows. */

@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `holder` text DEFAULT 'api' NOT NULL;

@@ -1,0 +1,21 @@
+import type { SignInOutcome } from '../sign-in/outcome'
+
+/**
+ * Between a password and its second factor the browser holds the `mfa_token` in a cookie of its
+ * own (`__Host-edge-users-second-step`, HttpOnly, as long as the step lasts), with the methods
+ * the page offers: the methods only shape the page, the token alone is checked.
+ */
+export const SECOND_STEP_COOKIE = 'edge-users-second-step'
+
+const METHODS = new Set(['totp', 'recovery_code', 'passkey'])
+
+export function secondStepCookieValue(outcome: Extract<SignInOutcome, { kind: 'second_step' }>): string {
+  return `${outcome.mfaToken}~${outcome.methods.filter((method) => METHODS.has(method)).join('.')}`
+}
+
+/** The step's token and methods as the cookie holds them, or undefined for anything else. */
+export function readSecondStepCookie(value: string | undefined): { mfaToken: string; methods: string[] } | undefined {
+  const match = value ? /^([A-Za-z0-9_-]{43})~([a-z_.]*)$/.exec(value) : null
+  if (!match?.[1]) return undefined
+  return { mfaToken: match[1], methods: (match[2] ?? '').split('.').filter((method) => METHODS.has(method)) }
+}
