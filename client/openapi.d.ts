@@ -2289,7 +2289,7 @@ export interface operations {
     startProviderSignIn: {
         parameters: {
             query?: {
-                /** @description Where the app gets #code=… back: APP_URL or below it */
+                /** @description Where the app gets #code=… back: at APP_URL (or PUBLIC_URL, the hosted pages) or below it */
                 redirect_uri?: string;
                 /** @description The app's PKCE challenge for POST /users/oauth/token */
                 code_challenge?: string;

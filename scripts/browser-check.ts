@@ -13,8 +13,9 @@
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
+import { checkHostedPages } from './browser/hosted-pages.ts'
 import { type DevServer, freePort, scratchCopy, startDevServer } from './lib/dev-server.ts'
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, type IdentityProvider, startIdentityProvider } from './lib/identity-provider.ts'
 
@@ -70,6 +71,24 @@ async function verifiedAccount(base: string, account: { username: string; email:
   return (await (await post('/users/login', account)).json()) as { access_token: string }
 }
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+
+const spentTokens = new Set<string>()
+/** The token of the newest mail written after `since` (ms) whose link goes to `path` and that no check took yet, waiting up to 15 s. */
+async function mailToken(path: string, since: number): Promise<string> {
+  const pattern = new RegExp(`${path}#token=([A-Za-z0-9_-]+)`)
+  for (let i = 0; i < 60; i++) {
+    const files = mailFiles()
+      .filter((file) => statSync(file).mtimeMs >= since)
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+    const token = files.map((file) => pattern.exec(readFileSync(file, 'utf8'))?.[1]).find((found) => found && !spentTokens.has(found))
+    if (token) {
+      spentTokens.add(token)
+      return token
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  throw new Error(`no mail with a ${path} link arrived`)
+}
 
 let failures = 0
 const check = (ok: boolean, what: string) => {
@@ -346,6 +365,17 @@ try {
   await checkPasskeys(browser, server.base)
   await checkProviderSignIn(browser, server.base, 'ada')
   await checkProviderSignIn(browser, server.base, 'unverified-grace')
+  // The hosted pages; with --screenshots, the README's pictures of /sign-in and /account land in docs/.
+  const screenshots = process.argv.includes('--screenshots') ? resolve('docs') : undefined
+  await checkHostedPages({
+    browser,
+    base: server.base,
+    scratch: dir,
+    screenshots,
+    check,
+    mailToken,
+    provider: { name: 'Local IdP', login: 'ada' },
+  })
   // SCREENSHOT=file.png keeps a picture of the page as the check left it.
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false })
 } catch (error) {

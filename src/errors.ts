@@ -51,6 +51,9 @@ const catalog = {
 } as const satisfies Record<string, readonly [ProblemStatus, string, string]>
 
 export type ErrorCode = keyof typeof catalog
+
+/** Whether a word is one of the catalog's codes (a code read back from a URL, say). */
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(catalog, code)
 export type StatusOf<C extends ErrorCode> = (typeof catalog)[C][0]
 
 export const titleOf = (code: ErrorCode) => catalog[code][1]

@@ -31,6 +31,14 @@ describe('the sign-in page', () => {
     expect(response.headers.get('Cache-Control')).toBe('no-store')
   })
 
+  it('loads its script with the very nonce its CSP names', async () => {
+    const response = await new PageBrowser().get('/sign-in')
+    const csp = response.headers.get('Content-Security-Policy') ?? ''
+    const nonces = [...(await response.text()).matchAll(/nonce="([0-9a-f]+)"/g)].map((match) => match[1])
+    expect(nonces.length).toBeGreaterThan(0)
+    for (const nonce of nonces) expect(csp).toContain(`'nonce-${nonce}'`)
+  })
+
   it('gives a new nonce to every response', async () => {
     const browser = new PageBrowser()
     const first = (await browser.get('/sign-in')).headers.get('Content-Security-Policy')
@@ -564,5 +572,52 @@ describe('passkeys on the pages', () => {
     const script = await (await call(`${ORIGIN}/pages/passkeys.js`)).text()
     expect(script).toContain("signIn('conditional')")
     expect(script.indexOf('pending?.abort()')).toBeLessThan(script.indexOf("signIn('optional')"))
+  })
+})
+
+describe('"Continue with" a provider on the pages', () => {
+  it('refuses a provider that is not configured, on a page', async () => {
+    const browser = new PageBrowser()
+    await browser.get('/sign-in')
+    const response = await browser.post('/sign-in/with/nowhere', {})
+    expect(response.status).toBe(404)
+    expect(response.headers.get('Content-Type')).toMatch(/text\/html/)
+  })
+
+  it('shows a provider’s #error= in the catalog’s words, and refuses a code without the flow’s cookie', async () => {
+    const browser = new PageBrowser()
+    const landing = await (await browser.get('/sign-in/provider')).text()
+    expect(landing).toContain('src="/pages/provider-code.js"')
+    const refused = await browser.post('/sign-in/provider', { code: '', error: 'email_not_verified' })
+    expect(refused.status).toBe(400)
+    expect(alertOf(await refused.text())).toBe('Confirm your email address first: follow the link in the verification mail.')
+    const stray = await browser.post('/sign-in/provider', { code: 'a-code-from-somewhere-else' })
+    expect(stray.status).toBe(400)
+    expect(alertOf(await stray.text())).toBe('The challenge is unknown, expired or already used; start again.')
+    expect(browser.session()).toBeUndefined()
+  })
+})
+
+describe('connecting an account from /account', () => {
+  it('asks for the current password first, and refuses a wrong one like a wrong login', async () => {
+    const { account } = await verifiedSignedIn()
+    const browser = new PageBrowser()
+    await browser.signIn(account)
+    const ask = await (await browser.get('/account/connect/idp')).text()
+    expect(ask).toContain('<label for="current_password">Current password</label>')
+    const missing = await browser.post('/account/connect/idp', {})
+    expect(missing.status).toBe(400)
+    const wrong = await browser.post('/account/connect/idp', { current_password: 'not-my-password-at-all' })
+    expect(wrong.status).toBe(403)
+    expect(alertOf(await wrong.text())).toBe('The current password is incorrect.')
+  })
+
+  it('refuses a link code without the flow’s cookie, on the account page', async () => {
+    const { account } = await verifiedSignedIn()
+    const browser = new PageBrowser()
+    await browser.signIn(account)
+    const refused = await browser.post('/account/connected', { code: 'a-link-code-from-elsewhere' })
+    expect(refused.status).toBe(400)
+    expect(alertOf(await refused.text())).toMatch(/^The challenge is unknown, expired or already used; start again\./)
   })
 })

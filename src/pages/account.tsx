@@ -27,7 +27,7 @@ const accountOf = (c: Context<AppEnv>): SignedIn => {
 
 const date = (value: Date | null | undefined) => (value ? `${value.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never')
 
-async function AccountPage(props: { c: Context<AppEnv>; notice?: string; error?: ApiError; section?: 'password' }) {
+export async function AccountPage(props: { c: Context<AppEnv>; notice?: string; error?: ApiError; section?: 'password' }) {
   const { c, error } = props
   const page = pageContext(c)
   const { user, session } = accountOf(c)
@@ -129,6 +129,13 @@ async function AccountPage(props: { c: Context<AppEnv>; notice?: string; error?:
           ))}
         </ul>
       )}
+      {c.var.config.providers
+        .filter((provider) => !identities.some((identity) => identity.provider === provider.id))
+        .map((provider) => (
+          <form method="get" action={`/account/connect/${encodeURIComponent(provider.id)}`}>
+            <button type="submit" class="secondary">{`Connect ${provider.name}`}</button>
+          </form>
+        ))}
 
       <h2>Apps with access</h2>
       <p>No app has access to your account.</p>
@@ -147,7 +154,7 @@ const confirmForm = z.object({
 })
 
 /** A page that asks for the current password before adding a way in (field Current password, button Continue). */
-function PasswordFirstPage(props: { c: Context<AppEnv>; title: string; action: string; intro: string; error?: ApiError }) {
+export function PasswordFirstPage(props: { c: Context<AppEnv>; title: string; action: string; intro: string; error?: ApiError }) {
   const page = pageContext(props.c)
   return (
     <Layout page={page} title={props.title}>
@@ -251,7 +258,8 @@ function RecoveryCodesPage(props: { c: Context<AppEnv>; codes: string[] }) {
 }
 
 /** Where a stale session goes first: the confirm page, and back to `returnTo` afterwards. */
-const confirmFirst = (c: Context<AppEnv>, returnTo: string) => seeOther(c, `/account/confirm?return_to=${encodeURIComponent(returnTo)}`)
+export const confirmFirst = (c: Context<AppEnv>, returnTo: string) =>
+  seeOther(c, `/account/confirm?return_to=${encodeURIComponent(returnTo)}`)
 
 /**
  * GET /account (signed in only) and what its forms do: change the password, revoke a session,

@@ -8,6 +8,7 @@ import { checkPageForm } from '../middleware/page-forms'
 import { accountPages, signOutPage } from './account'
 import { Alert, Layout } from './layout'
 import { passkeyPages } from './passkeys'
+import { providerPages } from './provider'
 import { recoveryPages } from './recovery'
 import { pageContext } from './respond'
 import { SCRIPTS } from './scripts'
@@ -50,8 +51,8 @@ function requireBrowserSession() {
 }
 
 /** The pages' paths, as the middleware is mounted on them. */
+// Hono's `/x/*` also matches `/x` itself: listing both would run the middleware twice (two nonces).
 const PAGE_ROUTES = [
-  '/sign-in',
   '/sign-in/*',
   '/sign-up',
   '/sign-out',
@@ -59,7 +60,6 @@ const PAGE_ROUTES = [
   '/reset-password',
   '/verify-email',
   '/revert-email',
-  '/account',
   '/account/*',
 ]
 
@@ -84,13 +84,13 @@ export const pages = new Hono<AppEnv>().route('/', assets)
 // Only on the pages' own paths: an API path nothing answers stays the API's 404 or 405.
 for (const path of PAGE_ROUTES) pages.use(path, pageFrame(), checkPageForm(), readBrowserSession())
 pages
-  .use('/account', requireBrowserSession())
   .use('/account/*', requireBrowserSession())
   .route('/', signInPage)
   .route('/', secondStepPage)
   .route('/', signUpPage)
   .route('/', recoveryPages)
   .route('/', passkeyPages)
+  .route('/', providerPages)
   .route('/', accountPages)
   .route('/', signOutPage)
 

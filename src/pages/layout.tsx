@@ -16,6 +16,8 @@ export function Layout(props: { page: PageContext; title: string; wide?: boolean
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · ${props.page.productName}`}</title>
         <link rel="stylesheet" href="/pages/style.css" />
+        {/* No icon: without this line a browser asks for /favicon.ico, a 404 in its console. */}
+        <link rel="icon" href="data:," />
         {(props.scripts ?? []).map((name) => (
           <script src={`/pages/${name}.js`} nonce={props.page.nonce} defer />
         ))}

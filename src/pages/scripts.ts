@@ -122,4 +122,18 @@ const PASSKEYS = `
 })();
 `
 
-export const SCRIPTS: Record<string, string> = { 'link-token': LINK_TOKEN, passkeys: PASSKEYS }
+/** A provider flow's return (#code=…, #link_code=… or #error=…): the fragment's values go into the form, which is sent at once. */
+const PROVIDER_CODE = `
+'use strict';
+(() => {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const form = document.getElementById('provider-code-form');
+  const inputs = form ? [...form.querySelectorAll('input[data-fragment]')] : [];
+  if (!inputs.some((input) => fragment.get(input.dataset.fragment))) return;
+  for (const input of inputs) input.value = fragment.get(input.dataset.fragment) ?? '';
+  history.replaceState(null, '', location.pathname);
+  form.submit();
+})();
+`
+
+export const SCRIPTS: Record<string, string> = { 'link-token': LINK_TOKEN, passkeys: PASSKEYS, 'provider-code': PROVIDER_CODE }

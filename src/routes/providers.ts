@@ -38,7 +38,11 @@ const providerParam = z.object({
 
 const authorizeQuery = z
   .object({
-    redirect_uri: z.string().max(2048).optional().openapi({ description: 'Where the app gets #code=… back: APP_URL or below it' }),
+    redirect_uri: z
+      .string()
+      .max(2048)
+      .optional()
+      .openapi({ description: 'Where the app gets #code=… back: at APP_URL (or PUBLIC_URL, the hosted pages) or below it' }),
     code_challenge: z
       .string()
       .regex(/^[A-Za-z0-9_-]{43}$/, 'must be the base64url SHA-256 of the code verifier (43 characters)')

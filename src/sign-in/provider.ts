@@ -31,12 +31,12 @@ export function providerOf(config: Pick<Config, 'providers'>, id: string): Provi
 /** The callback URL to register with a provider: this API's origin as the request reached it. */
 export const callbackUrlOf = (origin: string, provider: ProviderSettings) => `${origin}/api/v1/oauth/${provider.id}/callback`
 
-/** A redirect back to the app: APP_URL's origin, no fragment of its own. */
-export function checkRedirectUri(config: Pick<Config, 'appUrl'>, value: string, path = 'redirect_uri'): string {
-  const app = new URL(config.appUrl)
+/** A redirect back to the app: APP_URL's origin (or this worker's own, for its hosted pages), no fragment of its own. */
+export function checkRedirectUri(config: Pick<Config, 'appUrl' | 'publicUrl'>, value: string, path = 'redirect_uri'): string {
+  const origins = [new URL(config.appUrl).origin, new URL(config.publicUrl).origin]
   if (!URL.canParse(value)) throw validationFailed([{ path, message: 'must be a URL at APP_URL or below it' }])
   const url = new URL(value)
-  if (url.origin !== app.origin || url.hash || url.username || url.password)
+  if (!origins.includes(url.origin) || url.hash || url.username || url.password)
     throw validationFailed([{ path, message: 'must be a URL at APP_URL or below it, without a fragment' }])
   return url.href
 }
