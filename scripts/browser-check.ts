@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join, resolve } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import { checkHostedPages } from './browser/hosted-pages.ts'
+import { VIRTUAL_AUTHENTICATOR } from './browser/virtual-authenticator.ts'
 import { type DevServer, freePort, scratchCopy, startDevServer } from './lib/dev-server.ts'
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, type IdentityProvider, startIdentityProvider } from './lib/identity-provider.ts'
 
@@ -163,16 +164,7 @@ async function checkPasskeys(browser: Browser, base: string) {
   await page.goto(`${base}/api/v1/docs`)
   const cdp = await page.context().newCDPSession(page)
   await cdp.send('WebAuthn.enable')
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  })
+  await cdp.send('WebAuthn.addVirtualAuthenticator', VIRTUAL_AUTHENTICATOR)
   const account = { username: 'passkey_check', email: 'passkey@example.com', password: 'amber-orchard-keys-2026' }
   const post = (path: string, body: unknown) =>
     fetch(`${base}/api/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })

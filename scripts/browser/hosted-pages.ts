@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { VIRTUAL_AUTHENTICATOR } from './virtual-authenticator.ts'
 
 export type PagesCheck = {
   browser: Browser
@@ -103,16 +104,7 @@ export async function checkHostedPages(input: PagesCheck): Promise<void> {
   })
   const cdp = await context.newCDPSession(page)
   await cdp.send('WebAuthn.enable')
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  })
+  await cdp.send('WebAuthn.addVirtualAuthenticator', VIRTUAL_AUTHENTICATOR)
 
   // Sign-up by keyboard alone: the username field has focus, Tab moves on, Enter sends.
   const signedUpAt = Date.now()

@@ -15,7 +15,7 @@ import type { SignedIn } from '../sign-in/context'
 import { reauthenticateWith } from '../sign-in/reauthenticate'
 import { requireAddingWayIn } from '../sign-in/recent-proof'
 import { readForm } from './forms'
-import { Alert, Field, Form, Layout } from './layout'
+import { Alert, CurrentPassword, Field, Form, Layout } from './layout'
 import { fieldError, pageContext, refusalOf, respond, seeOther, statusOf } from './respond'
 import { confineReturnTo } from './return-to'
 
@@ -62,13 +62,7 @@ export async function AccountPage(props: { c: Context<AppEnv>; notice?: string; 
         <p>This account signs in without a password.</p>
       ) : (
         <Form page={page} action="/account/password">
-          <Field
-            id="current_password"
-            label="Current password"
-            type="password"
-            autocomplete="current-password"
-            error={props.section === 'password' ? fieldError(error, 'current_password') : undefined}
-          />
+          <CurrentPassword error={props.section === 'password' ? fieldError(error, 'current_password') : undefined} />
           <Field
             id="new_password"
             label="New password"
@@ -161,14 +155,7 @@ export function PasswordFirstPage(props: { c: Context<AppEnv>; title: string; ac
       <Alert message={props.error?.detail} />
       <p>{props.intro}</p>
       <Form page={page} action={props.action}>
-        <Field
-          id="current_password"
-          label="Current password"
-          type="password"
-          autocomplete="current-password"
-          error={fieldError(props.error, 'current_password')}
-          autofocus
-        />
+        <CurrentPassword error={fieldError(props.error, 'current_password')} autofocus />
         <button type="submit">Continue</button>
       </Form>
       <nav class="links">
@@ -189,14 +176,7 @@ function ConfirmPage(props: { c: Context<AppEnv>; returnTo: string; twoFactors: 
         continue.
       </p>
       <Form page={page} action="/account/confirm" returnTo={props.returnTo}>
-        <Field
-          id="current_password"
-          label="Current password"
-          type="password"
-          autocomplete="current-password"
-          error={fieldError(props.error, 'current_password')}
-          autofocus
-        />
+        <CurrentPassword error={fieldError(props.error, 'current_password')} autofocus />
         {props.twoFactors && (
           <Field
             id="code"

@@ -88,3 +88,17 @@ export function Field(props: {
     </>
   )
 }
+
+/** The current password a sensitive step asks for first (field **Current password**). */
+export function CurrentPassword(props: { error?: string; autofocus?: boolean }) {
+  return (
+    <Field
+      id="current_password"
+      label="Current password"
+      type="password"
+      autocomplete="current-password"
+      error={props.error}
+      autofocus={props.autofocus}
+    />
+  )
+}

@@ -12,9 +12,9 @@ import { secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/
 import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
 import { completeSecondStep } from '../sign-in/second-step'
 import { readForm } from './forms'
-import { Alert, Field, Form, Layout } from './layout'
+import { Alert, CurrentPassword, Form, Layout } from './layout'
 import { pageContext, refusalOf, respond, returnToOf } from './respond'
-import { readSecondStepCookie, SECOND_STEP_COOKIE } from './second-step-cookie'
+import { readSecondStepCookie, SECOND_STEP_COOKIE } from './sign-in-answer'
 
 /*
  * The passkey ceremonies of the pages. A form cannot hold an authenticator's answer, so the
@@ -59,7 +59,7 @@ function AddPasskeyPage(props: { c: Context<AppEnv>; error?: string }) {
       <Alert message={props.error} />
       <p>Adding a way to sign in needs your current password. Then your device asks you to create the passkey.</p>
       <Form page={page} action="/account/passkeys/new" id="add-passkey-form">
-        <Field id="current_password" label="Current password" type="password" autocomplete="current-password" autofocus />
+        <CurrentPassword autofocus />
         <button type="submit">Continue</button>
       </Form>
       <noscript>

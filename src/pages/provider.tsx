@@ -4,7 +4,6 @@ import { z } from 'zod'
 import type { AppEnv } from '../app-env'
 import { newOpaqueToken } from '../auth/opaque-tokens'
 import { type ApiError, isErrorCode, problem } from '../errors'
-import { holdBrowserSession } from '../http/browser-session'
 import { clearHostCookie, hostCookie, setHostCookie } from '../http/cookies'
 import { flowBrowser, requestOrigin } from '../http/provider-browser'
 import { sha256, toBase64Url } from '../lib/encoding'
@@ -15,9 +14,9 @@ import { requireAddingWayIn, requireVerifiedAddress } from '../sign-in/recent-pr
 import { AccountPage, confirmFirst, PasswordFirstPage } from './account'
 import { readForm } from './forms'
 import { Alert, Form, Layout } from './layout'
-import { pageContext, refusalOf, respond, seeOther, statusOf } from './respond'
+import { pageContext, refusalOf, respond, statusOf } from './respond'
 import { confineReturnTo } from './return-to'
-import { SECOND_STEP_COOKIE, secondStepCookieValue } from './second-step-cookie'
+import { browserSignInAnswer } from './sign-in-answer'
 
 /*
  * "Continue with {provider}" on /sign-in: the page is the app of a provider sign-in, as the JSON
@@ -161,12 +160,7 @@ export const providerPages = new Hono<AppEnv>()
       if (!kept?.[1] || !code) throw problem('invalid_challenge')
       const returnTo = confineReturnTo(kept[2], c.var.config.appUrl)
       const outcome = await signInWithProviderCode(c.var.signIn, { code, codeVerifier: kept[1] })
-      if (outcome.kind === 'signed_in') {
-        holdBrowserSession(c, outcome.grant)
-        return seeOther(c, returnTo)
-      }
-      setHostCookie(c, SECOND_STEP_COOKIE, secondStepCookieValue(outcome), outcome.expiresIn)
-      return seeOther(c, `/sign-in/second-step?return_to=${encodeURIComponent(returnTo)}`)
+      return browserSignInAnswer(c, outcome, returnTo)
     } catch (caught) {
       const error = refusalOf(c, caught)
       return respond(c, <ProviderLandingPage c={c} error={error.detail} />, statusOf(error))

@@ -9,7 +9,7 @@ import { completeSecondStep, type SecondStepAnswer } from '../sign-in/second-ste
 import { readForm } from './forms'
 import { Alert, Field, Form, Layout } from './layout'
 import { fieldError, pageContext, refusalOf, respond, returnToOf, seeOther, statusOf } from './respond'
-import { readSecondStepCookie, SECOND_STEP_COOKIE } from './second-step-cookie'
+import { readSecondStepCookie, SECOND_STEP_COOKIE } from './sign-in-answer'
 
 const codeForm = z.object({ code: z.string().trim().min(1, 'is required').max(16) })
 const recoveryForm = z.object({ recovery_code: z.string().trim().min(1, 'is required').max(64) })

@@ -3,14 +3,12 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../app-env'
 import type { ApiError } from '../errors'
-import { holdBrowserSession } from '../http/browser-session'
-import { setHostCookie } from '../http/cookies'
 import { currentPasswordField } from '../schemas/fields'
 import { signInWithPassword } from '../sign-in/attempt'
 import { readForm } from './forms'
 import { Alert, Field, Form, Layout } from './layout'
-import { fieldError, pageContext, refusalOf, respond, returnToOf, seeOther, statusOf } from './respond'
-import { SECOND_STEP_COOKIE, secondStepCookieValue } from './second-step-cookie'
+import { fieldError, pageContext, refusalOf, respond, returnToOf, statusOf } from './respond'
+import { browserSignInAnswer } from './sign-in-answer'
 
 const signInForm = z.object({ username: z.string().trim().min(1, 'is required').max(254), password: currentPasswordField })
 
@@ -63,12 +61,7 @@ export const signInPage = new Hono<AppEnv>()
     try {
       const { username: identifier, password } = readForm(c, signInForm)
       const outcome = await signInWithPassword(c.var.signIn, { identifier, password })
-      if (outcome.kind === 'signed_in') {
-        holdBrowserSession(c, outcome.grant)
-        return seeOther(c, returnTo)
-      }
-      setHostCookie(c, SECOND_STEP_COOKIE, secondStepCookieValue(outcome), outcome.expiresIn)
-      return seeOther(c, `/sign-in/second-step?return_to=${encodeURIComponent(returnTo)}`)
+      return browserSignInAnswer(c, outcome, returnTo)
     } catch (caught) {
       const error = refusalOf(c, caught)
       return respond(c, <SignInPage c={c} returnTo={returnTo} username={username} error={error} />, statusOf(error))

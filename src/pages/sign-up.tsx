@@ -3,7 +3,6 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../app-env'
 import type { ApiError } from '../errors'
-import { holdBrowserSession } from '../http/browser-session'
 import { enqueueAfterWrite, verificationJob } from '../mail/jobs'
 import { ipBudget } from '../rate-limit/ip-budget'
 import { emailField, newPasswordField, usernameField } from '../schemas/fields'
@@ -11,7 +10,8 @@ import { signInWithPassword } from '../sign-in/attempt'
 import { createAccount } from '../sign-in/sign-up'
 import { readForm } from './forms'
 import { Alert, Field, Form, Layout } from './layout'
-import { fieldError, pageContext, refusalOf, respond, returnToOf, seeOther, statusOf } from './respond'
+import { fieldError, pageContext, refusalOf, respond, returnToOf, statusOf } from './respond'
+import { browserSignInAnswer } from './sign-in-answer'
 
 const signUpForm = z.object({ username: usernameField, email: emailField, password: newPasswordField })
 
@@ -74,8 +74,7 @@ export const signUpPage = new Hono<AppEnv>()
       await enqueueAfterWrite(c.env.MAIL_QUEUE, [verificationJob(user)], c.var.requestId)
       if (c.var.config.emailVerificationRequired) return respond(c, <CheckInboxPage c={c} email={user.email} />)
       const outcome = await signInWithPassword(c.var.signIn, { identifier: user.username, password: input.password })
-      if (outcome.kind === 'signed_in') holdBrowserSession(c, outcome.grant)
-      return seeOther(c, returnTo)
+      return browserSignInAnswer(c, outcome, returnTo)
     } catch (caught) {
       const error = refusalOf(c, caught)
       return respond(c, <SignUpPage c={c} returnTo={returnTo} values={values} error={error} />, statusOf(error))

@@ -1,3 +1,7 @@
+import type { Context } from 'hono'
+import type { AppEnv } from '../app-env'
+import { holdBrowserSession } from '../http/browser-session'
+import { setHostCookie } from '../http/cookies'
 import type { SignInOutcome } from '../sign-in/outcome'
 
 /**
@@ -18,4 +22,18 @@ export function readSecondStepCookie(value: string | undefined): { mfaToken: str
   const match = value ? /^([A-Za-z0-9_-]{43})~([a-z_.]*)$/.exec(value) : null
   if (!match?.[1]) return undefined
   return { mfaToken: match[1], methods: (match[2] ?? '').split('.').filter((method) => METHODS.has(method)) }
+}
+
+/**
+ * A sign-in's outcome as a page answers it (the counterpart of http/sign-in-answer.ts): signed
+ * in, the browser holds the session and goes on to `returnTo`; one proof short, it holds the step
+ * and goes to /sign-in/second-step, which comes back to `returnTo` after.
+ */
+export function browserSignInAnswer(c: Context<AppEnv>, outcome: SignInOutcome, returnTo: string): Response {
+  if (outcome.kind === 'signed_in') {
+    holdBrowserSession(c, outcome.grant)
+    return c.redirect(returnTo, 303)
+  }
+  setHostCookie(c, SECOND_STEP_COOKIE, secondStepCookieValue(outcome), outcome.expiresIn)
+  return c.redirect(`/sign-in/second-step?return_to=${encodeURIComponent(returnTo)}`, 303)
 }
