@@ -202,6 +202,11 @@ describe('return_to', () => {
     '/\\evil.example',
     '/\t/evil.example',
     'http://localhost:8787.evil.example/',
+    '/.//evil.example',
+    '/%2e//evil.example',
+    '/a/..//evil.example',
+    '/./\\evil.example',
+    '/%2E%2E//evil.example',
   ])('%s is ignored: the sign-in goes to /account', async (returnTo) => {
     const { account } = await signup()
     const browser = new PageBrowser()
@@ -619,5 +624,88 @@ describe('connecting an account from /account', () => {
     const refused = await browser.post('/account/connected', { code: 'a-link-code-from-elsewhere' })
     expect(refused.status).toBe(400)
     expect(alertOf(await refused.text())).toMatch(/^The challenge is unknown, expired or already used; start again\./)
+  })
+})
+
+describe('rules from the review of the pages', () => {
+  it('activating an authenticator app on a stale session first asks for a fresh proof', async () => {
+    const { account } = await verifiedSignedIn()
+    const browser = new PageBrowser()
+    await browser.signIn(account)
+    expect((await browser.post('/account/authenticator-app', { current_password: account.password })).status).toBe(200)
+    await env.DB.prepare('UPDATE sessions SET auth_time = ? WHERE id = ?')
+      .bind(Date.now() - 3_600_000, browser.session()!.split('.')[0])
+      .run()
+    const stale = await browser.post('/account/authenticator-app/activate', { code: '123456' })
+    expect(stale.status).toBe(303)
+    expect(stale.headers.get('Location')).toBe('/account/confirm?return_to=%2Faccount%2Fauthenticator-app')
+  })
+
+  it('answers a multipart body without its boundary with 400, not a crash', async () => {
+    const browser = new PageBrowser()
+    await browser.get('/sign-in')
+    const response = await call(`${ORIGIN}/sign-in`, {
+      method: 'POST',
+      headers: {
+        Origin: ORIGIN,
+        Cookie: `__Host-edge-users-csrf=${browser.csrf()}`,
+        'Content-Type': 'multipart/form-data',
+      },
+      rawBody: 'zzz',
+    })
+    expect(response.status).toBe(400)
+    expect(response.headers.get('Content-Type')).toMatch(/text\/html/)
+  })
+
+  it('clears the flows’ cookies at sign-out, the pending second step among them', async () => {
+    const { account } = await withTotp()
+    const browser = new PageBrowser()
+    await browser.signIn(account)
+    expect(browser.cookies.has('__Host-edge-users-second-step')).toBe(true)
+    await browser.post('/sign-out', {})
+    expect(browser.cookies.has('__Host-edge-users-second-step')).toBe(false)
+  })
+})
+
+describe('the confirm page with a passkey', () => {
+  it('lets an account whose second factor is a passkey prove itself again with it, and goes back', async () => {
+    const { SoftAuthenticator } = await import('./authenticator')
+    const { account } = await verifiedSignedIn()
+    const browser = new PageBrowser()
+    await browser.signIn(account)
+    const offered = (await (await browser.post('/account/passkeys/options', { current_password: account.password })).json()) as {
+      challenge_id: string
+      options: never
+    }
+    const authenticator = new SoftAuthenticator()
+    const made = await authenticator.register(offered.options)
+    expect(
+      (await browser.post('/account/passkeys', { challenge_id: offered.challenge_id, credential: JSON.stringify(made.response) })).status,
+    ).toBe(201)
+    const id = browser.session()!.split('.')[0]
+    await env.DB.prepare('UPDATE sessions SET auth_time = ? WHERE id = ?')
+      .bind(Date.now() - 3_600_000, id)
+      .run()
+    const page = await (await browser.get('/account/confirm?return_to=%2Faccount%2Fauthenticator-app')).text()
+    expect(page).toContain('Use a passkey')
+    // A password alone cannot reach aal2 on this account: the page does not offer it.
+    expect(page).not.toContain('<label for="current_password">')
+    const challenge = (await (await browser.post('/account/confirm/passkey/options', {})).json()) as {
+      challenge_id: string
+      options: never
+    }
+    const assertion = await authenticator.assert(challenge.options, made.credential)
+    const proved = await browser.post('/account/confirm/passkey', {
+      challenge_id: challenge.challenge_id,
+      credential: JSON.stringify(assertion),
+      return_to: '/account/authenticator-app',
+    })
+    expect(proved.status).toBe(200)
+    expect(await proved.json()).toEqual({ location: '/account/authenticator-app' })
+    const row = await env.DB.prepare('SELECT auth_time, aal FROM sessions WHERE id = ?')
+      .bind(id)
+      .first<{ auth_time: number; aal: string }>()
+    expect(Date.now() - row!.auth_time).toBeLessThan(60_000)
+    expect(row?.aal).toBe('aal2')
   })
 })

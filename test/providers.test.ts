@@ -35,11 +35,13 @@ afterEach(() => {
 
 const issuer = inject('idpIssuer')
 const githubBase = inject('githubBase')
-const APP = 'http://localhost:8787'
+/** The app's own origin (APP_URL): a front end apart from this worker, as the provider flows' tests play it. */
+const APP = 'http://localhost:5173'
 const REDIRECT = `${APP}/signed-in`
 
 /** The providers as an operator configures them: the local provider, and two misconfigured on purpose. */
 const PROVIDERS = {
+  APP_URL: APP,
   OAUTH_PROVIDERS: JSON.stringify([
     { id: 'idp', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, name: 'Local IdP' },
     { id: 'idp-es', type: 'oidc', issuer, client_id: IDP_CLIENT_ID, id_token_alg: 'ES256' },
@@ -297,12 +299,21 @@ describe('what the flow refuses', () => {
     await expectProblem(await call(callback, { env: PROVIDERS, headers: { cookie: tossed } }), 400, 'invalid_challenge')
   })
 
-  it('refuses a redirect_uri outside APP_URL and a PKCE method other than S256', async () => {
+  it('refuses a redirect_uri outside APP_URL (or the pages’ own landings) and a PKCE method other than S256', async () => {
     const { challenge } = await pkce()
     for (const query of [
       { redirect_uri: 'https://evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
-      { redirect_uri: 'http://localhost:8787.evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: 'http://localhost:5173.evil.example/cb', code_challenge: challenge, code_challenge_method: 'S256' },
       { redirect_uri: `${APP}/cb#x`, code_challenge: challenge, code_challenge_method: 'S256' },
+      // On this worker's own origin only the pages' two landings may take a code: a page that
+      // redirects (sign-in's return_to) would carry the fragment on.
+      {
+        redirect_uri: 'http://localhost:8787/sign-in?return_to=/.//evil.example',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      },
+      { redirect_uri: 'http://localhost:8787/account', code_challenge: challenge, code_challenge_method: 'S256' },
+      { redirect_uri: 'http://localhost:8787/sign-in/provider?x=1', code_challenge: challenge, code_challenge_method: 'S256' },
       { redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'plain' },
       { redirect_uri: REDIRECT },
     ] as Record<string, string>[]) {

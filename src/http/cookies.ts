@@ -5,14 +5,19 @@ import type { AppEnv } from '../app-env'
 /*
  * The browser's cookies are `__Host-` cookies: Secure, Path=/, no Domain, so a sibling domain can
  * neither set nor overwrite them. A browser refuses a Secure cookie over plain HTTP except on
- * localhost (Chromium not even on 127.0.0.1), so on this machine's plain HTTP (wrangler dev) the
- * same cookie goes without the prefix; anywhere else only the prefixed one is ever read.
+ * localhost (Chromium not even on 127.0.0.1), so on http://127.0.0.1 (wrangler dev) the same
+ * cookie goes without the prefix; anywhere else only the prefixed one is ever read.
  */
 
 /** Plain HTTP is served only on this machine (wrangler dev); anywhere else the API is HTTPS. */
 const isLocalHttp = (url: URL) => url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '127.0.0.1')
 
-const secureHere = (url: URL) => url.protocol === 'https:' || url.hostname === 'localhost'
+/**
+ * Secure everywhere but plain HTTP on 127.0.0.1, where Chromium would refuse the cookie. Over plain
+ * HTTP on any other host a browser drops a Secure cookie: such a deployment signs nobody in,
+ * rather than sending a session in cleartext.
+ */
+const secureHere = (url: URL) => !(url.protocol === 'http:' && url.hostname === '127.0.0.1')
 
 const nameHere = (name: string, url: URL) => (secureHere(url) ? `__Host-${name}` : name)
 

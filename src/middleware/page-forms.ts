@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app-env'
 import { newOpaqueToken } from '../auth/opaque-tokens'
-import { problem } from '../errors'
+import { problem, validationFailed } from '../errors'
 import { hostCookie, setHostCookie } from '../http/cookies'
 
 /** The CSRF cookie (`__Host-edge-users-csrf`), whose value every form of the pages carries back. */
@@ -52,7 +52,10 @@ export function checkPageForm() {
     if (!cameFromThisOrigin(c)) throw problem('csrf_failed', { context: 'It was sent from another site.' })
     const type = c.req.header('Content-Type') ?? ''
     if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) throw problem('csrf_failed')
-    const body = await c.req.parseBody()
+    // A body that says it is a form and is not one (a multipart without its boundary) is 400, not a crash.
+    const body = await c.req.parseBody().catch(() => {
+      throw validationFailed([{ path: 'body', message: 'is not a form this page can read' }])
+    })
     const form: Record<string, string> = {}
     for (const [name, value] of Object.entries(body)) if (typeof value === 'string') form[name] = value
     const cookie = hostCookie(c, CSRF_COOKIE)

@@ -10,14 +10,16 @@ import { type ApiError, problem } from '../errors'
 import { changeOwnPassword } from '../factors/password'
 import { confirmTotp, startTotp } from '../factors/totp'
 import { dropBrowserSession } from '../http/browser-session'
+import { clearHostCookie } from '../http/cookies'
 import { currentPasswordField, newPasswordField } from '../schemas/fields'
 import type { SignedIn } from '../sign-in/context'
 import { reauthenticateWith } from '../sign-in/reauthenticate'
-import { requireAddingWayIn } from '../sign-in/recent-proof'
+import { requireAddingWayIn, requireRecentProof } from '../sign-in/recent-proof'
 import { readForm } from './forms'
 import { Alert, CurrentPassword, Field, Form, Layout } from './layout'
 import { fieldError, pageContext, refusalOf, respond, seeOther, statusOf } from './respond'
 import { confineReturnTo } from './return-to'
+import { FLOW_COOKIES } from './sign-in-answer'
 
 /** The account a signed-in page acts for; only ever called behind requireBrowserSession(). */
 const accountOf = (c: Context<AppEnv>): SignedIn => {
@@ -166,28 +168,43 @@ export function PasswordFirstPage(props: { c: Context<AppEnv>; title: string; ac
 }
 
 /** The page of its own a stale session is sent to before a sensitive action: a fresh proof, then back. */
-function ConfirmPage(props: { c: Context<AppEnv>; returnTo: string; twoFactors: boolean; error?: ApiError }) {
+/** The ways a signed-in account can prove itself again on the confirm page. */
+type ConfirmWays = { password: boolean; totp: boolean; passkey: boolean }
+
+async function confirmWaysOf(c: Context<AppEnv>, account: SignedIn): Promise<ConfirmWays> {
+  const factors = await secondFactorsOf(c.var.db, account.user.id)
+  return { password: account.user.passwordHash !== null, totp: factors.totp, passkey: factors.passkeys > 0 }
+}
+
+function ConfirmPage(props: { c: Context<AppEnv>; returnTo: string; ways: ConfirmWays; error?: ApiError }) {
   const page = pageContext(props.c)
+  const { ways } = props
+  // With a passkey but no authenticator app, a password alone is not enough: the passkey is the way.
+  const byPassword = ways.password && (ways.totp || !ways.passkey)
   return (
-    <Layout page={page} title="Confirm it is you">
+    <Layout page={page} title="Confirm it is you" scripts={ways.passkey ? ['passkeys'] : []}>
       <Alert message={props.error?.detail} />
-      <p>
-        This change needs a recent sign-in. Enter your password{props.twoFactors ? ' and a code from your authenticator app' : ''} to
-        continue.
-      </p>
-      <Form page={page} action="/account/confirm" returnTo={props.returnTo}>
-        <CurrentPassword error={fieldError(props.error, 'current_password')} autofocus />
-        {props.twoFactors && (
-          <Field
-            id="code"
-            label="Authentication code"
-            autocomplete="one-time-code"
-            inputmode="numeric"
-            error={fieldError(props.error, 'code')}
-          />
-        )}
-        <button type="submit">Continue</button>
-      </Form>
+      <p>This change needs a recent sign-in.</p>
+      {byPassword && (
+        <Form page={page} action="/account/confirm" returnTo={props.returnTo}>
+          <CurrentPassword error={fieldError(props.error, 'current_password')} autofocus />
+          {ways.totp && (
+            <Field
+              id="code"
+              label="Authentication code"
+              autocomplete="one-time-code"
+              inputmode="numeric"
+              error={fieldError(props.error, 'code')}
+            />
+          )}
+          <button type="submit">Continue</button>
+        </Form>
+      )}
+      {ways.passkey && (
+        <button type="button" class={byPassword ? 'secondary' : undefined} id="passkey-confirm" data-return-to={props.returnTo} hidden>
+          Use a passkey
+        </button>
+      )}
     </Layout>
   )
 }
@@ -313,25 +330,24 @@ export const accountPages = new Hono<AppEnv>()
     const account = accountOf(c)
     try {
       const { code } = readForm(c, activateForm)
+      // As POST /users/me/mfa/totp/confirm: activating a factor needs a recent proof too.
+      await requireRecentProof(c.var.signIn, account)
       const codes = await confirmTotp(c.var.signIn, account, code)
       return respond(c, <RecoveryCodesPage c={c} codes={codes} />)
     } catch (caught) {
       const error = refusalOf(c, caught)
+      if (error.code === 'reauthentication_required') return confirmFirst(c, '/account/authenticator-app')
       return respond(c, await AccountPage({ c, error }), statusOf(error))
     }
   })
   .get('/account/confirm', async (c) => {
-    const { user } = accountOf(c)
-    const twoFactors = needsTwoFactors(await secondFactorsOf(c.var.db, user.id))
-    return respond(
-      c,
-      <ConfirmPage c={c} returnTo={confineReturnTo(c.req.query('return_to'), c.var.config.appUrl)} twoFactors={twoFactors} />,
-    )
+    const ways = await confirmWaysOf(c, accountOf(c))
+    return respond(c, <ConfirmPage c={c} returnTo={confineReturnTo(c.req.query('return_to'), c.var.config.appUrl)} ways={ways} />)
   })
   .post('/account/confirm', async (c) => {
     const account = accountOf(c)
     const returnTo = confineReturnTo(c.var.form.return_to, c.var.config.appUrl)
-    const twoFactors = needsTwoFactors(await secondFactorsOf(c.var.db, account.user.id))
+    const ways = await confirmWaysOf(c, account)
     try {
       const { current_password, code } = readForm(c, confirmForm)
       await reauthenticateWith(c.var.signIn, account, {
@@ -341,7 +357,7 @@ export const accountPages = new Hono<AppEnv>()
       return seeOther(c, returnTo)
     } catch (caught) {
       const error = refusalOf(c, caught)
-      return respond(c, <ConfirmPage c={c} returnTo={returnTo} twoFactors={twoFactors} error={error} />, statusOf(error))
+      return respond(c, <ConfirmPage c={c} returnTo={returnTo} ways={ways} error={error} />, statusOf(error))
     }
   })
 
@@ -358,5 +374,7 @@ export const signOutPage = new Hono<AppEnv>().post('/sign-out', async (c) => {
     })
   }
   dropBrowserSession(c)
+  // And whatever a flow left behind: on a shared device the next person starts clean.
+  for (const name of FLOW_COOKIES) clearHostCookie(c, name)
   return seeOther(c, '/sign-in')
 })

@@ -8,12 +8,14 @@ import { holdBrowserSession } from '../http/browser-session'
 import { clearHostCookie, hostCookie } from '../http/cookies'
 import { currentPasswordField } from '../schemas/fields'
 import { authenticationResponseSchema, challengeIdSchema, passkeyNameSchema, registrationResponseSchema } from '../schemas/passkeys'
-import { secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/passkeys'
+import { reauthenticationOptions, secondStepOptions, signInOptions, signInWithPasskey } from '../sign-in/passkeys'
+import { reauthenticateWith } from '../sign-in/reauthenticate'
 import { requireAddingWayIn, requireRecentProof, requireVerifiedAddress } from '../sign-in/recent-proof'
 import { completeSecondStep } from '../sign-in/second-step'
 import { readForm } from './forms'
 import { Alert, CurrentPassword, Form, Layout } from './layout'
 import { pageContext, refusalOf, respond, returnToOf } from './respond'
+import { confineReturnTo } from './return-to'
 import { readSecondStepCookie, SECOND_STEP_COOKIE } from './sign-in-answer'
 
 /*
@@ -111,6 +113,22 @@ export const passkeyPages = new Hono<AppEnv>()
       clearHostCookie(c, SECOND_STEP_COOKIE)
       holdBrowserSession(c, grant)
       return c.json({ location: returnToOf(c) }, 200)
+    } catch (caught) {
+      return refusal(c, caught)
+    }
+  })
+  .post('/account/confirm/passkey/options', async (c) => {
+    try {
+      return c.json(await reauthenticationOptions(c.var.signIn, c.var.browser!), 200)
+    } catch (caught) {
+      return refusal(c, caught)
+    }
+  })
+  .post('/account/confirm/passkey', async (c) => {
+    try {
+      const { challenge_id, credential } = readForm(c, assertionForm)
+      await reauthenticateWith(c.var.signIn, c.var.browser!, { passkey: { challengeId: challenge_id, credential } })
+      return c.json({ location: confineReturnTo(c.var.form.return_to, c.var.config.appUrl) }, 200)
     } catch (caught) {
       return refusal(c, caught)
     }

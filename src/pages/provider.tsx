@@ -16,7 +16,7 @@ import { readForm } from './forms'
 import { Alert, Form, Layout } from './layout'
 import { pageContext, refusalOf, respond, statusOf } from './respond'
 import { confineReturnTo } from './return-to'
-import { browserSignInAnswer } from './sign-in-answer'
+import { browserSignInAnswer, type FLOW_COOKIES } from './sign-in-answer'
 
 /*
  * "Continue with {provider}" on /sign-in: the page is the app of a provider sign-in, as the JSON
@@ -26,7 +26,7 @@ import { browserSignInAnswer } from './sign-in-answer'
  * exchange is the same signInWithProviderCode as POST /users/oauth/token.
  */
 
-const PROVIDER_COOKIE = 'edge-users-provider'
+const PROVIDER_COOKIE: (typeof FLOW_COOKIES)[number] = 'edge-users-provider'
 const PROVIDER_COOKIE_TTL_SECONDS = 600
 const providerCookie = /^([A-Za-z0-9_-]{43})~(.*)$/s
 
@@ -91,7 +91,7 @@ const connectPage = (c: Context<AppEnv>, error?: ApiError) => {
 }
 
 /** A link flow's verifier and provider, kept like a sign-in's (`__Host-edge-users-link`). */
-const LINK_COOKIE = 'edge-users-link'
+const LINK_COOKIE: (typeof FLOW_COOKIES)[number] = 'edge-users-link'
 const LINK_COOKIE_PATTERN = /^([A-Za-z0-9_-]{43})~([A-Za-z0-9_-]{1,32})$/
 
 export const providerPages = new Hono<AppEnv>()

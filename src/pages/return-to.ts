@@ -13,7 +13,10 @@ export function confineReturnTo(value: string | undefined, appUrl: string): stri
   if (!value) return DEFAULT_RETURN_TO
   if (value.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\') && URL.canParse(value, PROBE)) {
     const url = new URL(value, PROBE)
-    if (url.origin === PROBE) return `${url.pathname}${url.search}${url.hash}`
+    const path = `${url.pathname}${url.search}${url.hash}`
+    // Judged again as it will be sent: dot segments and escapes can normalise `/.//evil` into
+    // `//evil`, which a browser reads as another host.
+    if (url.origin === PROBE && path.startsWith('/') && !path.startsWith('//')) return path
     return DEFAULT_RETURN_TO
   }
   if (URL.canParse(value)) {

@@ -96,6 +96,20 @@ const PASSKEYS = `
     });
   }
 
+  // /account/confirm: a passkey proves it is you again (two factors on its own).
+  const confirmButton = document.getElementById('passkey-confirm');
+  if (confirmButton) {
+    confirmButton.hidden = false;
+    confirmButton.addEventListener('click', async () => {
+      try {
+        const { challenge_id, options } = await post('/account/confirm/passkey/options', {});
+        const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
+        const done = await post('/account/confirm/passkey', { challenge_id, credential: JSON.stringify(asJson(credential)), return_to: confirmButton.dataset.returnTo ?? '' });
+        location.assign(done.location);
+      } catch (error) { fail(error); }
+    });
+  }
+
   // /account/passkeys/new: the current password, then the device creates the passkey.
   const addForm = document.getElementById('add-passkey-form');
   if (addForm) {

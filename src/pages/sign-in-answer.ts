@@ -11,6 +11,9 @@ import type { SignInOutcome } from '../sign-in/outcome'
  */
 export const SECOND_STEP_COOKIE = 'edge-users-second-step'
 
+/** Every short-lived cookie a page flow sets (the second step, a provider sign-in, a link): sign-out clears them all. */
+export const FLOW_COOKIES = [SECOND_STEP_COOKIE, 'edge-users-provider', 'edge-users-link'] as const
+
 const METHODS = new Set(['totp', 'recovery_code', 'passkey'])
 
 export function secondStepCookieValue(outcome: Extract<SignInOutcome, { kind: 'second_step' }>): string {

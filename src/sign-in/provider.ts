@@ -31,12 +31,21 @@ export function providerOf(config: Pick<Config, 'providers'>, id: string): Provi
 /** The callback URL to register with a provider: this API's origin as the request reached it. */
 export const callbackUrlOf = (origin: string, provider: ProviderSettings) => `${origin}/api/v1/oauth/${provider.id}/callback`
 
-/** A redirect back to the app: APP_URL's origin (or this worker's own, for its hosted pages), no fragment of its own. */
+/** Where the hosted pages take a provider flow's answer: nothing else on this worker's own origin may. */
+export const PAGE_RETURNS = ['/sign-in/provider', '/account/connected'] as const
+
+/**
+ * A redirect back to the app: at APP_URL's origin, no fragment of its own; or, on this worker's
+ * own origin, exactly one of the hosted pages' landings (any other path there could pass the
+ * code on, through a page's return_to, say).
+ */
 export function checkRedirectUri(config: Pick<Config, 'appUrl' | 'publicUrl'>, value: string, path = 'redirect_uri'): string {
-  const origins = [new URL(config.appUrl).origin, new URL(config.publicUrl).origin]
   if (!URL.canParse(value)) throw validationFailed([{ path, message: 'must be a URL at APP_URL or below it' }])
   const url = new URL(value)
-  if (!origins.includes(url.origin) || url.hash || url.username || url.password)
+  const ownPage =
+    url.origin === new URL(config.publicUrl).origin && url.search === '' && (PAGE_RETURNS as readonly string[]).includes(url.pathname)
+  const atApp = url.origin === new URL(config.appUrl).origin && (config.appUrl !== config.publicUrl || ownPage)
+  if (!(atApp || ownPage) || url.hash || url.username || url.password)
     throw validationFailed([{ path, message: 'must be a URL at APP_URL or below it, without a fragment' }])
   return url.href
 }
