@@ -94,6 +94,14 @@ module.exports = {
       to: { path: ['node_modules/hono/', '^src/schemas/'] },
     },
     {
+      name: 'oidc-knows-no-http',
+      severity: 'error',
+      comment:
+        'The OpenID Provider core (clients, and next authorize and tokens) takes a SignInContext like the sign-in pipeline, so a route, a page and a test call the same functions.',
+      from: { path: '^src/oidc/' },
+      to: { path: ['node_modules/hono/', '^src/schemas/', '^src/(routes|pages|http|middleware|views)/'] },
+    },
+    {
       name: 'sign-in-knows-no-enrolment',
       severity: 'error',
       comment: 'Enrolment builds on the pipeline (its checks, its challenges); the pipeline never needs enrolment.',

@@ -21,6 +21,7 @@ import { exportRoutes } from './routes/export'
 import { identityRoutes } from './routes/identities'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
+import { oauthClientRoutes } from './routes/oauth-clients'
 import { passkeys } from './routes/passkeys'
 import { providerRoutes } from './routes/providers'
 import { reauthenticationRoutes } from './routes/reauthentication'
@@ -99,6 +100,7 @@ const api = app
   .route(`${API}/users`, signUpRoutes)
   .route(`${API}/users`, signInRoutes)
   .route(`${API}/users`, recovery)
+  .route(`${API}/admin/oauth/clients`, oauthClientRoutes)
   .route(`${API}/admin`, admin)
   .route('/', pages)
 

@@ -1,7 +1,7 @@
 export const ROLES = ['user', 'moderator', 'admin'] as const
 export type Role = (typeof ROLES)[number]
 
-export const PERMISSIONS = ['users:read', 'users:disable', 'users:manage', 'audit:read'] as const
+export const PERMISSIONS = ['users:read', 'users:disable', 'users:manage', 'audit:read', 'oauth_clients:manage'] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
 /**
@@ -12,7 +12,7 @@ export type Permission = (typeof PERMISSIONS)[number]
 const grants: Record<Role, ReadonlySet<Permission>> = {
   user: new Set(),
   moderator: new Set(['users:read', 'users:disable']),
-  admin: new Set(['users:read', 'users:disable', 'users:manage', 'audit:read']),
+  admin: new Set(['users:read', 'users:disable', 'users:manage', 'audit:read', 'oauth_clients:manage']),
 }
 
 export function can(role: Role, permission: Permission): boolean {

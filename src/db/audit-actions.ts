@@ -39,5 +39,9 @@ export const AUDIT_ACTIONS = [
   'user.identity_unlinked',
   'user.unverified_methods_removed',
   'user.mail_link_failed',
+  'admin.oauth_client_created',
+  'admin.oauth_client_updated',
+  'admin.oauth_client_secret_rotated',
+  'admin.oauth_client_deleted',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

@@ -344,3 +344,29 @@ export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect
 export type OauthFlowRow = typeof oauthFlows.$inferSelect
 export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect
+
+/**
+ * An application that signs its users in with this worker as its OpenID Provider. Its secret
+ * (confidential clients only) is 256 random bits, so a SHA-256 is enough to keep; the secret
+ * itself is shown once. Redirect URIs are matched exactly (a native client's loopback ones on any
+ * port), so they are stored as registered.
+ */
+export const oauthClients = sqliteTable('oauth_clients', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  type: text('type', { enum: ['confidential', 'public'] }).notNull(),
+  applicationType: text('application_type', { enum: ['web', 'native'] }).notNull(),
+  secretHash: text('secret_hash'),
+  redirectUris: text('redirect_uris', { mode: 'json' }).$type<string[]>().notNull(),
+  postLogoutRedirectUris: text('post_logout_redirect_uris', { mode: 'json' }).$type<string[]>().notNull(),
+  grantTypes: text('grant_types', { mode: 'json' }).$type<OAuthGrantType[]>().notNull(),
+  skipConsent: integer('skip_consent', { mode: 'boolean' }).notNull().default(false),
+  /** Registered through dynamic registration (RFC 7591), which never gets skip_consent. */
+  dynamic: integer('dynamic', { mode: 'boolean' }).notNull().default(false),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+})
+
+export const OAUTH_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
+export type OAuthGrantType = (typeof OAUTH_GRANT_TYPES)[number]
+export type OAuthClientRow = typeof oauthClients.$inferSelect
