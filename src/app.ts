@@ -22,6 +22,7 @@ import { identityRoutes } from './routes/identities'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
 import { oauthClientRoutes } from './routes/oauth-clients'
+import { oauthRegistration } from './routes/oauth-registration'
 import { passkeys } from './routes/passkeys'
 import { providerRoutes } from './routes/providers'
 import { reauthenticationRoutes } from './routes/reauthentication'
@@ -102,6 +103,7 @@ const api = app
   .route(`${API}/users`, recovery)
   .route(`${API}/admin/oauth/clients`, oauthClientRoutes)
   .route(`${API}/admin`, admin)
+  .route('/', oauthRegistration)
   .route('/', pages)
 
 app.notFound((c) => problemResponse(c, problem('not_found')))

@@ -66,6 +66,8 @@ export const SETTINGS = {
   webauthnRpName: setting('WEBAUTHN_RP_NAME', text('').pipe(z.union([z.literal(''), displayName]))),
   /** Empty means APP_URL (resolved in withDerivedKeys). */
   webauthnOrigins: setting('WEBAUTHN_ORIGINS', origins),
+  /** RFC 7591: anybody may register a client of the OpenID Provider at /oauth2/register (budgeted per network). */
+  oauthDynamicRegistration: setting('OAUTH_DYNAMIC_REGISTRATION', flag(false)),
   oauthProviders: setting('OAUTH_PROVIDERS', providersSetting),
   oauthClientSecrets: setting('OAUTH_CLIENT_SECRETS', clientSecretsSetting),
   /** The issuer name authenticator apps show beside a TOTP factor; empty means PRODUCT_NAME. */

@@ -43,5 +43,6 @@ export const AUDIT_ACTIONS = [
   'admin.oauth_client_updated',
   'admin.oauth_client_secret_rotated',
   'admin.oauth_client_deleted',
+  'oauth.client_registered',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

@@ -20,9 +20,10 @@ export async function createOAuthClient(db: Database, input: { client: NewClient
     auditStatement(
       db,
       {
-        action: 'admin.oauth_client_created',
+        // Registered by anybody (RFC 7591), or by an admin.
+        action: client.dynamic ? 'oauth.client_registered' : 'admin.oauth_client_created',
         actorId: input.actorId,
-        details: { client_id: client.id, type: client.type, dynamic: client.dynamic },
+        details: { client_id: client.id, type: client.type },
       },
       input.by,
       now,
