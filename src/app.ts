@@ -23,6 +23,7 @@ import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
 import { oauthClientRoutes } from './routes/oauth-clients'
 import { oauthRegistration } from './routes/oauth-registration'
+import { oauthToken } from './routes/oauth-token'
 import { passkeys } from './routes/passkeys'
 import { providerRoutes } from './routes/providers'
 import { reauthenticationRoutes } from './routes/reauthentication'
@@ -104,6 +105,7 @@ const api = app
   .route(`${API}/admin/oauth/clients`, oauthClientRoutes)
   .route(`${API}/admin`, admin)
   .route('/', oauthRegistration)
+  .route('/', oauthToken)
   .route('/', pages)
 
 app.notFound((c) => problemResponse(c, problem('not_found')))

@@ -31,12 +31,19 @@ const CLOCK_SKEW_SECONDS = 60
 
 const encodeJson = (value: unknown) => toBase64Url(utf8.encode(JSON.stringify(value)))
 
+/** A JWT signed with the current Ed25519 key (EdDSA), of the given `typ`. */
+export async function signEdDsaJwt(keys: KeySet, typ: string, claims: object): Promise<string> {
+  const { kid, key } = keys.signing
+  const signingInput = `${encodeJson({ alg: 'EdDSA', typ, kid })}.${encodeJson(claims)}`
+  const signature = new Uint8Array(await crypto.subtle.sign(ED25519, key, utf8.encode(signingInput)))
+  return `${signingInput}.${toBase64Url(signature)}`
+}
+
 export async function signAccessToken(
   config: TokenSettings,
   subject: { userId: string; sessionId: string; role: Role; assurance: Assurance },
   nowSeconds: number,
 ): Promise<string> {
-  const { kid, key } = config.keys.signing
   const { authTime, amr, aal } = subject.assurance
   const claims: AccessClaims = {
     iss: config.issuer,
@@ -51,9 +58,7 @@ export async function signAccessToken(
     amr,
     aal,
   }
-  const signingInput = `${encodeJson({ alg: 'EdDSA', typ: ACCESS_TOKEN_TYPE, kid })}.${encodeJson(claims)}`
-  const signature = new Uint8Array(await crypto.subtle.sign(ED25519, key, utf8.encode(signingInput)))
-  return `${signingInput}.${toBase64Url(signature)}`
+  return signEdDsaJwt(config.keys, ACCESS_TOKEN_TYPE, claims)
 }
 
 /**
@@ -126,6 +131,9 @@ async function verifySignedClaims(config: TokenSettings, token: string): Promise
 function checkClaims(config: TokenSettings, claims: Record<string, unknown>, now: number): AccessClaims | undefined {
   const { iss, aud, sub, sid, role, iat, exp, jti, nbf, auth_time, amr, aal } = claims
   if (iss !== config.issuer) return undefined
+  // A token the OpenID Provider issued to a client is never a first-party token, whatever the
+  // issuer and audience settings (even if JWT_ISSUER were set to PUBLIC_URL).
+  if (claims.client_id !== undefined) return undefined
   const audiences = Array.isArray(aud) ? aud : [aud]
   if (!audiences.includes(config.audience)) return undefined
   if (!isWholeNumber(exp) || exp <= now) return undefined

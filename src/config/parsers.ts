@@ -125,6 +125,16 @@ export const jsonText = <S extends z.ZodType>(schema: S, fallback: unknown, what
 export const providersSetting = jsonText(z.array(providerSchema).max(20), [], 'an array of providers')
 export const clientSecretsSetting = jsonText(z.record(z.string(), z.string().min(1).max(512)), {}, 'an object of provider id to secret')
 
+/** RFC 8707 resource indicators: absolute URIs without a fragment, as clients will send them. */
+const resourceUri = z
+  .string()
+  .max(2048)
+  .refine(
+    (value) => URL.canParse(value) && !value.includes('#') && /^https?:$/.test(new URL(value).protocol),
+    'must be an absolute http(s) URI without a fragment',
+  )
+export const resourcesSetting = jsonText(z.array(resourceUri).max(50), [], 'an array of resource URIs')
+
 export const flag = (fallback: boolean) =>
   z
     .string()

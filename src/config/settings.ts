@@ -10,6 +10,7 @@ import {
   origin,
   origins,
   providersSetting,
+  resourcesSetting,
   rpId,
   secretBytes,
   signingKeys,
@@ -68,6 +69,8 @@ export const SETTINGS = {
   webauthnOrigins: setting('WEBAUTHN_ORIGINS', origins),
   /** RFC 7591: anybody may register a client of the OpenID Provider at /oauth2/register (budgeted per network). */
   oauthDynamicRegistration: setting('OAUTH_DYNAMIC_REGISTRATION', flag(false)),
+  /** The resources (RFC 8707) a client may ask the OpenID Provider's tokens for, besides PUBLIC_URL itself. */
+  oauthResources: setting('OAUTH_RESOURCES', resourcesSetting),
   oauthProviders: setting('OAUTH_PROVIDERS', providersSetting),
   oauthClientSecrets: setting('OAUTH_CLIENT_SECRETS', clientSecretsSetting),
   /** The issuer name authenticator apps show beside a TOTP factor; empty means PRODUCT_NAME. */

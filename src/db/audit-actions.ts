@@ -44,5 +44,7 @@ export const AUDIT_ACTIONS = [
   'admin.oauth_client_secret_rotated',
   'admin.oauth_client_deleted',
   'oauth.client_registered',
+  'oauth.client_auth_failed',
+  'oauth.token_issued',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

@@ -15,7 +15,7 @@ export async function admitFromNetwork(ctx: SignInContext): Promise<void> {
  * it spends from the client network's budget instead, so probing is throttled, and is audited
  * when `event` is given. 429 once the budget is spent, else `error`.
  */
-export async function refuseOnNetworkBudget(ctx: SignInContext, error: ApiError, event?: AuditEvent): Promise<never> {
+export async function refuseOnNetworkBudget(ctx: SignInContext, error: ApiError | Error, event?: AuditEvent): Promise<never> {
   const admission = await ctx.limiter.admitRequest()
   if (event) await recordEvent(ctx.db, event, ctx.caller, ctx.now)
   if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)

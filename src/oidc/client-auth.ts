@@ -1,0 +1,44 @@
+import { hashOpaqueToken } from '../auth/opaque-tokens'
+import { findOAuthClient } from '../db/oauth-clients'
+import type { OAuthClientRow } from '../db/schema'
+import { refuseOnNetworkBudget } from '../sign-in/admit'
+import type { SignInContext } from '../sign-in/context'
+import { OAuthError } from './oauth-error'
+
+/** How a client said who it is at the token endpoint: a secret in Basic or in the form, or its id alone. */
+export type ClientCredentials = { method: 'client_secret_basic' | 'client_secret_post' | 'none'; clientId: string; secret?: string }
+
+/** Equal strings, compared without an early exit. */
+function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
+}
+
+/**
+ * The client a token request is from, or 401 invalid_client: a confidential client by its secret
+ * (Basic or form, compared as hashes in constant time), a public client by its id alone (and a
+ * public client that sends a secret is refused: it has none). Every failure spends from the
+ * network's budget (an unknown id or a wrong secret is probing) and is audited.
+ */
+export async function authenticateClient(ctx: SignInContext, credentials: ClientCredentials): Promise<OAuthClientRow> {
+  const client = credentials.clientId ? await findOAuthClient(ctx.db, credentials.clientId) : undefined
+  const presented = credentials.secret === undefined ? undefined : await hashOpaqueToken(credentials.secret)
+  const ok =
+    client !== undefined &&
+    (client.type === 'confidential'
+      ? credentials.method !== 'none' && presented !== undefined && client.secretHash !== null && sameSecret(presented, client.secretHash)
+      : credentials.method === 'none')
+  if (client && ok) return client
+  const reason = client ? 'wrong_secret' : 'unknown_client'
+  return refuseOnNetworkBudget(
+    ctx,
+    new OAuthError('invalid_client', 'The client is unknown, or its credentials are wrong.', credentials.method === 'client_secret_basic'),
+    {
+      action: 'oauth.client_auth_failed',
+      targetId: null,
+      details: { client_id: credentials.clientId.slice(0, 64), reason, method: credentials.method },
+    },
+  )
+}

@@ -1,0 +1,84 @@
+import { type Context, Hono } from 'hono'
+import type { AppEnv } from '../app-env'
+import { ApiError } from '../errors'
+import { authenticateClient, type ClientCredentials } from '../oidc/client-auth'
+import { clientCredentialsGrant } from '../oidc/client-credentials'
+import { OAuthError } from '../oidc/oauth-error'
+
+/*
+ * The OpenID Provider's token endpoint (/oauth2/token): a form (application/x-www-form-urlencoded),
+ * the client authenticated by client_secret_basic, client_secret_post or its id alone (public
+ * clients), answered in OAuth's format with Cache-Control: no-store (the app's default). This
+ * part serves the client_credentials grant; the authorization_code and refresh_token grants come
+ * with the authorization endpoint.
+ */
+
+/** HTTP Basic as RFC 6749 §2.3.1 has it: id and secret each form-urlencoded before joining. */
+function basicCredentials(header: string | undefined): { clientId: string; secret: string } | undefined | 'malformed' {
+  if (!header || !/^basic /i.test(header)) return undefined
+  try {
+    const decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(
+      Uint8Array.from(atob(header.slice(6).trim()), (char) => char.charCodeAt(0)),
+    )
+    const colon = decoded.indexOf(':')
+    if (colon < 0) return 'malformed'
+    const decode = (part: string) => decodeURIComponent(part.replaceAll('+', ' '))
+    return { clientId: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) }
+  } catch {
+    return 'malformed'
+  }
+}
+
+function credentialsOf(c: Context<AppEnv>, form: URLSearchParams): ClientCredentials {
+  const basic = basicCredentials(c.req.header('Authorization'))
+  if (basic === 'malformed') throw new OAuthError('invalid_client', 'The Authorization header is not valid HTTP Basic.', true)
+  const formId = form.get('client_id') ?? undefined
+  const formSecret = form.get('client_secret') ?? undefined
+  if (basic) {
+    if (formSecret !== undefined) throw new OAuthError('invalid_request', 'Send the client credentials one way, not both.')
+    if (formId !== undefined && formId !== basic.clientId)
+      throw new OAuthError('invalid_request', 'client_id does not match the Authorization header.')
+    return { method: 'client_secret_basic', clientId: basic.clientId, secret: basic.secret }
+  }
+  if (!formId)
+    throw new OAuthError('invalid_client', 'Authenticate the client (HTTP Basic, client_secret_post, or client_id for a public client).')
+  return formSecret !== undefined
+    ? { method: 'client_secret_post', clientId: formId, secret: formSecret }
+    : { method: 'none', clientId: formId }
+}
+
+function refusal(c: Context<AppEnv>, error: unknown) {
+  if (error instanceof OAuthError) {
+    if (error.basicChallenge) c.header('WWW-Authenticate', 'Basic realm="oauth2", charset="UTF-8"')
+    return c.json({ error: error.code, error_description: error.description }, error.status)
+  }
+  if (error instanceof ApiError && error.code === 'rate_limited') {
+    for (const [name, value] of Object.entries(error.headers)) c.header(name, value)
+    return c.json({ error: 'rate_limited', error_description: error.detail }, 429)
+  }
+  throw error
+}
+
+export const oauthToken = new Hono<AppEnv>().post('/oauth2/token', async (c) => {
+  c.header('Pragma', 'no-cache')
+  try {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
+      throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
+    const form = new URLSearchParams(await c.req.text())
+    for (const name of ['grant_type', 'scope', 'client_id', 'client_secret'])
+      if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
+    const client = await authenticateClient(c.var.signIn, credentialsOf(c, form))
+    const grantType = form.get('grant_type')
+    if (grantType === 'client_credentials') {
+      const answer = await clientCredentialsGrant(c.var.signIn, client, {
+        scope: form.get('scope') ?? undefined,
+        resources: form.getAll('resource'),
+      })
+      return c.json(answer, 200)
+    }
+    if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required.')
+    throw new OAuthError('unsupported_grant_type', `This server does not serve the ${grantType.slice(0, 40)} grant here yet.`)
+  } catch (error) {
+    return refusal(c, error)
+  }
+})
