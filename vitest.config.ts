@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig, type Plugin } from 'vitest/config'
 import { experimental_readRawConfig } from 'wrangler'
-import { generateSigningKey, newSecretKey } from './src/auth/keys.ts'
+import { generateRsaSigningKey, generateSigningKey, newSecretKey } from './src/auth/keys.ts'
 
 /**
  * Keys of a wrangler configuration that name files (read relative to the configuration's directory)
@@ -71,7 +71,7 @@ const oauth4webapiWithoutDanglingSourceMap: Plugin = {
 
 export default defineConfig(async () => {
   // Fresh keys per run: the tests sign forged tokens with them, and nothing real is ever at stake.
-  const [signingKey, spareKey] = await Promise.all([generateSigningKey(), generateSigningKey()])
+  const [signingKey, spareKey, rsaKey] = await Promise.all([generateSigningKey(), generateSigningKey(), generateRsaSigningKey()])
   return {
     plugins: [
       oauth4webapiWithoutDanglingSourceMap,
@@ -79,7 +79,7 @@ export default defineConfig(async () => {
         wrangler: { configPath: testWorkerConfig() },
         miniflare: {
           bindings: {
-            JWT_PRIVATE_KEYS: JSON.stringify([signingKey]),
+            JWT_PRIVATE_KEYS: JSON.stringify([signingKey, rsaKey]),
             SECRET_KEY: newSecretKey(),
             TEST_SPARE_KEY: JSON.stringify(spareKey),
             TEST_MIGRATIONS: await readD1Migrations('./migrations'),

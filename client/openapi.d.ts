@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Public keys that verify access tokens
+         * Public keys that verify access tokens (Ed25519) and ID tokens (RSA)
          * @description Every configured key, so tokens signed by a key being rotated out still verify.
          */
         get: operations["getJwks"];
@@ -980,7 +980,7 @@ export interface components {
             max_age?: number;
         };
         JWKS: {
-            keys: {
+            keys: ({
                 /** @enum {string} */
                 kty: "OKP";
                 /** @enum {string} */
@@ -991,7 +991,17 @@ export interface components {
                 alg: "EdDSA";
                 /** @enum {string} */
                 use: "sig";
-            }[];
+            } | {
+                /** @enum {string} */
+                kty: "RSA";
+                n: string;
+                e: string;
+                kid: string;
+                /** @enum {string} */
+                alg: "RS256";
+                /** @enum {string} */
+                use: "sig";
+            })[];
         };
         MfaStatus: {
             /** @description The active authenticator app; null when none (a pending enrolment is not shown) */

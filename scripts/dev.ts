@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { generateSigningKey, newSecretKey } from '../src/auth/keys.ts'
+import { generateRsaSigningKey, generateSigningKey, newSecretKey } from '../src/auth/keys.ts'
 import { markDevServer } from './lib/dev-server.ts'
 import { migrateLocal, quietEnv, run } from './lib/run.ts'
 
@@ -16,9 +16,9 @@ async function ensureDevVars() {
   const current = existsSync(DEV_VARS) ? readFileSync(DEV_VARS, 'utf8') : ''
   const lines: string[] = []
   if (!/^\s*JWT_PRIVATE_KEYS\s*=/m.test(current)) {
-    const key = await generateSigningKey()
-    lines.push(`JWT_PRIVATE_KEYS='${JSON.stringify([key])}'`)
-    console.log(`Wrote a new development signing key (kid ${key.kid}) to ${DEV_VARS}.`)
+    const [key, rsa] = await Promise.all([generateSigningKey(), generateRsaSigningKey()])
+    lines.push(`JWT_PRIVATE_KEYS='${JSON.stringify([key, rsa])}'`)
+    console.log(`Wrote new development signing keys (Ed25519 ${key.kid}, RSA ${rsa.kid}) to ${DEV_VARS}.`)
   }
   if (!/^\s*SECRET_KEY\s*=/m.test(current)) {
     lines.push(`SECRET_KEY='${newSecretKey()}'`)

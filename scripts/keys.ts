@@ -2,9 +2,9 @@
  * Signing keys for `JWT_PRIVATE_KEYS`. Every command that prints writes the key set, and nothing
  * else, to stdout, so its output can be stored as the secret as it is:
  *
- *   keys:generate                 a new set of one key
- *   keys:rotate -- CURRENT.json   a new key first (it signs from now on), then the current keys (they still verify)
- *   keys:retire -- ROTATED.json   the signing key alone, once the others' tokens have expired
+ *   keys:generate                 a new set: an Ed25519 key (access tokens) and an RSA key (ID tokens)
+ *   keys:rotate -- CURRENT.json   a new key of each kind first (they sign from now on), then the current keys (they still verify)
+ *   keys:retire -- ROTATED.json   the signing key of each kind alone, once the others' tokens have expired
  *   keys:put -- SET.json [ARGS]   checks the set, then stores it with `wrangler secret put JWT_PRIVATE_KEYS [ARGS]`
  *
  * Run the printing ones with `npm run -s` (or redirect to a file): without -s, npm prints its own
@@ -13,10 +13,10 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { generateSigningKey, importSigningKeys } from '../src/auth/keys.ts'
+import { generateRsaSigningKey, generateSigningKey, importSigningKeys } from '../src/auth/keys.ts'
 import { quietEnv } from './lib/run.ts'
 
-type Jwk = Awaited<ReturnType<typeof generateSigningKey>>
+type Jwk = Awaited<ReturnType<typeof generateSigningKey>> | Awaited<ReturnType<typeof generateRsaSigningKey>>
 
 const usage = `Usage:
   npm run -s keys:generate > keys.json
@@ -60,25 +60,30 @@ function put(keys: Jwk[], wranglerArgs: string[]): Promise<number> {
 const [command, path, ...rest] = process.argv.slice(2)
 switch (command) {
   case 'generate': {
-    const key = await generateSigningKey()
-    print([key])
-    console.error(`New signing key ${key.kid}.`)
+    const keys = [await generateSigningKey(), await generateRsaSigningKey()]
+    print(keys)
+    console.error(`New signing keys ${keys.map((k) => k.kid).join(' (Ed25519) and ')} (RSA).`)
     break
   }
   case 'rotate': {
     const current = await readKeySet(path)
-    const key = await generateSigningKey()
-    print([key, ...current])
+    const fresh = [await generateSigningKey(), await generateRsaSigningKey()]
+    print([...fresh, ...current])
     console.error(
-      `New signing key ${key.kid}; ${current.map((k) => k.kid).join(', ')} still verify. Retire them after ACCESS_TOKEN_TTL_SECONDS.`,
+      `New signing keys ${fresh.map((k) => k.kid).join(', ')}; ${current.map((k) => k.kid).join(', ')} still verify. Retire them after ACCESS_TOKEN_TTL_SECONDS (and the ID tokens' lifetime).`,
     )
     break
   }
   case 'retire': {
-    const [signing, ...retired] = await readKeySet(path)
-    print([signing!])
+    const keys = await readKeySet(path)
+    // The first key of each kind signs; every other one goes.
+    const kept = [keys.find((k) => k.kty === 'OKP'), keys.find((k) => k.kty === 'RSA')].filter((k): k is Jwk => k !== undefined)
+    const dropped = keys.filter((k) => !kept.includes(k))
+    print(kept)
     console.error(
-      retired.length ? `Keeps ${signing!.kid}; drops ${retired.map((k) => k.kid).join(', ')}.` : `Only ${signing!.kid} was in the set.`,
+      dropped.length
+        ? `Keeps ${kept.map((k) => k.kid).join(', ')}; drops ${dropped.map((k) => k.kid).join(', ')}.`
+        : `Only ${kept.map((k) => k.kid).join(', ')} were in the set.`,
     )
     break
   }

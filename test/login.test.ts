@@ -290,3 +290,33 @@ describe('JWKS', () => {
     expect(decodeJwtPart(access_token.split('.')[0]!).kid).toBe(JSON.parse(env.TEST_SPARE_KEY).kid)
   })
 })
+
+describe('JWKS with the OpenID Provider’s RSA key', () => {
+  it('publishes the RSA key’s public half beside the Ed25519 keys, never a private part', async () => {
+    const body = (await (await call(`${ORIGIN}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] }
+    const rsa = body.keys.filter((key) => key.kty === 'RSA')
+    expect(rsa).toHaveLength(1)
+    expect(Object.keys(rsa[0]!).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use'])
+    expect(rsa[0]).toMatchObject({ alg: 'RS256', use: 'sig', e: 'AQAB' })
+    expect(body.keys.some((key) => key.kty === 'OKP')).toBe(true)
+  })
+
+  it('still signs access tokens with the first Ed25519 key when an RSA key comes first', async () => {
+    const { account } = await signup()
+    const [ed, rsa] = JSON.parse(env.JWT_PRIVATE_KEYS) as { kid: string; kty: string }[]
+    const response = await call('/users/login', { json: account, env: { JWT_PRIVATE_KEYS: JSON.stringify([rsa, ed]) } })
+    const { access_token } = (await response.json()) as TokenPair
+    expect(decodeJwtPart(access_token.split('.')[0]!)).toMatchObject({ alg: 'EdDSA', kid: ed!.kid })
+  })
+
+  it('refuses a key set without an Ed25519 key, an RSA key under 2048 bits, or an RSA pair that does not match', async () => {
+    const [ed, rsa] = JSON.parse(env.JWT_PRIVATE_KEYS) as Record<string, string>[]
+    const short = { ...rsa, n: rsa!.n!.slice(0, 200) }
+    const mismatched = { ...rsa, n: `${rsa!.n!.slice(0, -4)}AAAA` }
+    for (const keys of [[rsa], [ed, short], [ed, mismatched]]) {
+      const problem = await expectProblem(await call('/health', { env: { JWT_PRIVATE_KEYS: JSON.stringify(keys) } }), 503, 'unavailable')
+      expect(problem.detail).toContain('JWT_PRIVATE_KEYS')
+      expect(JSON.stringify(problem)).not.toContain(rsa!.d!.slice(0, 20))
+    }
+  })
+})

@@ -7,14 +7,19 @@ export const wellKnown = createRouter()
 const jwksResponse = z
   .object({
     keys: z.array(
-      z.object({
-        kty: z.literal('OKP'),
-        crv: z.literal('Ed25519'),
-        x: z.string(),
-        kid: z.string(),
-        alg: z.literal('EdDSA'),
-        use: z.literal('sig'),
-      }),
+      z.union([
+        z.object({
+          kty: z.literal('OKP'),
+          crv: z.literal('Ed25519'),
+          x: z.string(),
+          kid: z.string(),
+          alg: z.literal('EdDSA'),
+          use: z.literal('sig'),
+        }),
+        z
+          .object({ kty: z.literal('RSA'), n: z.string(), e: z.string(), kid: z.string(), alg: z.literal('RS256'), use: z.literal('sig') })
+          .openapi({ description: "The OpenID Provider's RSA key, for ID tokens (RS256)" }),
+      ]),
     ),
   })
   .openapi('JWKS')
@@ -26,7 +31,7 @@ wellKnown.openapi(
     operationId: 'getJwks',
     tags: ['tokens'],
     security: noAuth,
-    summary: 'Public keys that verify access tokens',
+    summary: 'Public keys that verify access tokens (Ed25519) and ID tokens (RSA)',
     description: 'Every configured key, so tokens signed by a key being rotated out still verify.',
     responses: { 200: jsonResponse(jwksResponse, 'JSON Web Key Set') },
   }),
