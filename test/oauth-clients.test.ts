@@ -82,6 +82,12 @@ describe('registering a client (admin API)', () => {
     'https://user:secret@reports.example.com/callback',
     'http://reports.example.com/callback',
     '/callback',
+    'HTTPS://reports.example.com/callback',
+    'https:/\\evil.example/cb',
+    'https://@evil.example/',
+    'https://reports.example.com',
+    'https://reports.example.com/cb\u2028',
+    'https://bücher.example/cb',
   ])('refuses the redirect URI %j for a web client, naming it', async (uri) => {
     const admin = await asAdmin()
     const response = await adminCall(admin.token, '/oauth/clients', {
@@ -91,7 +97,7 @@ describe('registering a client (admin API)', () => {
     expect(await failingFields(response)).toEqual(['redirect_uris.1'])
   })
 
-  it('lets a native client use loopback http on any port and a private-use scheme, but not a bare custom scheme', async () => {
+  it('lets a native client use loopback http on any port and a private-use scheme, but not a bare custom scheme, https or a disguised loopback', async () => {
     const admin = await asAdmin()
     await created(admin.token, {
       name: 'Desktop',
@@ -99,11 +105,13 @@ describe('registering a client (admin API)', () => {
       application_type: 'native',
       redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]:8400/cb', 'com.example.desktop:/oauth'],
     })
-    const refused = await adminCall(admin.token, '/oauth/clients', {
-      json: { name: 'Desktop', type: 'public', application_type: 'native', redirect_uris: ['myapp:/oauth'] },
-    })
-    expect(refused.status).toBe(400)
-    expect(await failingFields(refused)).toEqual(['redirect_uris.0'])
+    for (const uri of ['myapp:/oauth', 'https://desktop.example.com/cb', 'http://0x7f000001/cb']) {
+      const refused = await adminCall(admin.token, '/oauth/clients', {
+        json: { name: 'Desktop', type: 'public', application_type: 'native', redirect_uris: [uri] },
+      })
+      expect(refused.status, uri).toBe(400)
+      expect(await failingFields(refused)).toEqual(['redirect_uris.0'])
+    }
   })
 
   it('lets a web client use http://localhost only while the issuer itself is local', async () => {

@@ -52,6 +52,12 @@ describe('dynamic client registration (RFC 7591)', () => {
     },
   )
 
+  it('never registers a client_credentials client: a machine client is an admin’s decision', async () => {
+    const response = await register({ grant_types: ['client_credentials'] })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client_metadata')
+  })
+
   it('answers bad metadata with invalid_client_metadata', async () => {
     const response = await register({ redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'private_key_jwt' })
     expect(response.status).toBe(400)

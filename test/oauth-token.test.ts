@@ -102,16 +102,25 @@ describe('the token endpoint: client_credentials', () => {
     expect(unknown.headers.get('WWW-Authenticate')).toBeNull()
   })
 
-  it('throttles failed client authentications by network', async () => {
+  it('spends from the network’s budget on every request, so a spent budget answers right and wrong secrets alike', async () => {
     const client = await machineClient()
     const ip = freshIp()
     const bindings = { RATE_LIMIT_PER_IP_PER_MINUTE: '2' }
     const wrong = { grant_type: 'client_credentials', client_id: client.id, client_secret: 'wrong' }
     expect((await token(wrong, { ip, env: bindings })).status).toBe(401)
     expect((await token(wrong, { ip, env: bindings })).status).toBe(401)
-    const third = await token(wrong, { ip, env: bindings })
+    const third = await token({ ...wrong, client_secret: client.secret }, { ip, env: bindings })
     expect(third.status).toBe(429)
     expect(third.headers.get('Retry-After')).toMatch(/^\d+$/)
+  })
+
+  it('audits a malformed Basic header as a failed client authentication', async () => {
+    const response = await token({ grant_type: 'client_credentials' }, { headers: { Authorization: `Basic ${btoa('no-colon-here')}` } })
+    expect(response.status).toBe(401)
+    const event = await env.DB.prepare(
+      "SELECT 1 AS found FROM audit_events WHERE action = 'oauth.client_auth_failed' AND details LIKE '%malformed_basic%'",
+    ).first()
+    expect(event).not.toBeNull()
   })
 
   it('stops taking a secret once it is rotated, and a client once it is deleted', async () => {
@@ -151,13 +160,14 @@ describe('the token endpoint: client_credentials', () => {
     expect((await answer(two)).error).toBe('invalid_target')
   })
 
-  it('echoes a machine scope, and refuses the scopes that name a person', async () => {
+  it('grants a machine client no scope: a scope it writes itself is invalid_scope', async () => {
     const client = await machineClient()
     const form = { grant_type: 'client_credentials', client_id: client.id, client_secret: client.secret }
-    const scoped = await answer(await token({ ...form, scope: 'reports:read reports:read' }))
-    expect(scoped.scope).toBe('reports:read')
-    const person = await token({ ...form, scope: 'openid' })
-    expect((await answer(person)).error).toBe('invalid_scope')
+    for (const scope of ['admin', 'reports:read', 'openid'])
+      expect((await answer(await token({ ...form, scope }))).error).toBe('invalid_scope')
+    const plain = await answer(await token(form))
+    expect(plain.scope).toBeUndefined()
+    expect(decodeJwtPart(plain.access_token!.split('.')[1]!).scope).toBeUndefined()
   })
 
   it('answers a bad request in OAuth’s format', async () => {

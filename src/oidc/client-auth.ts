@@ -1,7 +1,7 @@
 import { hashOpaqueToken } from '../auth/opaque-tokens'
+import { recordEvent } from '../db/audit'
 import { findOAuthClient } from '../db/oauth-clients'
 import type { OAuthClientRow } from '../db/schema'
-import { refuseOnNetworkBudget } from '../sign-in/admit'
 import type { SignInContext } from '../sign-in/context'
 import { OAuthError } from './oauth-error'
 
@@ -19,8 +19,7 @@ function sameSecret(a: string, b: string): boolean {
 /**
  * The client a token request is from, or 401 invalid_client: a confidential client by its secret
  * (Basic or form, compared as hashes in constant time), a public client by its id alone (and a
- * public client that sends a secret is refused: it has none). Every failure spends from the
- * network's budget (an unknown id or a wrong secret is probing) and is audited.
+ * public client that sends a secret is refused: it has none). Every failure is audited.
  */
 export async function authenticateClient(ctx: SignInContext, credentials: ClientCredentials): Promise<OAuthClientRow> {
   const client = credentials.clientId ? await findOAuthClient(ctx.db, credentials.clientId) : undefined
@@ -31,14 +30,20 @@ export async function authenticateClient(ctx: SignInContext, credentials: Client
       ? credentials.method !== 'none' && presented !== undefined && client.secretHash !== null && sameSecret(presented, client.secretHash)
       : credentials.method === 'none')
   if (client && ok) return client
-  const reason = client ? 'wrong_secret' : 'unknown_client'
-  return refuseOnNetworkBudget(
-    ctx,
-    new OAuthError('invalid_client', 'The client is unknown, or its credentials are wrong.', credentials.method === 'client_secret_basic'),
-    {
-      action: 'oauth.client_auth_failed',
-      targetId: null,
-      details: { client_id: credentials.clientId.slice(0, 64), reason, method: credentials.method },
-    },
+  return refuseClient(ctx, credentials, client ? 'wrong_secret' : 'unknown_client')
+}
+
+/**
+ * A refused client authentication, audited. The token endpoint spent from the network's budget
+ * when the request arrived, before reading it, so a spent budget is a 429 whether the credentials
+ * are right or wrong, and no answer tells the two apart.
+ */
+export async function refuseClient(ctx: SignInContext, credentials: Partial<ClientCredentials>, reason: string): Promise<never> {
+  const details = { client_id: (credentials.clientId ?? '').slice(0, 64), reason, method: credentials.method ?? 'unknown' }
+  await recordEvent(ctx.db, { action: 'oauth.client_auth_failed', targetId: null, details }, ctx.caller, ctx.now)
+  throw new OAuthError(
+    'invalid_client',
+    'The client is unknown, or its credentials are wrong.',
+    credentials.method === 'client_secret_basic',
   )
 }

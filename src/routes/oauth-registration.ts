@@ -17,10 +17,12 @@ const metadata = z.object({
   redirect_uris: uris.optional(),
   client_name: z.string().trim().min(1).max(100).optional(),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+  // client_credentials is an admin's decision (a machine client acts for nobody but itself, and the
+  // resource APIs trust its tokens): registering one oneself is not offered.
   grant_types: z
-    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+    .array(z.enum(['authorization_code', 'refresh_token'], { message: 'may be authorization_code and refresh_token only' }))
     .min(1)
-    .max(3)
+    .max(2)
     .optional(),
   response_types: z.array(z.literal('code')).max(1).optional(),
   application_type: z.enum(['web', 'native']).optional(),

@@ -1,9 +1,10 @@
 import { type Context, Hono } from 'hono'
 import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
-import { authenticateClient, type ClientCredentials } from '../oidc/client-auth'
+import { authenticateClient, type ClientCredentials, refuseClient } from '../oidc/client-auth'
 import { clientCredentialsGrant } from '../oidc/client-credentials'
 import { OAuthError } from '../oidc/oauth-error'
+import { admitFromNetwork } from '../sign-in/admit'
 
 /*
  * The OpenID Provider's token endpoint (/oauth2/token): a form (application/x-www-form-urlencoded),
@@ -29,9 +30,9 @@ function basicCredentials(header: string | undefined): { clientId: string; secre
   }
 }
 
-function credentialsOf(c: Context<AppEnv>, form: URLSearchParams): ClientCredentials {
+async function credentialsOf(c: Context<AppEnv>, form: URLSearchParams): Promise<ClientCredentials> {
   const basic = basicCredentials(c.req.header('Authorization'))
-  if (basic === 'malformed') throw new OAuthError('invalid_client', 'The Authorization header is not valid HTTP Basic.', true)
+  if (basic === 'malformed') return refuseClient(c.var.signIn, { method: 'client_secret_basic' }, 'malformed_basic')
   const formId = form.get('client_id') ?? undefined
   const formSecret = form.get('client_secret') ?? undefined
   if (basic) {
@@ -62,12 +63,15 @@ function refusal(c: Context<AppEnv>, error: unknown) {
 export const oauthToken = new Hono<AppEnv>().post('/oauth2/token', async (c) => {
   c.header('Pragma', 'no-cache')
   try {
+    // Every request spends from the network's budget before anything is read, as every
+    // unauthenticated POST does: a spent budget answers right and wrong credentials alike.
+    await admitFromNetwork(c.var.signIn)
     if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
       throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
     const form = new URLSearchParams(await c.req.text())
     for (const name of ['grant_type', 'scope', 'client_id', 'client_secret'])
       if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
-    const client = await authenticateClient(c.var.signIn, credentialsOf(c, form))
+    const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
     const grantType = form.get('grant_type')
     if (grantType === 'client_credentials') {
       const answer = await clientCredentialsGrant(c.var.signIn, client, {
