@@ -309,11 +309,12 @@ describe('JWKS with the OpenID Provider’s RSA key', () => {
     expect(decodeJwtPart(access_token.split('.')[0]!)).toMatchObject({ alg: 'EdDSA', kid: ed!.kid })
   })
 
-  it('refuses a key set without an Ed25519 key, an RSA key under 2048 bits, or an RSA pair that does not match', async () => {
+  it('refuses a key set without an Ed25519 key, or with an RSA key under 2048 bits, without echoing it', async () => {
     const [ed, rsa] = JSON.parse(env.JWT_PRIVATE_KEYS) as Record<string, string>[]
     const short = { ...rsa, n: rsa!.n!.slice(0, 200) }
-    const mismatched = { ...rsa, n: `${rsa!.n!.slice(0, -4)}AAAA` }
-    for (const keys of [[rsa], [ed, short], [ed, mismatched]]) {
+    // (An RSA JWK whose parts do not belong together is refused too, by the probe signature; workerd
+    // logs OpenSSL's complaint about it, so it is left out here to keep the test run quiet.)
+    for (const keys of [[rsa], [ed, short]]) {
       const problem = await expectProblem(await call('/health', { env: { JWT_PRIVATE_KEYS: JSON.stringify(keys) } }), 503, 'unavailable')
       expect(problem.detail).toContain('JWT_PRIVATE_KEYS')
       expect(JSON.stringify(problem)).not.toContain(rsa!.d!.slice(0, 20))
