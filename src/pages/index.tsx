@@ -50,8 +50,10 @@ function requireBrowserSession() {
   })
 }
 
-/** The pages' paths, as the middleware is mounted on them. */
-// Hono's `/x/*` also matches `/x` itself: listing both would run the middleware twice (two nonces).
+/**
+ * The pages' paths, as the middleware is mounted on them. Hono's `/x/*` also matches `/x` itself:
+ * listing both would run the middleware twice (two nonces, and a CSP naming the wrong one).
+ */
 const PAGE_ROUTES = [
   '/sign-in/*',
   '/sign-up',
