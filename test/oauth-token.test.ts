@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { adminCall, asAdmin, call, decodeJwtPart, freshIp, ORIGIN } from './helpers'
+import { adminCall, asAdmin, call, decodeJwtPart, freshIp, login, ORIGIN, signup } from './helpers'
 
 type Client = { client: { client_id: string }; client_secret?: string }
 type TokenAnswer = {
@@ -184,5 +184,60 @@ describe('the token endpoint: client_credentials', () => {
       { headers: { Authorization: basic(client.id, client.secret) } },
     )
     expect(await answer(both)).toMatchObject({ error: 'invalid_request' })
+  })
+})
+
+describe('introspection (RFC 7662)', () => {
+  const introspect = (caller: { id: string; secret: string }, tokenValue: string) =>
+    call(`${ORIGIN}/oauth2/introspect`, {
+      method: 'POST',
+      rawBody: new URLSearchParams({ token: tokenValue }).toString(),
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: basic(caller.id, caller.secret),
+        'CF-Connecting-IP': freshIp(),
+      },
+    })
+
+  it('tells a confidential client what a live client token says', async () => {
+    const issuer = await machineClient()
+    const resourceServer = await machineClient()
+    const issued = await answer(await token({ grant_type: 'client_credentials', client_id: issuer.id, client_secret: issuer.secret }))
+    const response = await introspect(resourceServer, issued.access_token!)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('Cache-Control')).toBe('no-store')
+    expect(await response.json()).toMatchObject({
+      active: true,
+      client_id: issuer.id,
+      sub: issuer.id,
+      aud: PUBLIC_URL,
+      iss: PUBLIC_URL,
+      token_type: 'Bearer',
+    })
+  })
+
+  it('answers {active: false} for a first-party token, a forged one, and one whose client was deleted', async () => {
+    const resourceServer = await machineClient()
+    const { account } = await signup()
+    const firstParty = await login(account)
+    expect(await (await introspect(resourceServer, firstParty.access_token)).json()).toEqual({ active: false })
+    expect(await (await introspect(resourceServer, 'not.a.token')).json()).toEqual({ active: false })
+    const doomed = await machineClient()
+    const issued = await answer(await token({ grant_type: 'client_credentials', client_id: doomed.id, client_secret: doomed.secret }))
+    expect((await adminCall(doomed.admin, `/oauth/clients/${doomed.id}`, { method: 'DELETE' })).status).toBe(204)
+    expect(await (await introspect(resourceServer, issued.access_token!)).json()).toEqual({ active: false })
+  })
+
+  it('is for authenticated confidential clients only', async () => {
+    const issued = await machineClient()
+    const tokenValue = (await answer(await token({ grant_type: 'client_credentials', client_id: issued.id, client_secret: issued.secret })))
+      .access_token!
+    const anonymous = await call(`${ORIGIN}/oauth2/introspect`, {
+      method: 'POST',
+      rawBody: new URLSearchParams({ token: tokenValue }).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    })
+    expect(anonymous.status).toBe(401)
+    expect(((await anonymous.json()) as { error: string }).error).toBe('invalid_client')
   })
 })

@@ -3,6 +3,7 @@ import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
 import { authenticateClient, type ClientCredentials, refuseClient } from '../oidc/client-auth'
 import { clientCredentialsGrant } from '../oidc/client-credentials'
+import { introspect } from '../oidc/introspection'
 import { OAuthError } from '../oidc/oauth-error'
 import { admitFromNetwork } from '../sign-in/admit'
 
@@ -11,7 +12,7 @@ import { admitFromNetwork } from '../sign-in/admit'
  * the client authenticated by client_secret_basic, client_secret_post or its id alone (public
  * clients), answered in OAuth's format with Cache-Control: no-store (the app's default). This
  * part serves the client_credentials grant; the authorization_code and refresh_token grants come
- * with the authorization endpoint.
+ * with the authorization endpoint. Introspection (RFC 7662) authenticates its caller the same way.
  */
 
 /** HTTP Basic as RFC 6749 §2.3.1 has it: id and secret each form-urlencoded before joining. */
@@ -60,7 +61,25 @@ function refusal(c: Context<AppEnv>, error: unknown) {
   throw error
 }
 
-export const oauthToken = new Hono<AppEnv>().post('/oauth2/token', async (c) => {
+export const oauthToken = new Hono<AppEnv>()
+
+oauthToken.post('/oauth2/introspect', async (c) => {
+  c.header('Pragma', 'no-cache')
+  try {
+    await admitFromNetwork(c.var.signIn)
+    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
+      throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
+    const form = new URLSearchParams(await c.req.text())
+    const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
+    const token = form.get('token')
+    if (!token || form.getAll('token').length > 1) throw new OAuthError('invalid_request', 'token is required, once.')
+    return c.json(await introspect(c.var.signIn, client, token), 200)
+  } catch (error) {
+    return refusal(c, error)
+  }
+})
+
+oauthToken.post('/oauth2/token', async (c) => {
   c.header('Pragma', 'no-cache')
   try {
     // Every request spends from the network's budget before anything is read, as every
