@@ -87,6 +87,20 @@ describe('the token endpoint: client_credentials', () => {
     expect((await call('/users/me', { token: issued.access_token, env: same })).status).toBe(401)
   })
 
+  it('refuses a public client that sends a secret (it has none), and a confidential one that sends none', async () => {
+    const admin = await asAdmin()
+    const created = await adminCall(admin.token, '/oauth/clients', {
+      json: { name: 'SPA', type: 'public', redirect_uris: ['https://spa.example.com/cb'] },
+    })
+    const publicId = ((await created.json()) as Client).client.client_id
+    const withSecret = await token({ grant_type: 'client_credentials', client_id: publicId, client_secret: 'made-up' })
+    expect(withSecret.status).toBe(401)
+    expect((await answer(withSecret)).error).toBe('invalid_client')
+    const machine = await machineClient()
+    const bare = await token({ grant_type: 'client_credentials', client_id: machine.id })
+    expect(bare.status).toBe(401)
+  })
+
   it('refuses a wrong secret with 401 invalid_client and a Basic challenge, audited', async () => {
     const client = await machineClient()
     const response = await token({ grant_type: 'client_credentials' }, { headers: { Authorization: basic(client.id, 'not-the-secret') } })

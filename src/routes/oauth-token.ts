@@ -61,18 +61,30 @@ function refusal(c: Context<AppEnv>, error: unknown) {
   throw error
 }
 
+/**
+ * What the token and introspection endpoints read first, in this order: the network's budget
+ * (spent before anything is read, as every unauthenticated POST does, so a spent budget answers
+ * right and wrong credentials alike), a form, no parameter given twice, and the client.
+ */
+async function authenticatedForm(c: Context<AppEnv>, singles: string[]) {
+  await admitFromNetwork(c.var.signIn)
+  if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
+    throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
+  const form = new URLSearchParams(await c.req.text())
+  for (const name of ['client_id', 'client_secret', ...singles])
+    if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
+  const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
+  return { form, client }
+}
+
 export const oauthToken = new Hono<AppEnv>()
 
 oauthToken.post('/oauth2/introspect', async (c) => {
   c.header('Pragma', 'no-cache')
   try {
-    await admitFromNetwork(c.var.signIn)
-    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
-      throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
-    const form = new URLSearchParams(await c.req.text())
-    const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
+    const { form, client } = await authenticatedForm(c, ['token', 'token_type_hint'])
     const token = form.get('token')
-    if (!token || form.getAll('token').length > 1) throw new OAuthError('invalid_request', 'token is required, once.')
+    if (!token) throw new OAuthError('invalid_request', 'token is required.')
     return c.json(await introspect(c.var.signIn, client, token), 200)
   } catch (error) {
     return refusal(c, error)
@@ -82,15 +94,7 @@ oauthToken.post('/oauth2/introspect', async (c) => {
 oauthToken.post('/oauth2/token', async (c) => {
   c.header('Pragma', 'no-cache')
   try {
-    // Every request spends from the network's budget before anything is read, as every
-    // unauthenticated POST does: a spent budget answers right and wrong credentials alike.
-    await admitFromNetwork(c.var.signIn)
-    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
-      throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
-    const form = new URLSearchParams(await c.req.text())
-    for (const name of ['grant_type', 'scope', 'client_id', 'client_secret'])
-      if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
-    const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
+    const { form, client } = await authenticatedForm(c, ['grant_type', 'scope'])
     const grantType = form.get('grant_type')
     if (grantType === 'client_credentials') {
       const answer = await clientCredentialsGrant(c.var.signIn, client, {
