@@ -412,6 +412,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The applications you allowed to use your account (OpenID Provider clients), newest first */
+        get: operations["listMyGrants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/grants/{client_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take back an application's access
+         * @description Ends the consent and every grant under it: its refresh tokens stop working at once, and its access tokens at userinfo and introspection. A client you never allowed is a 404.
+         */
+        delete: operations["revokeMyGrant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/reauthenticate": {
         parameters: {
             query?: never;
@@ -1189,6 +1226,18 @@ export interface components {
         PersonalDataExport: {
             [key: string]: unknown;
         };
+        Grant: {
+            client_id: string;
+            client_name: string;
+            scopes: string[];
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The latest code exchange or refresh under it
+             */
+            last_used_at: string | null;
+        };
         Reauthentication: {
             /** @description A new access token carrying the new assurance */
             access_token: string;
@@ -1352,6 +1401,8 @@ export interface components {
             post_logout_redirect_uris: string[];
             grant_types: ("authorization_code" | "refresh_token" | "client_credentials")[];
             skip_consent: boolean;
+            /** @enum {string} */
+            id_token_signed_response_alg: "RS256" | "EdDSA";
             dynamically_registered: boolean;
             /** Format: date-time */
             created_at: string;
@@ -1373,6 +1424,11 @@ export interface components {
             grant_types?: ("authorization_code" | "refresh_token" | "client_credentials")[];
             /** @description A first-party app: the person is never asked to consent */
             skip_consent?: boolean;
+            /**
+             * @description Default: RS256
+             * @enum {string}
+             */
+            id_token_signed_response_alg?: "RS256" | "EdDSA";
         };
         UpdateOAuthClientRequest: {
             name?: string;
@@ -1400,7 +1456,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             /** @enum {string} */
-            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed" | "user.mail_link_failed" | "admin.oauth_client_created" | "admin.oauth_client_updated" | "admin.oauth_client_secret_rotated" | "admin.oauth_client_deleted" | "oauth.client_registered" | "oauth.client_auth_failed" | "oauth.token_issued";
+            action: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed" | "user.mail_link_failed" | "admin.oauth_client_created" | "admin.oauth_client_updated" | "admin.oauth_client_secret_rotated" | "admin.oauth_client_deleted" | "oauth.client_registered" | "oauth.client_auth_failed" | "oauth.token_issued" | "oauth.consent_granted" | "oauth.consent_denied" | "oauth.grant_revoked" | "oauth.code_replayed" | "oauth.refresh_reuse_detected";
             actor_id: string | null;
             target_id: string | null;
             ip: string | null;
@@ -2669,6 +2725,75 @@ export interface operations {
             };
             /** @description Problem: reauthentication_required */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMyGrants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Grants */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        grants: components["schemas"]["Grant"][];
+                    };
+                };
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeMyGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not_found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4690,7 +4815,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events where this user is the actor or the target */
                 user_id?: string;
-                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed" | "user.mail_link_failed" | "admin.oauth_client_created" | "admin.oauth_client_updated" | "admin.oauth_client_secret_rotated" | "admin.oauth_client_deleted" | "oauth.client_registered" | "oauth.client_auth_failed" | "oauth.token_issued";
+                action?: "user.signup" | "user.login" | "user.login_failed" | "user.logout" | "user.updated" | "user.password_changed" | "user.deleted" | "user.session_revoked" | "session.reuse_detected" | "admin.role_changed" | "admin.user_disabled" | "admin.user_enabled" | "admin.user_deleted" | "admin.sessions_revoked" | "user.password_reset_requested" | "user.password_reset" | "user.email_verified" | "user.reauth_failed" | "admin.login_unlocked" | "user.imported" | "user.email_change_requested" | "user.email_changed" | "user.email_reverted" | "user.reauthenticated" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_failed" | "user.recovery_codes_regenerated" | "user.recovery_code_used" | "admin.mfa_reset" | "user.passkey_added" | "user.passkey_renamed" | "user.passkey_removed" | "user.passkey_failed" | "passkey.clone_suspected" | "user.identity_linked" | "user.identity_unlinked" | "user.unverified_methods_removed" | "user.mail_link_failed" | "admin.oauth_client_created" | "admin.oauth_client_updated" | "admin.oauth_client_secret_rotated" | "admin.oauth_client_deleted" | "oauth.client_registered" | "oauth.client_auth_failed" | "oauth.token_issued" | "oauth.consent_granted" | "oauth.consent_denied" | "oauth.grant_revoked" | "oauth.code_replayed" | "oauth.refresh_reuse_detected";
             };
             header?: never;
             path?: never;

@@ -7,7 +7,7 @@ import { problemResponse } from './http/problem-response'
 import { rejectInvalid } from './http/validation'
 import { log } from './log'
 import { requireConfig } from './middleware/config'
-import { corsForConfiguredOrigins } from './middleware/cors'
+import { corsForConfiguredOrigins, corsForOAuthClients } from './middleware/cors'
 import { useDatabase } from './middleware/database'
 import { jsonOnly, limitBody } from './middleware/json-only'
 import { requestIdentity } from './middleware/request-id'
@@ -18,12 +18,14 @@ import { account } from './routes/account'
 import { admin } from './routes/admin'
 import { docsPage, docsPolicy } from './routes/docs'
 import { exportRoutes } from './routes/export'
+import { grantRoutes } from './routes/grants'
 import { identityRoutes } from './routes/identities'
 import { meta } from './routes/meta'
 import { mfa } from './routes/mfa'
 import { oauthClientRoutes } from './routes/oauth-clients'
 import { oauthRegistration } from './routes/oauth-registration'
 import { oauthToken } from './routes/oauth-token'
+import { oauthUserinfo } from './routes/oauth-userinfo'
 import { passkeys } from './routes/passkeys'
 import { providerRoutes } from './routes/providers'
 import { reauthenticationRoutes } from './routes/reauthentication'
@@ -40,6 +42,7 @@ const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid })
 app.use(requestIdentity())
 app.use(requestLog())
 app.use(securityHeaders())
+app.use(corsForOAuthClients())
 app.use(corsForConfiguredOrigins())
 app.use(limitBody(MAX_BODY_BYTES))
 // The API's bodies are JSON; the hosted pages' are forms (checked by their own middleware).
@@ -97,6 +100,7 @@ const api = app
   .route(API, providerRoutes)
   .route(`${API}/users/me/sessions`, sessionRoutes)
   .route(`${API}/users/me/export`, exportRoutes)
+  .route(`${API}/users/me/grants`, grantRoutes)
   .route(`${API}/users/me/reauthenticate`, reauthenticationRoutes)
   .route(`${API}/users/me`, account)
   .route(`${API}/users`, signUpRoutes)
@@ -106,6 +110,7 @@ const api = app
   .route(`${API}/admin`, admin)
   .route('/', oauthRegistration)
   .route('/', oauthToken)
+  .route('/', oauthUserinfo)
   .route('/', pages)
 
 app.notFound((c) => problemResponse(c, problem('not_found')))

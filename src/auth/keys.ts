@@ -15,6 +15,8 @@ export type KeySet = {
    * with by default (RS256 is what every relying party accepts). It never signs an access token.
    */
   rsaSigning?: { kid: string; key: CryptoKey }
+  /** Every configured RSA key's public half: an ID token coming back as a hint (end-session) is checked with it. */
+  rsaVerifying: ReadonlyMap<string, CryptoKey>
   /** The public halves of every key, Ed25519 and RSA, for /.well-known/jwks.json. */
   jwks: PublicJwk[]
 }
@@ -73,30 +75,36 @@ export async function importSigningKeys(raw: string | undefined): Promise<Import
 
   try {
     const verifying = new Map<string, CryptoKey>()
+    const rsaVerifying = new Map<string, CryptoKey>()
     const jwks: PublicJwk[] = []
     for (const key of parsed.data) {
       if (key.kty === 'OKP') {
         verifying.set(key.kid, await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: key.x }, ED25519, false, ['verify']))
         jwks.push({ kty: 'OKP', crv: 'Ed25519', x: key.x, kid: key.kid, alg: 'EdDSA', use: 'sig' })
-      } else jwks.push({ kty: 'RSA', n: key.n, e: key.e, kid: key.kid, alg: 'RS256', use: 'sig' })
+      } else {
+        rsaVerifying.set(key.kid, await importRsaPublic(key))
+        jwks.push({ kty: 'RSA', n: key.n, e: key.e, kid: key.kid, alg: 'RS256', use: 'sig' })
+      }
     }
     const first = parsed.data.find((key) => key.kty === 'OKP')!
     const signingKey = await crypto.subtle.importKey('jwk', { ...first, key_ops: undefined }, ED25519, false, ['sign'])
     await assertPairMatches(ED25519, signingKey, verifying.get(first.kid)!)
     const rsa = parsed.data.find((key) => key.kty === 'RSA')
     const rsaSigning = rsa ? { kid: rsa.kid, key: await importRsaPair(rsa) } : undefined
-    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, rsaSigning, jwks } }
+    return { ok: true, keys: { signing: { kid: first.kid, key: signingKey }, verifying, rsaSigning, rsaVerifying, jwks } }
   } catch {
     return { ok: false, message: 'holds a key that is not a valid key pair' }
   }
 }
 
+const importRsaPublic = (jwk: { n: string; e: string }) =>
+  crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RS256' }, RS256, false, ['verify'])
+
 /** An RSA private key for RS256, checked against its own public half. */
 async function importRsaPair(jwk: z.infer<typeof rsaJwk>): Promise<CryptoKey> {
   const { kid: _kid, ...material } = jwk
   const privateKey = await crypto.subtle.importKey('jwk', { ...material, alg: 'RS256' }, RS256, false, ['sign'])
-  const publicKey = await crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RS256' }, RS256, false, ['verify'])
-  await assertPairMatches(RS256, privateKey, publicKey)
+  await assertPairMatches(RS256, privateKey, await importRsaPublic(jwk))
   return privateKey
 }
 

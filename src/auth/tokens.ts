@@ -39,6 +39,15 @@ export async function signEdDsaJwt(keys: KeySet, typ: string, claims: object): P
   return `${signingInput}.${toBase64Url(signature)}`
 }
 
+const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const
+
+/** A JWT signed with the RSA key (RS256): the OpenID Provider's ID tokens, by default. */
+export async function signRs256Jwt(signing: { kid: string; key: CryptoKey }, typ: string, claims: object): Promise<string> {
+  const signingInput = `${encodeJson({ alg: 'RS256', typ, kid: signing.kid })}.${encodeJson(claims)}`
+  const signature = new Uint8Array(await crypto.subtle.sign(RS256, signing.key, utf8.encode(signingInput)))
+  return `${signingInput}.${toBase64Url(signature)}`
+}
+
 export async function signAccessToken(
   config: TokenSettings,
   subject: { userId: string; sessionId: string; role: Role; assurance: Assurance },
@@ -118,6 +127,10 @@ export type ClientAccessClaims = {
   exp: number
   jti: string
   scope?: string
+  /** A person's token: the grant it was issued under (ended grants end their tokens), and its proof. */
+  grant_id?: string
+  auth_time?: number
+  acr?: string
 }
 
 /**
@@ -133,13 +146,24 @@ export async function verifyClientAccessToken(
 ): Promise<ClientAccessClaims | undefined> {
   const claims = await verifySignedClaims({ keys }, token)
   if (!claims) return undefined
-  const { iss, sub, aud, client_id, iat, exp, jti, scope } = claims
+  const { iss, sub, aud, client_id, iat, exp, jti, scope, grant_id, auth_time, acr } = claims
   if (iss !== issuer || typeof sub !== 'string' || typeof aud !== 'string' || typeof client_id !== 'string' || typeof jti !== 'string')
     return undefined
   if (!isWholeNumber(exp) || exp <= nowSeconds) return undefined
   if (!isWholeNumber(iat) || iat > nowSeconds + CLOCK_SKEW_SECONDS) return undefined
   if (scope !== undefined && typeof scope !== 'string') return undefined
-  return { iss, sub, aud, client_id, iat, exp, jti, ...(scope !== undefined ? { scope } : {}) }
+  if (grant_id !== undefined && (typeof grant_id !== 'string' || !isWholeNumber(auth_time) || typeof acr !== 'string')) return undefined
+  return {
+    iss,
+    sub,
+    aud,
+    client_id,
+    iat,
+    exp,
+    jti,
+    ...(scope !== undefined ? { scope } : {}),
+    ...(typeof grant_id === 'string' ? { grant_id, auth_time: auth_time as number, acr: acr as string } : {}),
+  }
 }
 
 /** The payload of a token whose header and signature are exactly right, before its claims are checked. */
@@ -229,4 +253,37 @@ export function hasDuplicateTopLevelKeys(json: string): boolean {
     }
   }
   return false
+}
+
+/**
+ * An ID token this provider issued, coming back as a hint (RP-initiated logout): our signature
+ * (RS256 or EdDSA, by its kid) and our issuer. Its expiry is not checked (OIDC RP-Initiated Logout
+ * §2: a hint may be expired); undefined for anything else.
+ */
+export async function verifyIdTokenHint(
+  keys: KeySet,
+  issuer: string,
+  token: string,
+): Promise<{ sub: string; aud: string; sid?: string } | undefined> {
+  const parts = token.split('.')
+  if (parts.length !== 3) return undefined
+  const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string]
+  const header = decodeJsonObject(encodedHeader)
+  if (!header || typeof header.kid !== 'string' || FORBIDDEN_HEADER_MEMBERS.some((member) => member in header)) return undefined
+  const signature = fromBase64Url(encodedSignature)
+  if (!signature) return undefined
+  const signingInput = utf8.encode(`${encodedHeader}.${encodedPayload}`)
+  const valid =
+    header.alg === 'RS256'
+      ? await verifyWith(RS256, keys.rsaVerifying.get(header.kid), signature, signingInput)
+      : header.alg === 'EdDSA' && (await verifyWith(ED25519, keys.verifying.get(header.kid), signature, signingInput))
+  if (!valid) return undefined
+  const claims = decodeJsonObject(encodedPayload)
+  if (!claims || claims.iss !== issuer || typeof claims.sub !== 'string' || typeof claims.aud !== 'string') return undefined
+  return { sub: claims.sub, aud: claims.aud, ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}) }
+}
+
+async function verifyWith(algorithm: typeof RS256 | typeof ED25519, key: CryptoKey | undefined, signature: Uint8Array, data: Uint8Array) {
+  if (!key) return false
+  return crypto.subtle.verify(algorithm, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>)
 }

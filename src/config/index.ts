@@ -41,6 +41,8 @@ async function withDerivedKeys(settings: Settings) {
     throttleKey: await deriveHmacKey(secretKey, 'edge-users throttle keys'),
     /** Derives a rotated refresh token from the one presented, so a retried refresh gets the same one back. */
     refreshKey: await deriveHmacKey(secretKey, 'edge-users refresh tokens'),
+    /** Binds a consent page's form to the browser session that loaded it (oidc/authorize.ts). */
+    consentKey: await deriveHmacKey(secretKey, 'edge-users consent forms'),
     /** Seal TOTP secrets at rest (auth/secret-box.ts): the current key first, then the previous one. */
     sealingKeys: await Promise.all(
       [secretKey, ...(previousSecretKey ? [previousSecretKey] : [])].map((secret) => sealingKey(secret, 'edge-users totp secrets')),

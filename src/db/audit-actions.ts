@@ -46,5 +46,10 @@ export const AUDIT_ACTIONS = [
   'oauth.client_registered',
   'oauth.client_auth_failed',
   'oauth.token_issued',
+  'oauth.consent_granted',
+  'oauth.consent_denied',
+  'oauth.grant_revoked',
+  'oauth.code_replayed',
+  'oauth.refresh_reuse_detected',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

@@ -363,6 +363,10 @@ export const oauthClients = sqliteTable('oauth_clients', {
   skipConsent: integer('skip_consent', { mode: 'boolean' }).notNull().default(false),
   /** Registered through dynamic registration (RFC 7591), which never gets skip_consent. */
   dynamic: integer('dynamic', { mode: 'boolean' }).notNull().default(false),
+  /** What signs the client's ID tokens: RS256 (what every relying party accepts) unless it registered EdDSA. */
+  idTokenAlg: text('id_token_signed_response_alg', { enum: ['RS256', 'EdDSA'] })
+    .notNull()
+    .default('RS256'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 })
@@ -370,3 +374,78 @@ export const oauthClients = sqliteTable('oauth_clients', {
 export const OAUTH_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
 export type OAuthGrantType = (typeof OAUTH_GRANT_TYPES)[number]
 export type OAuthClientRow = typeof oauthClients.$inferSelect
+
+/**
+ * A person's consent to a client: the scopes they allowed it, remembered so the next sign-in
+ * through the same client asks again only for new scopes. Revoking it (GET/DELETE
+ * /users/me/grants) also ends every grant of that person to that client.
+ */
+export const oauthConsents = sqliteTable(
+  'oauth_consents',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    scopes: text('scopes', { mode: 'json' }).$type<string[]>().notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('oauth_consents_user_client_unique').on(t.userId, t.clientId), index('oauth_consents_client_idx').on(t.clientId)],
+)
+
+/**
+ * One authorization of a client by a person: born with its code (hashed, 60 s, single use), it
+ * becomes the grant family its refresh tokens rotate through (the same chain as a session's:
+ * auth/opaque-tokens.ts), and its access tokens name it (`grant_id`), so ending the row ends
+ * them at userinfo and introspection. A code presented twice deletes the row: what the first use
+ * issued dies with it. Unless `offline_access` was granted, the grant lives only as long as the
+ * browser session it was given in (`sessionId`).
+ */
+export const oauthGrants = sqliteTable(
+  'oauth_grants',
+  {
+    id: text('id').primaryKey(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The browser session the person authorized in: the ID token's `sid`. */
+    sessionId: text('session_id').notNull(),
+    scopes: text('scopes', { mode: 'json' }).$type<string[]>().notNull(),
+    /** The resources (RFC 8707) asked for at authorization: a token may name any one of them, never another. */
+    resources: text('resources', { mode: 'json' }).$type<string[]>().notNull(),
+    /** Outlives the browser session (the `offline_access` scope was granted). */
+    offline: integer('offline', { mode: 'boolean' }).notNull(),
+    nonce: text('nonce'),
+    redirectUri: text('redirect_uri').notNull(),
+    codeChallenge: text('code_challenge').notNull(),
+    codeHash: text('code_hash').notNull(),
+    codeExpiresAt: timestamp('code_expires_at').notNull(),
+    codeUsedAt: timestamp('code_used_at'),
+    /** SHA-256 of the current refresh token; null until the code is exchanged, or for a client without the grant. */
+    refreshTokenHash: text('refresh_token_hash'),
+    rotations: integer('rotations').notNull().default(0),
+    authTime: timestamp('auth_time').notNull(),
+    amr: text('amr', { mode: 'json' }).$type<string[]>().notNull(),
+    aal: text('aal', { enum: AALS }).notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    /** The code's exchange, then every refresh: the rotation time the reuse grace window counts from. */
+    lastUsedAt: timestamp('last_used_at').notNull(),
+    /** Absolute, like a session's: rotation does not extend it. */
+    expiresAt: timestamp('expires_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('oauth_grants_code_hash_unique').on(t.codeHash),
+    index('oauth_grants_user_client_idx').on(t.userId, t.clientId),
+    index('oauth_grants_client_idx').on(t.clientId),
+    index('oauth_grants_expires_idx').on(t.expiresAt),
+  ],
+)
+
+export type OAuthGrantRow = typeof oauthGrants.$inferSelect
+export type OAuthConsentRow = typeof oauthConsents.$inferSelect

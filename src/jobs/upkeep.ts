@@ -14,7 +14,7 @@ const MAIL_JOB_DAYS = 15
 const DAY_MS = 86_400_000
 
 export type UpkeepReport = Record<
-  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'passkey_challenges' | 'oauth_flows' | 'limiter_streaks',
+  'sessions' | 'audit_events' | 'mail_tokens' | 'mail_jobs' | 'passkey_challenges' | 'oauth_flows' | 'oauth_grants' | 'limiter_streaks',
   number
 > & {
   /** True when a kind had more to delete than one run takes: the next run goes on. */
@@ -47,6 +47,7 @@ export async function runUpkeep(
     mail_jobs: 0,
     passkey_challenges: 0,
     oauth_flows: 0,
+    oauth_grants: 0,
     limiter_streaks: 0,
     more: false,
   }
@@ -63,6 +64,12 @@ export async function runUpkeep(
   await sweep('passkey_challenges', 'passkey_challenges', sql`expires_at <= ${at} OR used_at IS NOT NULL`)
   // A provider flow is over once exchanged, or ten minutes after it began.
   await sweep('oauth_flows', 'oauth_flows', sql`expires_at <= ${at} OR exchanged_at IS NOT NULL`)
+  // A grant past its lifetime, a code never exchanged, or a grant whose browser session has ended (unless offline).
+  await sweep(
+    'oauth_grants',
+    'oauth_grants',
+    sql`expires_at <= ${at} OR (code_used_at IS NULL AND code_expires_at <= ${at}) OR (offline = 0 AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = oauth_grants.session_id))`,
+  )
   const forgotten = await Promise.all(allLimiters(env.RATE_LIMITER).map((limiter) => limiter.forgetStaleStreaks(at)))
   report.limiter_streaks = forgotten.reduce((sum, count) => sum + count, 0)
   log('info', 'upkeep.done', report)

@@ -45,3 +45,27 @@ export function corsForConfiguredOrigins() {
     return handlerFor(origins)(c, next)
   })
 }
+
+/** The OpenID Provider's endpoints a single-page app or an MCP client in a browser calls from its own origin. */
+const OPEN_TO_ANY_ORIGIN = /^\/(\.well-known\/[a-z-]+(\.json)?|oauth2\/(token|userinfo|revoke|register))$/
+
+const openCors = cors({
+  origin: '*',
+  allowMethods: ['GET', 'POST'],
+  allowHeaders: ['Authorization', 'Content-Type'],
+  exposeHeaders: ['WWW-Authenticate', 'Retry-After'],
+  maxAge: 600,
+})
+
+/**
+ * CORS for any origin on the provider's public endpoints: discovery, the keys, the token,
+ * userinfo, revocation and registration endpoints. None reads a cookie (clients authenticate
+ * with their secret, PKCE or a bearer token), so `*` without credentials exposes nothing a
+ * server-side caller could not already ask for. Every other path keeps CORS_ORIGINS.
+ */
+export function corsForOAuthClients() {
+  return createMiddleware<AppEnv>(async function applyOpenCors(c, next) {
+    if (!OPEN_TO_ANY_ORIGIN.test(c.req.path)) return next()
+    return openCors(c, next)
+  })
+}

@@ -20,6 +20,7 @@ export type ClientInput = {
   postLogoutRedirectUris?: string[]
   grantTypes?: OAuthGrantType[]
   skipConsent?: boolean
+  idTokenAlg?: 'RS256' | 'EdDSA'
 }
 
 /** While the issuer is on this machine (PUBLIC_URL is local HTTP), a web client may redirect to http://localhost. */
@@ -70,6 +71,7 @@ export async function registerClient(ctx: SignInContext, actor: SignedIn | null,
       // A dynamically registered client never skips consent: anybody may register one.
       skipConsent: input.dynamic ? false : (input.skipConsent ?? false),
       dynamic: input.dynamic ?? false,
+      idTokenAlg: input.idTokenAlg ?? 'RS256',
     },
     actorId: actor?.user.id ?? null,
     by: ctx.caller,

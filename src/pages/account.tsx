@@ -4,6 +4,7 @@ import { z } from 'zod'
 import type { AppEnv } from '../app-env'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { listIdentities } from '../db/identities'
+import { listConsents, revokeConsent } from '../db/oauth-grants'
 import { listPasskeys } from '../db/passkeys'
 import { endUserSession, listActiveSessions, logout } from '../db/sessions'
 import { type ApiError, problem } from '../errors'
@@ -35,11 +36,12 @@ export async function AccountPage(props: { c: Context<AppEnv>; notice?: string; 
   const { user, session } = accountOf(c)
   const { db } = c.var
   const now = c.var.signIn.now
-  const [sessions, factors, passkeys, identities] = await Promise.all([
+  const [sessions, factors, passkeys, identities, grants] = await Promise.all([
     listActiveSessions(db, user.id, now),
     secondFactorsOf(db, user.id),
     listPasskeys(db, user.id),
     listIdentities(db, user.id),
+    listConsents(db, user.id),
   ])
   return (
     <Layout page={page} title="Your account" wide>
@@ -134,7 +136,22 @@ export async function AccountPage(props: { c: Context<AppEnv>; notice?: string; 
         ))}
 
       <h2>Apps with access</h2>
-      <p>No app has access to your account.</p>
+      {grants.length === 0 ? (
+        <p>No app has access to your account.</p>
+      ) : (
+        <ul class="items">
+          {grants.map((grant) => (
+            <li>
+              {`${grant.clientName}: ${grant.scopes.join(', ') || 'no scopes'}; allowed ${date(grant.createdAt)}, last used ${date(grant.lastUsedAt === null ? null : new Date(grant.lastUsedAt))}`}{' '}
+              <Form page={page} action={`/account/grants/${encodeURIComponent(grant.clientId)}/revoke`}>
+                <button type="submit" class="secondary" aria-label={`Revoke the access of ${grant.clientName}`}>
+                  Revoke
+                </button>
+              </Form>
+            </li>
+          ))}
+        </ul>
+      )}
       {needsTwoFactors(factors) && <p class="hint">Your sign-ins need two factors.</p>}
     </Layout>
   )
@@ -291,6 +308,17 @@ export const accountPages = new Hono<AppEnv>()
       return seeOther(c, '/sign-in')
     }
     return respond(c, await AccountPage({ c, notice: 'The session is revoked.' }))
+  })
+  .post('/account/grants/:clientId/revoke', async (c) => {
+    const { user } = accountOf(c)
+    const revoked = await revokeConsent(c.var.db, {
+      userId: user.id,
+      clientId: c.req.param('clientId'),
+      client: c.var.client,
+      now: c.var.signIn.now,
+    })
+    if (!revoked) return respond(c, await AccountPage({ c, error: problem('not_found') }), 404)
+    return respond(c, await AccountPage({ c, notice: 'The app no longer has access to your account.' }))
   })
   .get('/account/authenticator-app', (c) =>
     respond(

@@ -6,6 +6,8 @@ import { log } from '../log'
 import { readBrowserSession } from '../middleware/browser-session'
 import { checkPageForm } from '../middleware/page-forms'
 import { accountPages, signOutPage } from './account'
+import { authorizePage } from './authorize'
+import { endSessionPage } from './end-session'
 import { Alert, Layout } from './layout'
 import { passkeyPages } from './passkeys'
 import { providerPages } from './provider'
@@ -63,6 +65,8 @@ const PAGE_ROUTES = [
   '/verify-email',
   '/revert-email',
   '/account/*',
+  '/oauth2/authorize',
+  '/oauth2/end-session',
 ]
 
 const assets = new Hono<AppEnv>()
@@ -95,9 +99,12 @@ pages
   .route('/', providerPages)
   .route('/', accountPages)
   .route('/', signOutPage)
+  .route('/', authorizePage)
+  .route('/', endSessionPage)
 
 /** The paths the pages answer: a refusal on one is a page, not problem+json. */
-const PAGE_PATHS = /^\/(sign-in|sign-up|sign-out|forgot-password|reset-password|verify-email|revert-email|account|pages)(\/|$)/
+const PAGE_PATHS =
+  /^\/((sign-in|sign-up|sign-out|forgot-password|reset-password|verify-email|revert-email|account|pages)(\/|$)|oauth2\/(authorize|end-session)$)/
 export const isPagePath = (path: string) => PAGE_PATHS.test(path)
 
 /** A refusal no page form caught (a forged form, an oversized body): a page saying so, with the problem's status. */

@@ -51,8 +51,9 @@ function SignInPage(props: { c: Context<AppEnv>; returnTo: string; username?: st
 export const signInPage = new Hono<AppEnv>()
   .get('/sign-in', (c) => {
     const returnTo = returnToOf(c)
-    // Already signed in: straight on, as a second sign-in would only open a second session.
-    if (c.var.browser) return c.redirect(returnTo, 303)
+    // Already signed in: straight on, as a second sign-in would only open a second session; unless
+    // an application asked for a fresh sign-in (prompt=login on its authorization request).
+    if (c.var.browser && c.req.query('prompt') !== 'login') return c.redirect(returnTo, 303)
     return respond(c, <SignInPage c={c} returnTo={returnTo} />)
   })
   .post('/sign-in', async (c) => {

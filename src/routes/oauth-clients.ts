@@ -23,6 +23,7 @@ const clientSchema = z
     post_logout_redirect_uris: z.array(z.string()),
     grant_types: z.array(z.enum(OAUTH_GRANT_TYPES)),
     skip_consent: z.boolean(),
+    id_token_signed_response_alg: z.enum(['RS256', 'EdDSA']),
     dynamically_registered: z.boolean(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
@@ -49,6 +50,7 @@ const createBody = z
       .optional()
       .openapi({ description: 'Default: authorization_code and refresh_token' }),
     skip_consent: z.boolean().optional().openapi({ description: 'A first-party app: the person is never asked to consent' }),
+    id_token_signed_response_alg: z.enum(['RS256', 'EdDSA']).optional().openapi({ description: 'Default: RS256' }),
   })
   .openapi('CreateOAuthClientRequest')
 
@@ -101,6 +103,7 @@ const create: RouteHandler<typeof createRouteDef, AppEnv> = async (c) => {
     postLogoutRedirectUris: body.post_logout_redirect_uris,
     grantTypes: body.grant_types,
     skipConsent: body.skip_consent,
+    idTokenAlg: body.id_token_signed_response_alg,
   })
   return c.json({ client: oauthClientView(client), ...(secret ? { client_secret: secret } : {}) }, 201)
 }

@@ -27,6 +27,7 @@ const metadata = z.object({
   response_types: z.array(z.literal('code')).max(1).optional(),
   application_type: z.enum(['web', 'native']).optional(),
   post_logout_redirect_uris: uris.optional(),
+  id_token_signed_response_alg: z.enum(['RS256', 'EdDSA']).optional(),
 })
 
 type OAuthError = 'invalid_redirect_uri' | 'invalid_client_metadata'
@@ -64,6 +65,7 @@ export const oauthRegistration = new Hono<AppEnv>().post('/oauth2/register', asy
       redirectUris: input.redirect_uris ?? [],
       postLogoutRedirectUris: input.post_logout_redirect_uris,
       grantTypes,
+      idTokenAlg: input.id_token_signed_response_alg,
       dynamic: true,
     })
     return c.json(
@@ -78,6 +80,7 @@ export const oauthRegistration = new Hono<AppEnv>().post('/oauth2/register', asy
         response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: method,
         application_type: client.applicationType,
+        id_token_signed_response_alg: client.idTokenAlg,
       },
       201,
     )

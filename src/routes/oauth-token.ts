@@ -3,16 +3,18 @@ import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
 import { authenticateClient, type ClientCredentials, refuseClient } from '../oidc/client-auth'
 import { clientCredentialsGrant } from '../oidc/client-credentials'
+import { exchangeCode, refreshGrant } from '../oidc/grants'
 import { introspect } from '../oidc/introspection'
 import { OAuthError } from '../oidc/oauth-error'
+import { revokeToken } from '../oidc/revocation'
 import { admitFromNetwork } from '../sign-in/admit'
 
 /*
  * The OpenID Provider's token endpoint (/oauth2/token): a form (application/x-www-form-urlencoded),
  * the client authenticated by client_secret_basic, client_secret_post or its id alone (public
- * clients), answered in OAuth's format with Cache-Control: no-store (the app's default). This
- * part serves the client_credentials grant; the authorization_code and refresh_token grants come
- * with the authorization endpoint. Introspection (RFC 7662) authenticates its caller the same way.
+ * clients), answered in OAuth's format with Cache-Control: no-store (the app's default): the
+ * authorization_code, refresh_token and client_credentials grants. Revocation (RFC 7009) and
+ * introspection (RFC 7662) authenticate their caller the same way.
  */
 
 /** HTTP Basic as RFC 6749 §2.3.1 has it: id and secret each form-urlencoded before joining. */
@@ -70,7 +72,7 @@ async function authenticatedForm(c: Context<AppEnv>, singles: string[]) {
   await admitFromNetwork(c.var.signIn)
   if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
     throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
-  const form = new URLSearchParams(await c.req.text())
+  const form = new URLSearchParams(new TextDecoder().decode(await c.req.arrayBuffer()))
   for (const name of ['client_id', 'client_secret', ...singles])
     if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
   const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
@@ -91,20 +93,50 @@ oauthToken.post('/oauth2/introspect', async (c) => {
   }
 })
 
+oauthToken.post('/oauth2/revoke', async (c) => {
+  try {
+    const { form, client } = await authenticatedForm(c, ['token', 'token_type_hint'])
+    const token = form.get('token')
+    if (!token) throw new OAuthError('invalid_request', 'token is required.')
+    await revokeToken(c.var.signIn, client, token)
+    return c.body(null, 200)
+  } catch (error) {
+    return refusal(c, error)
+  }
+})
+
 oauthToken.post('/oauth2/token', async (c) => {
   c.header('Pragma', 'no-cache')
   try {
-    const { form, client } = await authenticatedForm(c, ['grant_type', 'scope'])
+    const { form, client } = await authenticatedForm(c, ['grant_type', 'scope', 'code', 'redirect_uri', 'code_verifier', 'refresh_token'])
     const grantType = form.get('grant_type')
+    const resources = form.getAll('resource')
+    if (grantType === 'authorization_code') {
+      const answer = await exchangeCode(c.var.signIn, client, {
+        code: form.get('code'),
+        redirectUri: form.get('redirect_uri'),
+        verifier: form.get('code_verifier'),
+        resources,
+      })
+      return c.json(answer, 200)
+    }
+    if (grantType === 'refresh_token') {
+      const answer = await refreshGrant(c.var.signIn, client, {
+        refreshToken: form.get('refresh_token'),
+        resources,
+        scope: form.get('scope'),
+      })
+      return c.json(answer, 200)
+    }
     if (grantType === 'client_credentials') {
       const answer = await clientCredentialsGrant(c.var.signIn, client, {
         scope: form.get('scope') ?? undefined,
-        resources: form.getAll('resource'),
+        resources,
       })
       return c.json(answer, 200)
     }
     if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required.')
-    throw new OAuthError('unsupported_grant_type', `This server does not serve the ${grantType.slice(0, 40)} grant here yet.`)
+    throw new OAuthError('unsupported_grant_type', `This server does not serve the ${grantType.slice(0, 40)} grant.`)
   } catch (error) {
     return refusal(c, error)
   }

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { createRouter } from '../http/router'
+import { providerMetadata, resourceMetadata } from '../oidc/discovery'
 import { jsonResponse, noAuth } from '../schemas/openapi'
 
 export const wellKnown = createRouter()
@@ -41,3 +42,15 @@ wellKnown.openapi(
     return c.json({ keys: c.var.config.keys.jwks }, 200)
   },
 )
+
+// Discovery: public, cacheable for a while (the document changes only with the configuration).
+for (const path of ['/openid-configuration', '/oauth-authorization-server'])
+  wellKnown.get(path, (c) => {
+    c.header('Cache-Control', 'public, max-age=300')
+    return c.json(providerMetadata(c.var.config), 200)
+  })
+
+wellKnown.get('/oauth-protected-resource', (c) => {
+  c.header('Cache-Control', 'public, max-age=300')
+  return c.json(resourceMetadata(c.var.config), 200)
+})

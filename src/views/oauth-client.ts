@@ -10,6 +10,7 @@ export const oauthClientView = (row: OAuthClientRow) => ({
   post_logout_redirect_uris: row.postLogoutRedirectUris,
   grant_types: row.grantTypes,
   skip_consent: row.skipConsent,
+  id_token_signed_response_alg: row.idTokenAlg,
   dynamically_registered: row.dynamic,
   created_at: row.createdAt.toISOString(),
   updated_at: row.updatedAt.toISOString(),
