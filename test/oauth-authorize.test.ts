@@ -118,7 +118,51 @@ describe('the authorization code flow', () => {
   })
 })
 
+describe('consent is bound to the browser session that loaded it', () => {
+  it('refuses a consent form loaded in one session and sent in another, and grants nothing', async () => {
+    const client = await registeredClient()
+    const { browser } = await signedInBrowser()
+    const { challenge } = await pkce()
+    const path = authorizePath(client.id, challenge)
+    const html = await (await browser.get(path)).text()
+    // Someone else signs in on the same browser (same CSRF cookie) before the form is sent.
+    const { account: other } = await signup()
+    await browser.get(`/sign-in?prompt=login`)
+    await browser.post('/sign-in', { username: other.username, password: other.password })
+    const response = await browser.post(path, { decision: 'allow', consent_binding: bindingOf(html) })
+    expect(response.status).toBe(403)
+    expect(response.headers.get('Location')).toBeNull()
+    const consents = await env.DB.prepare('SELECT count(*) AS n FROM oauth_consents WHERE client_id = ?')
+      .bind(client.id)
+      .first<{ n: number }>()
+    expect(consents?.n).toBe(0)
+  })
+
+  it('refuses a consent form whose request was changed to ask for more', async () => {
+    const client = await registeredClient()
+    const { browser } = await signedInBrowser()
+    const { challenge } = await pkce()
+    const html = await (await browser.get(authorizePath(client.id, challenge, { scope: 'openid' }))).text()
+    const widened = await browser.post(authorizePath(client.id, challenge, { scope: 'openid email offline_access' }), {
+      decision: 'allow',
+      consent_binding: bindingOf(html),
+    })
+    expect(widened.status).toBe(403)
+  })
+})
+
 describe('the authorization request: what is refused, and where the refusal goes', () => {
+  it("matches a native client's loopback redirect URI on any port, and nothing else loosely", async () => {
+    const client = await registeredClient({ type: 'public', application_type: 'native', redirect_uris: ['http://127.0.0.1/callback'] })
+    const { browser } = await signedInBrowser()
+    const { challenge } = await pkce()
+    const anyPort = await browser.get(authorizePath(client.id, challenge, { redirect_uri: 'http://127.0.0.1:49152/callback' }))
+    expect(anyPort.status).toBe(200)
+    for (const uri of ['http://127.0.0.1:49152/other', 'http://localhost:49152/callback', 'http://127.0.0.1:49152/callback?x=1']) {
+      expect((await browser.get(authorizePath(client.id, challenge, { redirect_uri: uri }))).status, uri).toBe(400)
+    }
+  })
+
   it('shows an unknown client or an unregistered redirect_uri on a page (400), never redirecting', async () => {
     const client = await registeredClient()
     const { browser } = await signedInBrowser()
@@ -206,7 +250,7 @@ describe('the authorization request: what is refused, and where the refusal goes
     const plain = await browser.get(authorizePath(client.id, challenge, { acr_values: 'aal2' }))
     expect(new URL(plain.headers.get('Location')!).searchParams.get('error')).toBe('unmet_authentication_requirements')
 
-    const { account, secret } = await withTotp()
+    const { account, secret, recoveryCodes } = await withTotp()
     const twoFactor = new PageBrowser()
     // An aal1 browser session of a two-factor account: one opened by a first-party sign-in of long ago is simulated by
     // lowering the session's level in the database.
@@ -216,7 +260,19 @@ describe('the authorization request: what is refused, and where the refusal goes
       .bind(account.username)
       .run()
     const stepUp = await twoFactor.get(authorizePath(client.id, challenge, { acr_values: 'aal2' }))
-    expect(stepUp.headers.get('Location')).toMatch(/^\/sign-in\?prompt=login&return_to=/)
+    const location = stepUp.headers.get('Location')!
+    expect(location).toMatch(/^\/sign-in\?prompt=login&return_to=/)
+    const back = decodeURIComponent(location.split('return_to=')[1]!)
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const password = await twoFactor.signIn(account, back)
+    expect(password.headers.get('Location')).toMatch(/^\/sign-in\/second-step/)
+    const second = await twoFactor.post(`/sign-in/second-step?return_to=${encodeURIComponent(back)}`, {
+      recovery_code: recoveryCodes[0]!,
+      return_to: back,
+    })
+    expect(second.headers.get('Location')).toBe(back)
+    const done = await twoFactor.get(back)
+    expect(new URL(done.headers.get('Location')!).searchParams.get('code')).toBeTruthy()
   })
 })
 
@@ -295,7 +351,98 @@ describe('the token endpoint: authorization_code and refresh_token', () => {
   })
 })
 
+describe('a public client registered dynamically', () => {
+  it('registers, authorizes with a resource and exchanges its code with its id alone; the token is for that resource', async () => {
+    const resource = 'https://mcp.example.com/mcp'
+    const registered = await call(`${ORIGIN}/oauth2/register`, {
+      json: {
+        client_name: 'An MCP client',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+      },
+      env: { OAUTH_DYNAMIC_REGISTRATION: 'true' },
+    })
+    expect(registered.status).toBe(201)
+    const { client_id } = (await registered.json()) as { client_id: string }
+    const { browser } = await signedInBrowser()
+    const { verifier, challenge } = await pkce()
+    const redirectUri = 'http://127.0.0.1:61000/callback'
+    const path = authorizePath(client_id, challenge, { redirect_uri: redirectUri, scope: null, nonce: null, resource })
+    const consent = await call(`${ORIGIN}${path}`, {
+      headers: { Cookie: [...browser.cookies].map(([n, v]) => `${n}=${v}`).join('; '), 'CF-Connecting-IP': browser.ip },
+      env: { OAUTH_RESOURCES: JSON.stringify([resource]) },
+    })
+    expect(consent.status, await consent.clone().text()).toBe(200)
+    const html = await consent.text()
+    const allowed = await call(`${ORIGIN}${path}`, {
+      method: 'POST',
+      headers: {
+        Cookie: [...browser.cookies].map(([n, v]) => `${n}=${v}`).join('; '),
+        'CF-Connecting-IP': browser.ip,
+        Origin: ORIGIN,
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
+      rawBody: new URLSearchParams({ csrf_token: browser.csrf(), decision: 'allow', consent_binding: bindingOf(html) }).toString(),
+      env: { OAUTH_RESOURCES: JSON.stringify([resource]) },
+    })
+    const location = new URL(allowed.headers.get('Location')!)
+    expect(`${location.origin}${location.pathname}`).toBe(redirectUri)
+    const exchanged = await call(`${ORIGIN}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      rawBody: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id,
+        code: location.searchParams.get('code')!,
+        redirect_uri: redirectUri,
+        code_verifier: verifier,
+        resource,
+      }).toString(),
+      env: { OAUTH_RESOURCES: JSON.stringify([resource]) },
+    })
+    expect(exchanged.status, await exchanged.clone().text()).toBe(200)
+    const tokens = (await exchanged.json()) as TokenAnswer
+    expect(tokens.id_token).toBeUndefined()
+    expect(claimsOf(tokens.access_token!)).toMatchObject({ aud: resource, client_id, scope: '' })
+    // A token for another resource is not a userinfo token.
+    const info = await call(`${ORIGIN}/oauth2/userinfo`, { headers: { Authorization: `Bearer ${tokens.access_token}` } })
+    expect(info.status).toBe(401)
+  })
+})
+
 describe('tokens issued to clients', () => {
+  it('answers CORS for any origin at the token endpoint, and none at the account API', async () => {
+    const token = await call(`${ORIGIN}/oauth2/token`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://spa.example', 'Access-Control-Request-Method': 'POST' },
+    })
+    expect(token.headers.get('Access-Control-Allow-Origin')).toBe('*')
+    expect(token.headers.get('Access-Control-Allow-Credentials')).toBeNull()
+    const api = await call('/users/me', {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://spa.example', 'Access-Control-Request-Method': 'GET' },
+    })
+    expect(api.headers.get('Access-Control-Allow-Origin')).toBeNull()
+  })
+
+  it('a refresh may narrow the scope of its access token, never widen it', async () => {
+    const { client, tokens } = await authorizedTokens()
+    const narrowed = await oauthPost(
+      '/oauth2/token',
+      { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, scope: 'openid' },
+      { client },
+    )
+    const body = (await narrowed.json()) as TokenAnswer
+    expect(body.scope).toBe('openid')
+    const widened = await oauthPost(
+      '/oauth2/token',
+      { grant_type: 'refresh_token', refresh_token: body.refresh_token!, scope: 'openid offline_access' },
+      { client },
+    )
+    expect(((await widened.json()) as TokenAnswer).error).toBe('invalid_scope')
+  })
+
   it('are never accepted by the account API', async () => {
     const { tokens } = await authorizedTokens()
     const response = await call('/users/me', { token: tokens.access_token })

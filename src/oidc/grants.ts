@@ -41,12 +41,12 @@ async function tokensFor(
   client: OAuthClientRow,
   grant: OAuthGrantRow,
   user: UserRow,
-  input: { resources: string[]; refreshToken?: string; withIdToken: boolean },
+  input: { resources: string[]; refreshToken?: string; withIdToken: boolean; scopes?: string[] },
 ): Promise<TokenAnswer> {
   const { config } = ctx
   const now = Math.floor(ctx.now.getTime() / 1000)
   const authTime = Math.floor(grant.authTime.getTime() / 1000)
-  const scope = grant.scopes.join(' ')
+  const scope = (input.scopes ?? grant.scopes).join(' ')
   const accessToken = await signEdDsaJwt(config.keys, 'at+jwt', {
     iss: config.publicUrl,
     sub: user.id,
@@ -155,16 +155,12 @@ export async function refreshGrant(
   if (!grantId) throw invalid
   const next = await rotatedRefreshToken(ctx.config.refreshKey, grantId, input.refreshToken)
   const [oldHash, newHash] = await Promise.all([hashOpaqueToken(input.refreshToken), hashOpaqueToken(next)])
+  const asked = input.scope === null ? undefined : [...new Set(input.scope.split(' ').filter(Boolean))]
   const answer = async (grant: OAuthGrantRow, user: UserRow) => {
-    if (
-      input.scope !== null &&
-      !input.scope
-        .split(' ')
-        .filter(Boolean)
-        .every((scope) => grant.scopes.includes(scope))
-    )
+    // A narrower scope narrows this access token only; the grant keeps what was allowed.
+    if (asked?.some((scope) => !grant.scopes.includes(scope)))
       throw new OAuthError('invalid_scope', 'A refresh may not widen the scopes granted.')
-    return tokensFor(ctx, client, grant, user, { resources: input.resources, refreshToken: next, withIdToken: false })
+    return tokensFor(ctx, client, grant, user, { resources: input.resources, refreshToken: next, withIdToken: false, scopes: asked })
   }
 
   const rotated = await rotateGrantToken(ctx.db, { grantId, clientId: client.id, oldHash, newHash, now: ctx.now })
