@@ -101,6 +101,17 @@ export const RATIOS: RatioDefinition<MeasuredName>[] = [
     // Bounded by the peer's scrypt, whose cost spreads the ratio over 3.0–3.8 (issue 29; it was 3.5).
     target: 3.0,
   },
+  // The OpenID Provider beside the account API's own routes (issue 38), for reference: userinfo is
+  // `me` for a client's token (a grant row instead of a session row), a client's refresh is the
+  // API's refresh on a grant, and a code's exchange adds an ID token (RS256) to a refresh's work.
+  { name: 'oauth_userinfo_p50_over_me', group: 'floors', numerator: p50('oauth userinfo'), denominator: p50('me') },
+  { name: 'oauth_refresh_p50_over_refresh', group: 'floors', numerator: p50('oauth refresh'), denominator: p50('refresh') },
+  {
+    name: 'oauth_code_exchange_p50_over_oauth_refresh',
+    group: 'floors',
+    numerator: p50('oauth code exchange'),
+    denominator: p50('oauth refresh'),
+  },
   ...SCALED.map(
     (name): RatioDefinition<MeasuredName> => ({
       name: `${name.replace(/\W+/g, '_').replace(/_$/, '')}_p50_100000_over_1000`,

@@ -5,6 +5,7 @@
 import { BENCH_PASSWORD, benchUsername } from './database.ts'
 import type { Deployment } from './deploy.ts'
 import type { RequestSpec } from './load.ts'
+import { oauthEndpoints } from './oauth.ts'
 import type { EndpointName } from './options.ts'
 import { passkeySignIns } from './passkey.ts'
 import { secondStepLogins } from './second-step.ts'
@@ -95,6 +96,7 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
   let nextLogin = 0
 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+  const oauth = !only || only.some((name) => name.startsWith('oauth')) ? await oauthEndpoints(() => baseUrl, admin.access_token) : []
   return [
     { name: 'hello', spec: { path: '/api/v1/hello' } },
     {
@@ -155,5 +157,6 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
       name: 'admin list (deep page)',
       spec: { path: `/api/v1/admin/users?limit=50&cursor=${deployment.deepCursor}`, headers: bearer(admin.access_token) },
     },
+    ...oauth,
   ]
 }

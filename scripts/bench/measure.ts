@@ -132,7 +132,8 @@ async function measureUsage(pools: EndpointPools, deployment: Deployment, only?:
     for (let i = 0; i < USAGE_REQUESTS; i++) {
       const response = await fetch(`${metered.baseUrl}${spec.path}`, {
         method: spec.method ?? 'GET',
-        headers: { ...spec.headers, ...spec.headersEach?.(), ...(spec.body ? { 'content-type': 'application/json' } : {}) },
+        // JSON unless the endpoint says otherwise (the OpenID Provider's token endpoint takes a form), as load.ts sends it.
+        headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers, ...spec.headersEach?.() },
         body: spec.body?.(),
       })
       const text = await response.text()

@@ -13,6 +13,9 @@ export const ENDPOINT_NAMES = [
   'refresh',
   'admin list (first page)',
   'admin list (deep page)',
+  'oauth code exchange',
+  'oauth refresh',
+  'oauth userinfo',
 ] as const
 export type EndpointName = (typeof ENDPOINT_NAMES)[number]
 

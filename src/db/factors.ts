@@ -3,6 +3,7 @@ import type { Assurance } from '../auth/assurance'
 import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
+import { endGrantsOf } from './oauth-grants'
 import { passkeys, recoveryCodes, sessions, totpFactors, users } from './schema'
 
 /** What an account has besides its password, as the sign-in layer and GET /users/me/mfa need it. */
@@ -152,6 +153,7 @@ export async function confirmTotpFactor(
       now,
       confirmed,
     ),
+    endGrantsOf(db, userId, confirmed),
   ])
   return activated.length > 0
 }
@@ -232,5 +234,6 @@ export async function resetSecondFactors(db: Database, input: { userId: string; 
     db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)),
     db.delete(passkeys).where(eq(passkeys.userId, userId)),
     db.delete(sessions).where(eq(sessions.userId, userId)),
+    endGrantsOf(db, userId),
   ])
 }

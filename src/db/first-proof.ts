@@ -1,6 +1,7 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm'
 import { auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
+import { endGrantsOf } from './oauth-grants'
 import { identities, oauthFlows, oneTimeTokens, passkeys, recoveryCodes, sessions, totpFactors } from './schema'
 
 /**
@@ -41,5 +42,6 @@ export function removeUnverifiedWaysIn(db: Database, input: { userId: string; wh
     db.delete(oneTimeTokens).where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, 'mfa'), firstProof)),
     db.delete(oauthFlows).where(and(eq(oauthFlows.linkUserId, userId), firstProof)),
     db.delete(sessions).where(and(eq(sessions.userId, userId), firstProof)),
+    endGrantsOf(db, userId, firstProof),
   ] as const
 }

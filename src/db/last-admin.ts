@@ -7,6 +7,7 @@ import type { BatchItem } from 'drizzle-orm/batch'
 import type { Role } from '../auth/roles'
 import { type AuditEvent, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
+import { endGrantsOf } from './oauth-grants'
 import { sessions, type UserRow, users } from './schema'
 
 export type AccountChange = { role?: Role; disabled?: boolean }
@@ -58,6 +59,7 @@ export async function changeRoleOrStatus(
   )
   if (change.disabled) {
     before.push(db.delete(sessions).where(and(eq(sessions.userId, target.id), existsAllowed(allowed))))
+    before.push(endGrantsOf(db, target.id, existsAllowed(allowed)))
   }
   // Last, so the statements above see the row as it was and share this statement's verdict.
   const update = db

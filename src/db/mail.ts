@@ -4,6 +4,7 @@ import { uuidv7 } from '../lib/ids'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { removeUnverifiedWaysIn } from './first-proof'
+import { endGrantsOf } from './oauth-grants'
 import { type MailJobStatus, type MailTokenPurpose, mailJobs, oneTimeTokens, sessions, type UserRow, users } from './schema'
 import { guardUnique, type UniqueWrite } from './users'
 
@@ -147,7 +148,7 @@ export async function resetPassword(
     eq(users.email, user.email),
   )
   const resets = sql`${spentAt(tokenId, now)} AND EXISTS (SELECT 1 FROM users WHERE ${asRead})`
-  const [, , , , , , , , , [updated]] = await db.batch([
+  const [, , , , , , , , , , [updated]] = await db.batch([
     db.update(oneTimeTokens).set({ usedAt: now }).where(tokenUnused),
     // Before the address is marked verified: a first proof of it takes back what was added unproved.
     ...removeUnverifiedWaysIn(db, { userId, when: resets, client: input.client, now }),
@@ -168,6 +169,7 @@ export async function resetPassword(
         ),
       ),
     auditStatementWhen(db, { action: 'user.password_reset', actorId: userId, targetId: userId }, input.client, now, changed),
+    endGrantsOf(db, userId, changed),
   ])
   return updated
 }
@@ -260,6 +262,7 @@ export async function revertEmailChange(
         now,
         sql`${reverted} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.restoreEmail})`,
       ),
+      endGrantsOf(db, userId, reverted),
     ])
     return user
   })
@@ -297,7 +300,7 @@ export async function verifyEmail(
   const { tokenId, userId, now } = input
   const spentNow = spentAt(tokenId, now)
   const verifies = sql`${spentNow} AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND email = ${input.email})`
-  const [, , , , , , , , , [user]] = await db.batch([
+  const [, , , , , , , , , , [user]] = await db.batch([
     db
       .update(oneTimeTokens)
       .set({ usedAt: now })

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, gt, isNotNull, isNull, max, sql } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, gt, isNotNull, isNull, max, type SQL, sql } from 'drizzle-orm'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { oauthClients, oauthConsents, oauthGrants, sessions, users } from './schema'
@@ -10,40 +10,48 @@ import { oauthClients, oauthConsents, oauthGrants, sessions, users } from './sch
  * is offline (offline_access).
  */
 
+/**
+ * The grant's account is not disabled: a disabled account's grants neither exchange nor rotate
+ * (nor come back to life when it is enabled: disabling ends them).
+ */
+const accountEnabled = sql`EXISTS (SELECT 1 FROM users WHERE users.id = ${oauthGrants.userId} AND users.disabled = 0)`
+
 type NewGrant = Omit<typeof oauthGrants.$inferInsert, 'codeUsedAt' | 'refreshTokenHash' | 'rotations'>
 
 /** The browser session a grant depends on is still live (or the grant is offline). */
 const sessionHoldsAt = (now: Date) =>
   sql`(${oauthGrants.offline} = 1 OR EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions.id} = ${oauthGrants.sessionId} AND ${sessions.expiresAt} > ${now.getTime()}))`
+
 /**
- * A pending grant and its code; with `consent`, the person's consent to these scopes is recorded
- * (added to what they allowed before) and audited in the same batch.
+ * A pending grant and its code; with `consent`, the consent to these scopes is remembered in the
+ * same batch (and audited when the person was asked; a skip_consent client's is remembered silently,
+ * so Apps with access lists it).
  */
-export async function createGrant(db: Database, input: { grant: NewGrant; consent?: { scopes: string[] }; client: Client; now: Date }) {
+export async function createGrant(
+  db: Database,
+  input: { grant: NewGrant; consent?: { scopes: string[]; asked: boolean }; client: Client; now: Date },
+) {
   const { grant, consent, now } = input
   const insert = db.insert(oauthGrants).values(grant)
   if (!consent) {
     await insert
     return
   }
-  await db.batch([
-    insert,
-    db
-      .insert(oauthConsents)
-      .values({ userId: grant.userId, clientId: grant.clientId, scopes: consent.scopes, createdAt: now, updatedAt: now })
-      .onConflictDoUpdate({ target: [oauthConsents.userId, oauthConsents.clientId], set: { scopes: consent.scopes, updatedAt: now } }),
-    auditStatement(
-      db,
-      {
-        action: 'oauth.consent_granted',
-        actorId: grant.userId,
-        targetId: grant.userId,
-        details: { client_id: grant.clientId, scope: consent.scopes.join(' ') },
-      },
-      input.client,
-      now,
-    ),
-  ])
+  const remember = db
+    .insert(oauthConsents)
+    .values({ userId: grant.userId, clientId: grant.clientId, scopes: consent.scopes, createdAt: now, updatedAt: now })
+    .onConflictDoUpdate({ target: [oauthConsents.userId, oauthConsents.clientId], set: { scopes: consent.scopes, updatedAt: now } })
+  if (!consent.asked) {
+    await db.batch([insert, remember])
+    return
+  }
+  const event = {
+    action: 'oauth.consent_granted' as const,
+    actorId: grant.userId,
+    targetId: grant.userId,
+    details: { client_id: grant.clientId, scope: consent.scopes.join(' ') },
+  }
+  await db.batch([insert, remember, auditStatement(db, event, input.client, now)])
 }
 
 export function findConsent(db: Database, userId: string, clientId: string) {
@@ -77,6 +85,7 @@ export async function redeemCode(
           eq(oauthGrants.redirectUri, input.redirectUri),
           eq(oauthGrants.codeChallenge, input.codeChallenge),
           sessionHoldsAt(now),
+          accountEnabled,
         ),
       )
       .returning(),
@@ -111,6 +120,7 @@ export async function rotateGrantToken(
           eq(oauthGrants.refreshTokenHash, input.oldHash),
           gt(oauthGrants.expiresAt, now),
           sessionHoldsAt(now),
+          accountEnabled,
         ),
       )
       .returning(),
@@ -121,6 +131,14 @@ export async function rotateGrantToken(
       .where(and(eq(oauthGrants.id, input.grantId), eq(oauthGrants.refreshTokenHash, input.newHash))),
   ])
   return grant && user ? { grant, user } : undefined
+}
+
+/** Takes back a rotation whose request was then refused (a wider scope, another resource): the presented token is current again. */
+export async function unrotateGrantToken(db: Database, input: { grantId: string; fromHash: string; toHash: string }) {
+  await db
+    .update(oauthGrants)
+    .set({ refreshTokenHash: input.toHash, rotations: sql`${oauthGrants.rotations} - 1` })
+    .where(and(eq(oauthGrants.id, input.grantId), eq(oauthGrants.refreshTokenHash, input.fromHash)))
 }
 
 /** A grant by id, whatever its state (a presented refresh token that is not current is judged against it). */
@@ -220,3 +238,14 @@ export async function revokeConsent(db: Database, input: { userId: string; clien
   ])
   return consents.length > 0 || grantsEnded.length > 0
 }
+
+/**
+ * Every grant a person gave, offline ones included, ended in the same batch as an event that ends
+ * their sessions (a password reset or change, an address reverted, a first second factor, an
+ * admin's sign-out or disabling): whoever held the account before must not keep an app's access.
+ */
+export const endGrantsOf = (db: Database, userId: string, condition?: SQL) =>
+  db
+    .delete(oauthGrants)
+    .where(and(eq(oauthGrants.userId, userId), condition))
+    .returning({ id: oauthGrants.id })

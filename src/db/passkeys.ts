@@ -4,6 +4,7 @@ import { auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
 import { insertRecoveryCodes } from './factors'
+import { endGrantsOf } from './oauth-grants'
 import { type PasskeyCeremony, passkeyChallenges, passkeys, recoveryCodes, sessions, users } from './schema'
 import { anotherWayIn } from './sign-in-methods'
 
@@ -128,6 +129,7 @@ export async function addPasskey(
         db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), onlyFactor)),
         ...insertRecoveryCodes(db, userId, input.codeHashes, now, onlyFactor),
         db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId), onlyFactor)),
+        endGrantsOf(db, userId, onlyFactor),
       ]
     : []
   try {

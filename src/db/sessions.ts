@@ -5,6 +5,7 @@ import type { Assurance } from '../auth/assurance'
 import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
+import { endGrantsOf } from './oauth-grants'
 import { type SessionHolder, sessions, users } from './schema'
 
 /** User agents are stored to help people recognise their sessions, cut to a sane length. */
@@ -314,6 +315,7 @@ export async function endAllSessions(db: Database, input: { userId: string; acto
   await db.batch([
     auditStatement(db, { action: 'admin.sessions_revoked', actorId: input.actorId, targetId: input.userId }, input.client, input.now),
     db.delete(sessions).where(eq(sessions.userId, input.userId)),
+    endGrantsOf(db, input.userId),
   ])
 }
 

@@ -4,6 +4,7 @@ import { memoize } from '../lib/memo'
 import { auditStatement, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { violatedUniqueColumn } from './errors'
+import { endGrantsOf } from './oauth-grants'
 import { oneTimeTokens, sessions, type UserRow, users } from './schema'
 import type { ProofWrite, Rehash } from './sessions'
 
@@ -269,6 +270,7 @@ export async function changePassword(
       .returning({ id: users.id }),
     db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, input.keepSessionId), changed)),
     auditStatementWhen(db, { action: 'user.password_changed', actorId: userId, targetId: userId }, input.client, now, changed),
+    endGrantsOf(db, userId, changed),
   ])
   return updated.length > 0
 }

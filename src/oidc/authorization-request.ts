@@ -1,5 +1,6 @@
 import { findOAuthClient } from '../db/oauth-clients'
 import type { OAuthClientRow } from '../db/schema'
+import { toBase64Url, utf8 } from '../lib/encoding'
 import type { SignInContext } from '../sign-in/context'
 import { SCOPES, type Scope } from './scopes'
 
@@ -51,7 +52,10 @@ export type AuthorizationRequest = {
   maxAge: number | undefined
   requireAal2: boolean
   resources: string[]
-  /** Set by this server on the way back from a fresh sign-in it asked for: a sign-in at or after it satisfies `login`/`max_age`. */
+  /**
+   * Set (and signed) by this server on the way back from a fresh sign-in it asked for: a sign-in
+   * at or after it satisfies `login`, `max_age` and a step-up, once.
+   */
   authAfter: number | undefined
 }
 
@@ -129,8 +133,7 @@ export async function judgeAuthorizationRequest(ctx: SignInContext, query: URLSe
 
   const maxAgeText = query.get('max_age')
   if (maxAgeText !== null && !/^\d{1,9}$/.test(maxAgeText)) return refuse('invalid_request', 'max_age must be a whole number of seconds.')
-  const authAfterText = query.get('auth_after')
-  const authAfter = authAfterText !== null && /^\d{1,12}$/.test(authAfterText) ? Number(authAfterText) : undefined
+  const authAfter = await readAuthAfter(ctx, query)
 
   const resources = [...new Set(query.getAll('resource'))]
   for (const resource of resources) {
@@ -156,6 +159,37 @@ export async function judgeAuthorizationRequest(ctx: SignInContext, query: URLSe
       authAfter,
     },
   }
+}
+
+/** How long the way back from a sign-in this server asked for stays good for. */
+const AUTH_AFTER_TTL_SECONDS = 600
+
+const withoutAuthAfter = (query: URLSearchParams) => {
+  const rest = new URLSearchParams(query)
+  rest.delete('auth_after')
+  return rest.toString()
+}
+
+async function authAfterMac(key: CryptoKey, time: number, rest: string): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.sign('HMAC', key, utf8.encode(`auth_after\n${time}\n${rest}`))))
+}
+
+/**
+ * The `auth_after` of the way back from a fresh sign-in this server asked for: the request's time
+ * and an HMAC of it with the rest of the request, so nobody can write one to skip prompt=login or
+ * max_age, and it is good for ten minutes only.
+ */
+export async function signedAuthAfter(key: CryptoKey, query: URLSearchParams, time: number): Promise<string> {
+  return `${time}.${await authAfterMac(key, time, withoutAuthAfter(query))}`
+}
+
+async function readAuthAfter(ctx: SignInContext, query: URLSearchParams): Promise<number | undefined> {
+  const match = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(query.get('auth_after') ?? '')
+  if (!match) return undefined
+  const time = Number(match[1])
+  const age = ctx.now.getTime() / 1000 - time
+  if (age < 0 || age > AUTH_AFTER_TTL_SECONDS) return undefined
+  return (await authAfterMac(ctx.config.consentKey, time, withoutAuthAfter(query))) === match[2] ? time : undefined
 }
 
 /** Where the client is sent with an answer: its redirect URI with these parameters and our issuer (RFC 9207). */

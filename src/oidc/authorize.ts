@@ -29,7 +29,8 @@ export async function nextStep(ctx: SignInContext, request: AuthorizationRequest
   const silent = request.prompts.has('none')
   if (!browser) {
     if (silent) return { kind: 'refuse', error: 'login_required', description: 'Nobody is signed in here.' }
-    return { kind: 'sign_in', fresh: false }
+    // The sign-in about to happen is the fresh one prompt=login or max_age asks for: say so on the way back, or it asks twice.
+    return { kind: 'sign_in', fresh: request.prompts.has('login') || request.maxAge !== undefined || request.requireAal2 }
   }
   const { session } = browser
   const nowSeconds = Math.floor(ctx.now.getTime() / 1000)
@@ -40,6 +41,12 @@ export async function nextStep(ctx: SignInContext, request: AuthorizationRequest
   if (!freshlySignedIn && (request.prompts.has('login') || tooOld)) {
     if (silent) return { kind: 'refuse', error: 'login_required', description: 'The sign-in here is older than max_age allows.' }
     return { kind: 'sign_in', fresh: true }
+  }
+  // A silent request learns nothing of the account (its second factor, say) before the person allowed the client.
+  if (silent && !request.client.skipConsent) {
+    const consent = await findConsent(ctx.db, browser.user.id, request.client.id)
+    if (!consent || !coveredBy(request.scopes, consent.scopes))
+      return { kind: 'refuse', error: 'consent_required', description: 'The person has not allowed this application yet.' }
   }
   if (request.requireAal2 && session.aal !== 'aal2') {
     if (!needsTwoFactors(await secondFactorsOf(ctx.db, browser.user.id)))
@@ -103,9 +110,14 @@ export async function issueCode(ctx: SignInContext, request: AuthorizationReques
       expiresAt: new Date(lifetime),
     },
     // What the person allowed before stays allowed: consent grows, a narrower request never shrinks it.
-    consent: consented
-      ? { scopes: [...new Set([...((await findConsent(ctx.db, browser.user.id, request.client.id))?.scopes ?? []), ...request.scopes])] }
-      : undefined,
+    // A skip_consent client gets its row too (unaudited: nobody was asked), so Apps with access lists it.
+    consent:
+      consented || request.client.skipConsent
+        ? {
+            scopes: [...new Set([...((await findConsent(ctx.db, browser.user.id, request.client.id))?.scopes ?? []), ...request.scopes])],
+            asked: consented,
+          }
+        : undefined,
     client: ctx.caller,
     now,
   })

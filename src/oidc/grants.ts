@@ -1,6 +1,6 @@
 import { hashOpaqueToken, newRefreshToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { signEdDsaJwt, signRs256Jwt } from '../auth/tokens'
-import { endGrant, findGrant, findGrantByCode, findLiveGrant, redeemCode, rotateGrantToken } from '../db/oauth-grants'
+import { endGrant, findGrant, findGrantByCode, findLiveGrant, redeemCode, rotateGrantToken, unrotateGrantToken } from '../db/oauth-grants'
 import type { OAuthClientRow, OAuthGrantRow, UserRow } from '../db/schema'
 import { sha256, toBase64Url } from '../lib/encoding'
 import { log } from '../log'
@@ -29,7 +29,9 @@ type TokenAnswer = {
 
 /** The resource a token is for: one the grant was given for (narrowing, never widening), or the only one it names. */
 function audienceOf(ctx: SignInContext, grant: OAuthGrantRow, asked: string[]): string {
-  if (asked.some((resource) => !grant.resources.includes(resource) && resource !== ctx.config.publicUrl))
+  // The issuer itself is a resource only for an authorization that named none (or named it).
+  const allowed = grant.resources.length === 0 ? [ctx.config.publicUrl] : grant.resources
+  if (asked.some((resource) => !allowed.includes(resource)))
     throw new OAuthError('invalid_target', 'That resource was not part of the authorization.')
   if (asked.length === 0 && grant.resources.length > 1)
     throw new OAuthError('invalid_target', 'The authorization names several resources: ask for one of them.')
@@ -41,7 +43,7 @@ async function tokensFor(
   client: OAuthClientRow,
   grant: OAuthGrantRow,
   user: UserRow,
-  input: { resources: string[]; refreshToken?: string; withIdToken: boolean; scopes?: string[] },
+  input: { audience: string; refreshToken?: string; withIdToken: boolean; scopes?: string[] },
 ): Promise<TokenAnswer> {
   const { config } = ctx
   const now = Math.floor(ctx.now.getTime() / 1000)
@@ -50,7 +52,7 @@ async function tokensFor(
   const accessToken = await signEdDsaJwt(config.keys, 'at+jwt', {
     iss: config.publicUrl,
     sub: user.id,
-    aud: audienceOf(ctx, grant, input.resources),
+    aud: input.audience,
     client_id: client.id,
     scope,
     grant_id: grant.id,
@@ -114,19 +116,22 @@ export async function exchangeCode(
   const pending = await findGrantByCode(ctx.db, codeHash)
   if (!pending || pending.clientId !== client.id)
     throw new OAuthError('invalid_grant', 'The code is unknown, expired or not this client’s.')
-  if (pending.codeUsedAt) {
+  const replayed = async (grant: OAuthGrantRow): Promise<never> => {
     // Presented again: a copy of it is in other hands. What its first use issued ends now.
     await endGrant(ctx.db, {
-      grantId: pending.id,
-      userId: pending.userId,
+      grantId: grant.id,
+      userId: grant.userId,
       action: 'oauth.code_replayed',
       actorId: null,
       client: ctx.caller,
       now: ctx.now,
     })
-    log('warn', 'oauth.code_replayed', { request_id: ctx.requestId, grant_id: pending.id, client_id: client.id })
+    log('warn', 'oauth.code_replayed', { request_id: ctx.requestId, grant_id: grant.id, client_id: client.id })
     throw new OAuthError('invalid_grant', 'The code was already used; what it issued is revoked.')
   }
+  if (pending.codeUsedAt) return replayed(pending)
+  // Judged before the code is spent: a refused request must leave the code to its rightful use.
+  const audience = audienceOf(ctx, pending, input.resources)
   const refreshToken = wantsRefresh ? newRefreshToken(pending.id) : undefined
   const redeemed = await redeemCode(ctx.db, {
     codeHash,
@@ -136,9 +141,13 @@ export async function exchangeCode(
     refreshTokenHash: refreshToken ? await hashOpaqueToken(refreshToken) : null,
     now: ctx.now,
   })
-  if (!redeemed || redeemed.user.disabled)
+  if (!redeemed) {
+    // Two presentations at once: the other one spent it between our read and our write. Still a replay.
+    const now = await findGrantByCode(ctx.db, codeHash)
+    if (now?.codeUsedAt && now.clientId === client.id) return replayed(now)
     throw new OAuthError('invalid_grant', 'The code is expired, or redirect_uri or code_verifier does not match the authorization.')
-  return tokensFor(ctx, client, redeemed.grant, redeemed.user, { resources: input.resources, refreshToken, withIdToken: true })
+  }
+  return tokensFor(ctx, client, redeemed.grant, redeemed.user, { audience, refreshToken, withIdToken: true })
 }
 
 /** The refresh_token grant: rotation, a retry's grace, reuse ending the grant (RFC 9700 §4.14.2). */
@@ -160,13 +169,20 @@ export async function refreshGrant(
     // A narrower scope narrows this access token only; the grant keeps what was allowed.
     if (asked?.some((scope) => !grant.scopes.includes(scope)))
       throw new OAuthError('invalid_scope', 'A refresh may not widen the scopes granted.')
-    return tokensFor(ctx, client, grant, user, { resources: input.resources, refreshToken: next, withIdToken: false, scopes: asked })
+    const audience = audienceOf(ctx, grant, input.resources)
+    return tokensFor(ctx, client, grant, user, { audience, refreshToken: next, withIdToken: false, scopes: asked })
   }
 
   const rotated = await rotateGrantToken(ctx.db, { grantId, clientId: client.id, oldHash, newHash, now: ctx.now })
   if (rotated) {
-    if (rotated.user.disabled) throw invalid
-    return answer(rotated.grant, rotated.user)
+    try {
+      return await answer(rotated.grant, rotated.user)
+    } catch (refused) {
+      // A refused request changes nothing: the presented token is current again, so the client's
+      // next request with it is not taken for a replay.
+      await unrotateGrantToken(ctx.db, { grantId, fromHash: newHash, toHash: oldHash })
+      throw refused
+    }
   }
   const grant = await findGrant(ctx.db, grantId)
   if (!grant || grant.clientId !== client.id || !grant.refreshTokenHash) throw invalid

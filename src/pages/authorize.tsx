@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import type { AppEnv } from '../app-env'
 import { recordEvent } from '../db/audit'
 import { problem } from '../errors'
-import { type AuthorizationRequest, clientRedirect, judgeAuthorizationRequest } from '../oidc/authorization-request'
+import { type AuthorizationRequest, clientRedirect, judgeAuthorizationRequest, signedAuthAfter } from '../oidc/authorization-request'
 import { type Browser, consentBinding, issueCode, nextStep } from '../oidc/authorize'
 import { SCOPE_WORDS, type Scope } from '../oidc/scopes'
 import { Alert, Form, Layout } from './layout'
@@ -32,14 +32,18 @@ function UntrustedRequest(props: { c: Context<AppEnv>; message: string }) {
 function ConsentPage(props: { c: Context<AppEnv>; request: AuthorizationRequest; binding: string; signedInAs: string }) {
   const { c, request } = props
   const page = pageContext(c)
-  const scopes = request.scopes.filter((scope) => scope !== 'openid')
+  const scopes = request.scopes
+  const resources = request.resources.filter((resource) => resource !== c.var.config.publicUrl)
   return (
     <Layout page={page} title={`${request.client.name} wants to use your account`}>
       <p>{`You are signed in as ${props.signedInAs}. If you allow it, ${request.client.name} will be able to:`}</p>
       <ul>
-        <li>{SCOPE_WORDS.openid}</li>
+        {scopes.length === 0 && <li>Connect to your account, without seeing its details</li>}
         {scopes.map((scope) => (
           <li>{SCOPE_WORDS[scope as Scope]}</li>
+        ))}
+        {resources.map((resource) => (
+          <li>{`Use ${resource} as you`}</li>
         ))}
       </ul>
       <p class="hint">{`You will be sent back to ${new URL(request.redirectUri).origin}. You can take this back at any time under Apps with access in your account.`}</p>
@@ -64,13 +68,15 @@ const queryOf = (c: Context<AppEnv>) => new URL(c.req.url).search
  * factor) drops `login` from the prompt and adds `auth_after`, so the sign-in it asks for satisfies
  * the request once, instead of asking again forever.
  */
-function signInRedirect(c: Context<AppEnv>, fresh: boolean): string {
+async function signInRedirect(c: Context<AppEnv>, fresh: boolean): Promise<string> {
   const query = new URLSearchParams(queryOf(c))
   if (fresh) {
     const prompts = (query.get('prompt') ?? '').split(' ').filter((prompt) => prompt && prompt !== 'login')
     if (prompts.length > 0) query.set('prompt', prompts.join(' '))
     else query.delete('prompt')
-    query.set('auth_after', String(Math.floor(c.var.signIn.now.getTime() / 1000)))
+    query.delete('auth_after')
+    const time = Math.floor(c.var.signIn.now.getTime() / 1000)
+    query.set('auth_after', await signedAuthAfter(c.var.config.consentKey, query, time))
   }
   const back = `/oauth2/authorize?${query}`
   return `/sign-in?${fresh ? 'prompt=login&' : ''}return_to=${encodeURIComponent(back)}`
@@ -100,7 +106,7 @@ export const authorizePage = new Hono<AppEnv>()
         clientRedirect(request.redirectUri, publicUrl, { error: step.error, error_description: step.description, state: request.state }),
         303,
       )
-    if (step.kind === 'sign_in' || !browser) return c.redirect(signInRedirect(c, step.kind === 'sign_in' && step.fresh), 303)
+    if (step.kind === 'sign_in' || !browser) return c.redirect(await signInRedirect(c, step.kind === 'sign_in' && step.fresh), 303)
     if (step.kind === 'issue') return issue(c, request, browser, false)
     const binding = await consentBinding(c.var.config.consentKey, browser.session.id, queryOf(c))
     return respond(c, <ConsentPage c={c} request={request} binding={binding} signedInAs={browser.user.username} />)
@@ -112,7 +118,7 @@ export const authorizePage = new Hono<AppEnv>()
     if (judged.kind === 'redirect') throw problem('csrf_failed', { context: 'The form does not belong to a request this page showed.' })
     const { request } = judged
     const browser = c.var.browser
-    if (!browser) return c.redirect(signInRedirect(c, false), 303)
+    if (!browser) return c.redirect(await signInRedirect(c, false), 303)
     // The form must come from a page this browser session loaded for this very request.
     const binding = await consentBinding(c.var.config.consentKey, browser.session.id, queryOf(c))
     if (c.var.form[CONSENT_FIELD] !== binding) throw problem('csrf_failed', { context: 'The form was shown to another session.' })

@@ -11,9 +11,10 @@ import { pageContext, respond } from './respond'
 /*
  * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at GET /oauth2/end-session. With an
  * ID token we issued as `id_token_hint` and one of its client's registered
- * post_logout_redirect_uris, the browser's session ends (when it is the hinted person's) and the
- * browser goes back with `state`. Without them nobody is signed out by a link: the page offers the
- * Sign out button, whose POST carries the CSRF token like every other form.
+ * post_logout_redirect_uris, the browser's session ends (when it is the session the hint was
+ * issued in: its `sid`) and the browser goes back with `state`; signed out already, it just goes
+ * back. Otherwise nobody is signed out by a link: the page offers the Sign out button, whose POST
+ * carries the CSRF token like every other form.
  */
 
 function SignOutOffer(props: { c: Context<AppEnv> }) {
@@ -42,7 +43,10 @@ export const endSessionPage = new Hono<AppEnv>().get('/oauth2/end-session', asyn
   const target = c.req.query('post_logout_redirect_uri')
   if (!claims || !client || !target || !client.postLogoutRedirectUris.includes(target)) return respond(c, <SignOutOffer c={c} />)
   const browser = c.var.browser
-  if (browser && browser.user.id === claims.sub) {
+  // Only the session the hint was issued in is ended by a link; any other one is asked about (an
+  // old ID token must not be a standing licence to sign its person out).
+  if (browser && (browser.user.id !== claims.sub || browser.session.id !== claims.sid)) return respond(c, <SignOutOffer c={c} />)
+  if (browser) {
     await logout(c.var.db, {
       sessionId: browser.session.id,
       userId: browser.user.id,

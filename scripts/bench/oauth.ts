@@ -1,0 +1,154 @@
+/**
+ * The OpenID Provider's endpoints as the benchmark drives them: the code's exchange and the
+ * refresh at /oauth2/token, and userinfo. A code is single use and lives 60 s, so before each run
+ * a pool of codes is minted outside its timing, the way a browser gets them: a browser session
+ * signed in on /sign-in, then GET /oauth2/authorize for a skip_consent client, one code per
+ * redirect. Refresh tokens rotate: each request takes one from a pool and returns its successor.
+ */
+import { BENCH_PASSWORD, benchUsername } from './database.ts'
+import { type Credentials, RunRates } from './load.ts'
+
+const REDIRECT_URI = 'http://localhost:5173/callback'
+/** One verifier for every code: PKCE's cost to the server is the same whatever the verifier. */
+const VERIFIER = 'bench-verifier-0123456789-abcdefghijklmnopqrstuvwxyz'
+/** A code is used within this long of its minting (it lives 60 s). */
+const CODE_KEPT_MS = 40_000
+const SETUP_CONCURRENCY = 8
+const MARGIN = 1.25
+const FIRST_GUESS_RPS = 100
+
+async function challengeOf(verifier: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)))
+  return Buffer.from(digest).toString('base64url')
+}
+
+/** A browser's cookies, kept by name, as the pages set them. */
+function cookieJar() {
+  const cookies = new Map<string, string>()
+  return {
+    take(response: Response) {
+      for (const line of response.headers.getSetCookie()) {
+        const [pair = ''] = line.split(';')
+        const at = pair.indexOf('=')
+        cookies.set(pair.slice(0, at), pair.slice(at + 1))
+      }
+    },
+    header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join('; '),
+    /** By the name without its prefix: over plain HTTP to a host other than localhost the pages drop `__Host-`. */
+    get: (name: string) => cookies.get(`__Host-${name}`) ?? cookies.get(name),
+  }
+}
+
+/** A client registered by the admin, and a browser signed in on the hosted pages as a bench account. */
+async function setUp(baseUrl: string, adminToken: string, username: string) {
+  const created = await fetch(`${baseUrl}/api/v1/admin/oauth/clients`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({ name: 'Bench app', type: 'confidential', redirect_uris: [REDIRECT_URI], skip_consent: true }),
+  })
+  if (created.status !== 201) throw new Error(`registering the bench client answered ${created.status}: ${await created.text()}`)
+  const { client, client_secret } = (await created.json()) as { client: { client_id: string }; client_secret: string }
+  const jar = cookieJar()
+  jar.take(await fetch(`${baseUrl}/sign-in`, { redirect: 'manual' }))
+  const signedIn = await fetch(`${baseUrl}/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    // As a browser sends a same-origin form: whatever host the worker sees itself as, this says where the form came from.
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', cookie: jar.header() },
+    body: new URLSearchParams({ csrf_token: jar.get('edge-users-csrf') ?? '', username, password: BENCH_PASSWORD }).toString(),
+  })
+  jar.take(signedIn)
+  if (signedIn.status !== 303 || !jar.get('edge-users-session')) throw new Error(`the bench browser's sign-in answered ${signedIn.status}`)
+  return { clientId: client.client_id, secret: client_secret, jar }
+}
+
+/** The OpenID Provider's three measured endpoints, with their pools. */
+export async function oauthEndpoints(baseUrl: () => string, adminToken: string) {
+  const { clientId, secret, jar } = await setUp(baseUrl(), adminToken, benchUsername(3))
+  const challenge = await challengeOf(VERIFIER)
+  const authorizePath = `/oauth2/authorize?${new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid profile email',
+    nonce: 'bench',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })}`
+
+  async function mintCode(): Promise<string> {
+    const response = await fetch(`${baseUrl()}${authorizePath}`, { redirect: 'manual', headers: { cookie: jar.header() } })
+    const code = new URL(response.headers.get('location') ?? 'x:').searchParams.get('code')
+    if (response.status !== 303 || !code) throw new Error(`the authorization endpoint answered ${response.status}, not a code`)
+    return code
+  }
+
+  const form = (fields: Record<string, string>) => new URLSearchParams({ client_id: clientId, client_secret: secret, ...fields }).toString()
+  async function exchange(code: string) {
+    const response = await fetch(`${baseUrl()}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: VERIFIER }),
+    })
+    if (response.status !== 200) throw new Error(`the code's exchange answered ${response.status}: ${await response.text()}`)
+    return (await response.json()) as { access_token: string; refresh_token: string }
+  }
+
+  let codes: { code: string; at: number }[] = []
+  const rates = new RunRates(FIRST_GUESS_RPS)
+  const codePool: Credentials = {
+    async prepare({ connections, seconds, requests }) {
+      const wanted = Math.max(connections, Math.ceil(requests ?? rates.expected(connections) * (seconds ?? 1) * MARGIN))
+      codes = codes.filter(({ at }) => Date.now() - at < CODE_KEPT_MS)
+      let missing = Math.max(0, wanted - codes.length)
+      await Promise.all(
+        Array.from({ length: SETUP_CONCURRENCY }, async () => {
+          for (; missing > 0; missing--) codes.push({ code: await mintCode(), at: Date.now() })
+        }),
+      )
+      rates.started(connections)
+    },
+    available: () => codes.filter(({ at }) => Date.now() - at < CODE_KEPT_MS).length,
+  }
+
+  // Refresh tokens of 24 grants, as the API's refresh keeps 24 sessions'.
+  const first = await Promise.all(Array.from({ length: 24 }, async () => exchange(await mintCode())))
+  const refreshPool = first.map((tokens) => tokens.refresh_token)
+  const userinfoToken = first[0]!.access_token
+  const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' }
+
+  return [
+    {
+      name: 'oauth code exchange' as const,
+      spec: {
+        method: 'POST' as const,
+        path: '/oauth2/token',
+        headers: formHeaders,
+        credentials: codePool,
+        body: () => {
+          rates.took()
+          const next = codes.shift()
+          return form({
+            grant_type: 'authorization_code',
+            code: next?.code ?? 'none-left',
+            redirect_uri: REDIRECT_URI,
+            code_verifier: VERIFIER,
+          })
+        },
+      },
+    },
+    {
+      name: 'oauth refresh' as const,
+      spec: {
+        method: 'POST' as const,
+        path: '/oauth2/token',
+        headers: formHeaders,
+        body: () => form({ grant_type: 'refresh_token', refresh_token: refreshPool.shift() ?? 'none-left' }),
+        onResponse: (status: number, body: string) => {
+          if (status === 200) refreshPool.push((JSON.parse(body) as { refresh_token: string }).refresh_token)
+        },
+      },
+    },
+    { name: 'oauth userinfo' as const, spec: { path: '/oauth2/userinfo', headers: { authorization: `Bearer ${userinfoToken}` } } },
+  ]
+}
