@@ -14,24 +14,12 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { checkHostedPages } from './browser/hosted-pages.ts'
 import { VIRTUAL_AUTHENTICATOR } from './browser/virtual-authenticator.ts'
+import { type Browser, CHROMIUM, launchChromium } from './lib/chromium.ts'
 import { type DevServer, freePort, scratchCopy, startDevServer } from './lib/dev-server.ts'
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, type IdentityProvider, startIdentityProvider } from './lib/identity-provider.ts'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-// As this machine's Chromium needs them: no sandbox as root, and nothing that reaches the network.
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 if (!existsSync(CHROMIUM)) {
   console.error(`No Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH).`)
@@ -111,7 +99,6 @@ async function tryIt(page: Page, method: string, path: string): Promise<string> 
   return ((await status.textContent()) ?? '').trim()
 }
 
-type Browser = Awaited<ReturnType<typeof chromium.launch>>
 type Answer = { status: number; body: Record<string, unknown> }
 
 /**
@@ -264,7 +251,7 @@ async function checkProviderSignIn(browser: Browser, base: string, login: string
 
 let idp: IdentityProvider | undefined
 let server: DevServer | undefined
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+const browser = await launchChromium()
 try {
   // The passkey origin is this server's own (WEBAUTHN_RP_ID stays localhost, its default), and a
   // local OpenID provider that redirects back to it.

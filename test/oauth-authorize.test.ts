@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { call, decodeJwtPart, ORIGIN, signup, totpFor, withTotp } from './helpers'
 import {
   authorize,
+  authorizedTokens,
   authorizePath,
   bindingOf,
   codeFrom,
@@ -12,28 +13,10 @@ import {
   pkce,
   REDIRECT_URI,
   registeredClient,
+  signedInBrowser,
   type TokenAnswer,
 } from './oauth-helpers'
 import { alertOf, PageBrowser } from './page-browser'
-
-async function signedInBrowser() {
-  const { account } = await signup()
-  const browser = new PageBrowser()
-  const response = await browser.signIn(account)
-  expect(response.status).toBe(303)
-  return { browser, account }
-}
-
-/** A whole authorization: a client, a signed-in browser, consent, and the code's exchange. */
-async function authorizedTokens(clientOverrides: Record<string, unknown> = {}, params: Record<string, string | null> = {}) {
-  const client = await registeredClient(clientOverrides)
-  const { browser, account } = await signedInBrowser()
-  const { verifier, challenge } = await pkce()
-  const code = codeFrom(await authorize(browser, authorizePath(client.id, challenge, params)))
-  const response = await exchange(client, code, verifier)
-  expect(response.status, await response.clone().text()).toBe(200)
-  return { client, browser, account, code, verifier, tokens: (await response.json()) as TokenAnswer }
-}
 
 const claimsOf = (jwt: string) => decodeJwtPart(jwt.split('.')[1]!)
 const headerOf = (jwt: string) => decodeJwtPart(jwt.split('.')[0]!)

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { adminCall, call, decodeJwtPart, ORIGIN, signup, storedUser } from './helpers'
 import {
   authorize,
+  authorizedTokens,
   authorizePath,
   bindingOf,
   codeFrom,
@@ -12,6 +13,7 @@ import {
   pkce,
   REDIRECT_URI,
   registeredClient,
+  signedInBrowser,
   type TestClient,
   type TokenAnswer,
 } from './oauth-helpers'
@@ -22,24 +24,6 @@ import { PageBrowser } from './page-browser'
  * commit ee7f087; twelve of these failed there and were fixed). Each pins a behaviour the
  * contract or RFC 9700 asks for.
  */
-
-async function signedInBrowser() {
-  const { account } = await signup()
-  const browser = new PageBrowser()
-  const response = await browser.signIn(account)
-  expect(response.status).toBe(303)
-  return { browser, account }
-}
-
-async function authorizedTokens(clientOverrides: Record<string, unknown> = {}, params: Record<string, string | null> = {}) {
-  const client = await registeredClient(clientOverrides)
-  const { browser, account } = await signedInBrowser()
-  const { verifier, challenge } = await pkce()
-  const code = codeFrom(await authorize(browser, authorizePath(client.id, challenge, params)))
-  const response = await exchange(client, code, verifier)
-  expect(response.status, await response.clone().text()).toBe(200)
-  return { client, browser, account, code, verifier, tokens: (await response.json()) as TokenAnswer }
-}
 
 const claimsOf = (jwt: string) => decodeJwtPart(jwt.split('.')[1]!)
 const refreshWith = (client: TestClient, refreshToken: string, extra: Record<string, string> = {}) =>

@@ -1,6 +1,6 @@
 import { expect } from 'vitest'
-import { adminCall, asAdmin, call, freshIp, ORIGIN } from './helpers'
-import type { PageBrowser } from './page-browser'
+import { adminCall, asAdmin, call, freshIp, ORIGIN, signup } from './helpers'
+import { PageBrowser } from './page-browser'
 
 /** The issuer in the tests: PUBLIC_URL as the test configuration leaves it (its default). */
 export const ISSUER = 'http://localhost:8787'
@@ -110,4 +110,24 @@ export async function exchange(client: TestClient, code: string, verifier: strin
     { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, ...extra },
     { client },
   )
+}
+
+/** A person signed in on the hosted pages, in a browser of their own. */
+export async function signedInBrowser() {
+  const { account } = await signup()
+  const browser = new PageBrowser()
+  const response = await browser.signIn(account)
+  expect(response.status).toBe(303)
+  return { browser, account }
+}
+
+/** A whole authorization: a client, a signed-in browser, consent, and the code's exchange. */
+export async function authorizedTokens(clientOverrides: Record<string, unknown> = {}, params: Record<string, string | null> = {}) {
+  const client = await registeredClient(clientOverrides)
+  const { browser, account } = await signedInBrowser()
+  const { verifier, challenge } = await pkce()
+  const code = codeFrom(await authorize(browser, authorizePath(client.id, challenge, params)))
+  const response = await exchange(client, code, verifier)
+  expect(response.status, await response.clone().text()).toBe(200)
+  return { client, browser, account, code, verifier, tokens: (await response.json()) as TokenAnswer }
 }

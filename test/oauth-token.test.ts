@@ -1,19 +1,9 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { adminCall, asAdmin, call, decodeJwtPart, freshIp, login, ORIGIN, signup } from './helpers'
+import type { TokenAnswer } from './oauth-helpers'
 
 type Client = { client: { client_id: string }; client_secret?: string }
-type TokenAnswer = {
-  access_token?: string
-  token_type?: string
-  expires_in?: number
-  scope?: string
-  refresh_token?: string
-  id_token?: string
-  error?: string
-  error_description?: string
-}
-
 const PUBLIC_URL = 'http://localhost:8787'
 
 async function machineClient(overrides: Record<string, unknown> = {}): Promise<{ id: string; secret: string; admin: string }> {

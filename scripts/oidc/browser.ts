@@ -3,27 +3,14 @@
  * hosted sign-in page filled in, the consent page's Allow clicked, and the redirect back to the
  * client caught by Chromium's request interception (nothing listens at the client's redirect URI).
  */
-import { chromium } from 'playwright-core'
+
+import { axeViolations } from '../browser/hosted-pages.ts'
+import type { Browser } from '../lib/chromium.ts'
 import type { Person } from './accounts.ts'
 import { check } from './report.ts'
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-// As this machine's Chromium needs them (the same as browser:check's): no sandbox as root, and nothing that reaches the network.
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
-
-export type Browser = Awaited<ReturnType<typeof chromium.launch>>
+export { type Browser, CHROMIUM, launchChromium } from '../lib/chromium.ts'
 export type BrowserContext = Awaited<ReturnType<Browser['newContext']>>
-
-export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
 
 const WAIT_MS = 20_000
 
@@ -113,6 +100,11 @@ export async function authorizeInBrowser(browser: Browser, authorization: Author
       const heading = await page.getByRole('heading', { name: clientName }).count()
       check(heading > 0, `the consent page names the client "${clientName}" in a heading`)
       check(await page.getByRole('button', { name: 'Deny', exact: true }).isVisible(), 'the consent page offers Deny beside Allow')
+      const violations = await axeViolations(page)
+      check(
+        violations.length === 0,
+        `axe-core finds no serious or critical violation on the consent page${violations.length ? `: ${violations.join(', ')}` : ''}`,
+      )
       await page.getByRole('button', { name: answer, exact: true }).click()
       const deadline = Date.now() + WAIT_MS
       while (callback === undefined && Date.now() < deadline) await page.waitForTimeout(100)
