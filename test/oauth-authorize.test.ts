@@ -478,6 +478,22 @@ describe('tokens issued to clients', () => {
   })
 })
 
+describe('Apps with access, on the account page', () => {
+  it('lists each app the person allowed, with its own Revoke button, and revoking it ends its tokens', async () => {
+    const { client, browser, tokens } = await authorizedTokens()
+    const page = await (await browser.get('/account')).text()
+    expect(page).toContain('<h2>Apps with access</h2>')
+    expect(page).toContain('Photo app: openid, profile, email')
+    expect(page).toContain(`action="/account/grants/${client.id}/revoke"`)
+    expect(page).toContain('aria-label="Revoke the access of Photo app"')
+    const revoked = await browser.post(`/account/grants/${client.id}/revoke`, {})
+    expect(revoked.status).toBe(200)
+    expect(await revoked.text()).toContain('No app has access to your account.')
+    const refreshed = await oauthPost('/oauth2/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { client })
+    expect(((await refreshed.json()) as TokenAnswer).error).toBe('invalid_grant')
+  })
+})
+
 describe('discovery', () => {
   it('publishes one document at both well-known paths, with the endpoints', async () => {
     const oidc = (await (await call(`${ORIGIN}/.well-known/openid-configuration`)).json()) as Record<string, unknown>
