@@ -2,6 +2,7 @@ import type { Config } from './config'
 import type { Client } from './db/audit'
 import type { Database } from './db/client'
 import type { SessionRow, UserRow } from './db/schema'
+import type { OrgAccess } from './orgs/access'
 import type { Limiter } from './rate-limit/client'
 import type { SignInContext } from './sign-in/context'
 
@@ -26,6 +27,8 @@ export type AppEnv = {
     /** Set by requireAuth(): the signed-in user and session, as read back from the database. */
     user: UserRow
     session: SessionRow
+    /** Set by requireOrg(): the caller's membership of the path's organization, read on this request. */
+    org: OrgAccess
     /** Set on the hosted pages: the browser session the cookie holds, if any. */
     browser?: { user: UserRow; session: SessionRow }
     /** Set on the hosted pages: this response's CSP nonce. */

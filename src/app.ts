@@ -26,6 +26,7 @@ import { oauthClientRoutes } from './routes/oauth-clients'
 import { oauthRegistration } from './routes/oauth-registration'
 import { oauthToken } from './routes/oauth-token'
 import { oauthUserinfo } from './routes/oauth-userinfo'
+import { activeOrgRoutes, adminOrgRoutes, invitationRoutes, orgRoutes } from './routes/orgs'
 import { passkeys } from './routes/passkeys'
 import { providerRoutes } from './routes/providers'
 import { reauthenticationRoutes } from './routes/reauthentication'
@@ -101,12 +102,16 @@ const api = app
   .route(`${API}/users/me/sessions`, sessionRoutes)
   .route(`${API}/users/me/export`, exportRoutes)
   .route(`${API}/users/me/grants`, grantRoutes)
+  .route(`${API}/users/me/active-organization`, activeOrgRoutes)
+  .route(`${API}/orgs`, orgRoutes)
+  .route(`${API}/invitations`, invitationRoutes)
   .route(`${API}/users/me/reauthenticate`, reauthenticationRoutes)
   .route(`${API}/users/me`, account)
   .route(`${API}/users`, signUpRoutes)
   .route(`${API}/users`, signInRoutes)
   .route(`${API}/users`, recovery)
   .route(`${API}/admin/oauth/clients`, oauthClientRoutes)
+  .route(`${API}/admin/orgs`, adminOrgRoutes)
   .route(`${API}/admin`, admin)
   .route('/', oauthRegistration)
   .route('/', oauthToken)

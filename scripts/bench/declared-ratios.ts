@@ -112,6 +112,8 @@ export const RATIOS: RatioDefinition<MeasuredName>[] = [
     numerator: p50('oauth code exchange'),
     denominator: p50('oauth refresh'),
   },
+  // Issue 39: the permission check reads the membership on every request, like `me` reads the session.
+  { name: 'org_permission_check_p50_over_me', group: 'floors', numerator: p50('org permission check'), denominator: p50('me') },
   ...SCALED.map(
     (name): RatioDefinition<MeasuredName> => ({
       name: `${name.replace(/\W+/g, '_').replace(/_$/, '')}_p50_100000_over_1000`,

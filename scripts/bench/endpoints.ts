@@ -97,6 +97,12 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
   const oauth = !only || only.some((name) => name.startsWith('oauth')) ? await oauthEndpoints(() => baseUrl, admin.access_token) : []
+  // An organization of the member's, whose permission check reads the membership (and a custom role) on every request.
+  const orgSlug = `bench-${runTag}`
+  if (!only || only.includes('org permission check')) {
+    await post(baseUrl, '/orgs', { slug: orgSlug, name: 'Bench organization' }, member.access_token)
+    await post(baseUrl, `/orgs/${orgSlug}/roles`, { name: 'billing', permissions: ['billing:*', 'project:read'] }, member.access_token)
+  }
   return [
     { name: 'hello', spec: { path: '/api/v1/hello' } },
     {
@@ -158,5 +164,14 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
       spec: { path: `/api/v1/admin/users?limit=50&cursor=${deployment.deepCursor}`, headers: bearer(admin.access_token) },
     },
     ...oauth,
+    {
+      name: 'org permission check',
+      spec: {
+        method: 'POST',
+        path: `/api/v1/orgs/${orgSlug}/permissions/check`,
+        headers: bearer(member.access_token),
+        body: () => JSON.stringify({ permissions: ['member:invite', 'billing:read'] }),
+      },
+    },
   ]
 }

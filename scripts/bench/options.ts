@@ -16,6 +16,7 @@ export const ENDPOINT_NAMES = [
   'oauth code exchange',
   'oauth refresh',
   'oauth userinfo',
+  'org permission check',
 ] as const
 export type EndpointName = (typeof ENDPOINT_NAMES)[number]
 

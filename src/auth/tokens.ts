@@ -17,6 +17,10 @@ export type AccessClaims = {
   auth_time: number
   amr: string[]
   aal: Assurance['aal']
+  /** The active organization, for display and routing: every permission is read from the membership. */
+  org_id?: string
+  org_slug?: string
+  org_roles?: string[]
 }
 
 /** What signing and verifying access tokens needs of the configuration (which satisfies it). */
@@ -50,7 +54,14 @@ export async function signRs256Jwt(signing: { kid: string; key: CryptoKey }, typ
 
 export async function signAccessToken(
   config: TokenSettings,
-  subject: { userId: string; sessionId: string; role: Role; assurance: Assurance },
+  subject: {
+    userId: string
+    sessionId: string
+    role: Role
+    assurance: Assurance
+    /** The organization the session works in, for display and routing only (never authorization). */
+    organization?: { id: string; slug: string; roles: string[] }
+  },
   nowSeconds: number,
 ): Promise<string> {
   const { authTime, amr, aal } = subject.assurance
@@ -66,6 +77,9 @@ export async function signAccessToken(
     auth_time: Math.floor(authTime.getTime() / 1000),
     amr,
     aal,
+    ...(subject.organization
+      ? { org_id: subject.organization.id, org_slug: subject.organization.slug, org_roles: subject.organization.roles }
+      : {}),
   }
   return signEdDsaJwt(config.keys, ACCESS_TOKEN_TYPE, claims)
 }

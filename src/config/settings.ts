@@ -59,6 +59,8 @@ export const SETTINGS = {
   /** How recent a session's last proof must be for a sensitive action (an email change, say). */
   reauthMaxAgeSeconds: setting('REAUTH_MAX_AGE_SECONDS', integer(1, 86_400, 300)),
   emailRevertTtlSeconds: setting('EMAIL_REVERT_TTL_SECONDS', integer(60, 2_592_000, 604_800)),
+  /** How long an organization's invitation can be accepted. */
+  invitationTtlSeconds: setting('INVITATION_TTL_SECONDS', integer(300, 2_592_000, 604_800)),
   profileChangesPerHour: setting('PROFILE_CHANGES_PER_HOUR', integer(1, 1000, 10)),
   /** An imported bcrypt hash above this cost is an unusable record: its owner resets the password. */
   bcryptMaxCost: setting('BCRYPT_MAX_COST', integer(4, 15, 12)),

@@ -51,5 +51,17 @@ export const AUDIT_ACTIONS = [
   'oauth.grant_revoked',
   'oauth.code_replayed',
   'oauth.refresh_reuse_detected',
+  'org.created',
+  'org.updated',
+  'org.deleted',
+  'org.member_added',
+  'org.member_removed',
+  'org.roles_changed',
+  'org.invitation_sent',
+  'org.invitation_revoked',
+  'org.invitation_accepted',
+  'org.role_defined',
+  'org.role_changed',
+  'org.role_removed',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

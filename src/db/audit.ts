@@ -18,6 +18,8 @@ export type AuditEvent = {
   targetId?: string | null
   /** Small facts such as a role before and after; never a password, a token or a hash. */
   details?: Record<string, string | number | boolean | null>
+  /** The organization an organization's event belongs to (its own audit view reads by it). */
+  orgId?: string | null
 }
 
 /** An insert to run in the same batch as the change it records. */
@@ -31,6 +33,7 @@ export function auditStatement(db: Database, event: AuditEvent, client: Client, 
     ip: client.ip,
     userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
     details: event.details ?? null,
+    orgId: event.orgId ?? null,
   })
 }
 
@@ -64,6 +67,7 @@ export function auditStatementWhen(
         ip: sql<string | null>`${client.ip}`.as('ip'),
         userAgent: sql<string | null>`${client.userAgent?.slice(0, MAX_USER_AGENT) ?? null}`.as('user_agent'),
         details: (computedDetails ?? sql<string | null>`${event.details ? JSON.stringify(event.details) : null}`).as('details'),
+        orgId: sql<string | null>`${event.orgId ?? null}`.as('org_id'),
       })
       .from(sql`(SELECT 1)`)
       .where(condition),

@@ -85,6 +85,11 @@ export const sessions = sqliteTable(
      * hosted pages' cookie, whose value is hashed in the same column and is never a refresh token.
      */
     holder: text('holder', { enum: SESSION_HOLDERS }).notNull().default('api'),
+    /**
+     * The organization the session works in (PUT /users/me/active-organization), for the access
+     * token's display claims only: every permission is read from the membership, never from here.
+     */
+    activeOrgId: text('active_org_id'),
   },
   (t) => [index('sessions_user_id_idx').on(t.userId)],
 )
@@ -257,11 +262,14 @@ export const auditEvents = sqliteTable(
     ip: text('ip'),
     userAgent: text('user_agent'),
     details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** The organization an organization's event belongs to: its own audit view reads by it. */
+    orgId: text('org_id'),
   },
   (t) => [
     index('audit_events_actor_idx').on(t.actorId, t.id),
     index('audit_events_target_idx').on(t.targetId, t.id),
     index('audit_events_action_idx').on(t.action, t.id),
+    index('audit_events_org_idx').on(t.orgId, t.id),
   ],
 )
 
@@ -449,3 +457,75 @@ export const oauthGrants = sqliteTable(
 
 export type OAuthGrantRow = typeof oauthGrants.$inferSelect
 export type OAuthConsentRow = typeof oauthConsents.$inferSelect
+
+/** A customer's organization (a tenant): its slug is unique, lower-case, and may change. */
+export const organizations = sqliteTable(
+  'organizations',
+  {
+    id: text('id').primaryKey(),
+    slug: text('slug').notNull(),
+    name: text('name').notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('organizations_slug_unique').on(t.slug)],
+)
+
+/** A member of an organization, with one or more roles (built-in or the organization's own). */
+export const orgMembers = sqliteTable(
+  'org_members',
+  {
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    roles: text('roles', { mode: 'json' }).$type<string[]>().notNull(),
+    joinedAt: timestamp('joined_at').notNull(),
+  },
+  (t) => [uniqueIndex('org_members_org_user_unique').on(t.orgId, t.userId), index('org_members_user_idx').on(t.userId)],
+)
+
+/** A role an organization defines for itself: a name and its `resource:action` permissions. */
+export const orgRoles = sqliteTable(
+  'org_roles',
+  {
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    permissions: text('permissions', { mode: 'json' }).$type<string[]>().notNull(),
+    createdAt: timestamp('created_at').notNull(),
+    updatedAt: timestamp('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('org_roles_org_name_unique').on(t.orgId, t.name)],
+)
+
+/**
+ * An invitation to an organization, for one address and some roles. Its token (256 random bits)
+ * is kept as a SHA-256; it works once, until it expires, is revoked, or its organization goes.
+ */
+export const orgInvitations = sqliteTable(
+  'org_invitations',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    /** Lower-cased: it is compared with the accepting account's verified address. */
+    email: text('email').notNull(),
+    roles: text('roles', { mode: 'json' }).$type<string[]>().notNull(),
+    tokenHash: text('token_hash').notNull(),
+    invitedBy: text('invited_by'),
+    createdAt: timestamp('created_at').notNull(),
+    expiresAt: timestamp('expires_at').notNull(),
+    acceptedAt: timestamp('accepted_at'),
+  },
+  (t) => [uniqueIndex('org_invitations_token_hash_unique').on(t.tokenHash), index('org_invitations_org_idx').on(t.orgId)],
+)
+
+export type OrganizationRow = typeof organizations.$inferSelect
+export type OrgMemberRow = typeof orgMembers.$inferSelect
+export type OrgRoleRow = typeof orgRoles.$inferSelect
+export type OrgInvitationRow = typeof orgInvitations.$inferSelect

@@ -74,6 +74,7 @@ export async function startSession(
             amr: sql<string>`${JSON.stringify(assurance.amr)}`.as('amr'),
             aal: sql<string>`${assurance.aal}`.as('aal'),
             holder: sql<SessionHolder>`${input.holder}`.as('holder'),
+            activeOrgId: sql<string | null>`NULL`.as('active_org_id'),
           })
           .from(users)
           .where(and(eq(users.id, userId), input.proof.guard)),
@@ -208,7 +209,14 @@ export async function rotateRefreshToken(db: Database, input: { sessionId: strin
           eq(sessions.holder, 'api'),
         ),
       )
-      .returning({ id: sessions.id, expiresAt: sessions.expiresAt, authTime: sessions.authTime, amr: sessions.amr, aal: sessions.aal }),
+      .returning({
+        id: sessions.id,
+        expiresAt: sessions.expiresAt,
+        authTime: sessions.authTime,
+        amr: sessions.amr,
+        aal: sessions.aal,
+        activeOrgId: sessions.activeOrgId,
+      }),
     // Only the user's columns: in a batch, rows are mapped by column name, and both tables have `id`.
     db
       .select(getTableColumns(users))

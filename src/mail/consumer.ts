@@ -13,12 +13,13 @@ import {
   releaseJob,
   resetBinding,
 } from '../db/mail'
+import { armInvitation } from '../db/orgs'
 import type { MailTokenPurpose } from '../db/schema'
 import { findUserById, findUserByLogin } from '../db/users'
 import { log } from '../log'
 import { type MailJob, mailJobSchema } from './jobs'
 import { emailServiceMailer, type Mail, type Mailer } from './mailer'
-import { emailChangedMail, emailChangeMail, passwordResetMail, verificationMail } from './templates'
+import { emailChangedMail, emailChangeMail, invitationMail, passwordResetMail, verificationMail } from './templates'
 
 /** How long one delivery holds its job before another delivery of it may take over. */
 const CLAIM_MS = 60_000
@@ -159,6 +160,9 @@ async function runJob(db: Database, config: Config, mailer: Mailer, job: MailJob
         uncapped: true,
       })
     }
+    case 'org_invitation': {
+      return sendInvitation(db, config, mailer, job, now)
+    }
   }
 }
 
@@ -175,6 +179,33 @@ type TokenMail = {
 }
 
 /** Mails with a link: within the address's hourly cap, a new token, then the mail. */
+/**
+ * An invitation's mail: a fresh token replaces the placeholder the request stored (so a token is
+ * only ever made here, as for every mailed link), while the invitation is still open.
+ */
+async function sendInvitation(db: Database, config: Config, mailer: Mailer, job: Extract<MailJob, { kind: 'org_invitation' }>, now: Date) {
+  const token = newOpaqueToken()
+  const invitation = await armInvitation(db, { id: job.invitationId, tokenHash: await hashOpaqueToken(token), now })
+  if (!invitation) return finish(db, job, now, { status: 'skipped', reason: 'not_open' })
+  const key = await addressKey(invitation.email)
+  if ((await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour)
+    return finish(db, job, now, { status: 'skipped', reason: 'address_cap' })
+  const ttlSeconds = Math.max(0, Math.floor((invitation.expiresAt.getTime() - now.getTime()) / 1000))
+  const link = `${config.appUrl}/accept-invitation#token=${token}`
+  await mailer.send(
+    invitationMail({
+      product: config.productName,
+      to: invitation.email,
+      link,
+      ttlSeconds,
+      organization: invitation.orgName,
+      roles: invitation.roles,
+    }),
+  )
+  await finishJob(db, { id: job.id, status: 'sent', addressKey: key, now })
+  return { status: 'sent' as const }
+}
+
 async function sendWithToken(db: Database, config: Config, mailer: Mailer, job: MailJob, now: Date, mail: TokenMail): Promise<Outcome> {
   const key = await addressKey(mail.to)
   if (!mail.uncapped && (await mailsSentWithinHour(db, key, now)) >= config.mailPerAddressPerHour) {

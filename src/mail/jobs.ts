@@ -17,6 +17,8 @@ export const mailJobSchema = z.discriminatedUnion('kind', [
   z.object({ id: z.string(), kind: z.literal('email_change'), userId: z.string(), newEmail: z.string() }),
   /** To the old address once a change is confirmed: the notice, with the link that undoes it. */
   z.object({ id: z.string(), kind: z.literal('email_changed'), userId: z.string(), oldEmail: z.string(), newEmail: z.string() }),
+  /** To an invited address: the link that accepts the invitation (its token made by the consumer, like every mailed token). */
+  z.object({ id: z.string(), kind: z.literal('org_invitation'), invitationId: z.string() }),
 ])
 export type MailJob = z.infer<typeof mailJobSchema>
 

@@ -82,3 +82,15 @@ export function emailChangedMail(input: MailInput & { newEmail: string }): Mail 
     ],
   })
 }
+
+export function invitationMail(input: MailInput & { organization: string; roles: string[] }): Mail {
+  const { product } = input
+  return compose(input, `You are invited to ${input.organization} on ${product}`, {
+    lead: `You are invited to join ${input.organization} on ${product}, as ${input.roles.join(', ')}.`,
+    action: { label: 'Accept the invitation', link: input.link },
+    after: [
+      `The link works once, for ${lifetime(input.ttlSeconds)}, from the ${product} account whose confirmed address is ${input.to}.`,
+      'If you did not expect this, ignore this mail: nothing happens unless you accept.',
+    ],
+  })
+}

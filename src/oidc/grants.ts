@@ -1,6 +1,7 @@
 import { hashOpaqueToken, newRefreshToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
 import { signEdDsaJwt, signRs256Jwt } from '../auth/tokens'
 import { endGrant, findGrant, findGrantByCode, findLiveGrant, redeemCode, rotateGrantToken, unrotateGrantToken } from '../db/oauth-grants'
+import { activeOrganizationOf, activeOrgIdOf, listOrganizationsOf } from '../db/orgs'
 import type { OAuthClientRow, OAuthGrantRow, UserRow } from '../db/schema'
 import { sha256, toBase64Url } from '../lib/encoding'
 import { log } from '../log'
@@ -76,7 +77,7 @@ async function tokensFor(
       acr: grant.aal,
       amr: grant.amr,
       sid: grant.sessionId,
-      ...claimsFor(grant.scopes, user),
+      ...(await claimsFor(ctx, grant.scopes, user, grant.sessionId)),
     }
     const rsa = config.keys.rsaSigning
     answer.id_token =
@@ -85,11 +86,29 @@ async function tokensFor(
   return answer
 }
 
+/** The role an organization claim names first: the strongest built-in one, else the first the member holds. */
+const ROLE_ORDER = ['owner', 'admin', 'member']
+const leadingRole = (roles: string[]) => ROLE_ORDER.find((role) => roles.includes(role)) ?? roles[0] ?? 'member'
+
+/**
+ * The organization an ID token or userinfo describes under the `organization` scope: the one the
+ * grant's browser session works in, while the person is a member, else the only one they belong
+ * to. For display and routing at the client: like the account API's claims, never authorization.
+ */
+async function organizationClaims(ctx: SignInContext, userId: string, sessionId: string) {
+  const activeOrgId = await activeOrgIdOf(ctx.db, sessionId)
+  const active = activeOrgId ? await activeOrganizationOf(ctx.db, { orgId: activeOrgId, userId }) : undefined
+  const only = active ? undefined : await listOrganizationsOf(ctx.db, userId)
+  const org = active ?? (only?.length === 1 ? { id: only[0]!.org.id, slug: only[0]!.org.slug, roles: only[0]!.roles } : undefined)
+  return org ? { org_id: org.id, org_slug: org.slug, org_role: leadingRole(org.roles), org_roles: org.roles } : {}
+}
+
 /** The claims the granted scopes allow about the person (OIDC Core §5.4): for the ID token and userinfo. */
-export function claimsFor(scopes: readonly string[], user: UserRow) {
+export async function claimsFor(ctx: SignInContext, scopes: readonly string[], user: UserRow, sessionId: string) {
   return {
     ...(scopes.includes('email') ? { email: user.email, email_verified: user.emailVerified } : {}),
     ...(scopes.includes('profile') ? { preferred_username: user.username } : {}),
+    ...(scopes.includes('organization') ? await organizationClaims(ctx, user.id, sessionId) : {}),
   }
 }
 

@@ -26,7 +26,9 @@ export const CLAIMS_SUPPORTED = [
   'email_verified',
   'preferred_username',
   'org_id',
+  'org_slug',
   'org_role',
+  'org_roles',
 ] as const
 
 /** Every scope of `asked` is among `allowed`. */

@@ -8,6 +8,7 @@ import { checkPageForm } from '../middleware/page-forms'
 import { accountPages, signOutPage } from './account'
 import { authorizePage } from './authorize'
 import { endSessionPage } from './end-session'
+import { invitationPage } from './invitation'
 import { Alert, Layout } from './layout'
 import { passkeyPages } from './passkeys'
 import { providerPages } from './provider'
@@ -67,6 +68,7 @@ const PAGE_ROUTES = [
   '/account/*',
   '/oauth2/authorize',
   '/oauth2/end-session',
+  '/accept-invitation',
 ]
 
 const assets = new Hono<AppEnv>()
@@ -101,10 +103,11 @@ pages
   .route('/', signOutPage)
   .route('/', authorizePage)
   .route('/', endSessionPage)
+  .route('/', invitationPage)
 
 /** The paths the pages answer: a refusal on one is a page, not problem+json. */
 const PAGE_PATHS =
-  /^\/((sign-in|sign-up|sign-out|forgot-password|reset-password|verify-email|revert-email|account|pages)(\/|$)|oauth2\/(authorize|end-session)$)/
+  /^\/((sign-in|sign-up|sign-out|forgot-password|reset-password|verify-email|revert-email|accept-invitation|account|pages)(\/|$)|oauth2\/(authorize|end-session)$)/
 export const isPagePath = (path: string) => PAGE_PATHS.test(path)
 
 /** A refusal no page form caught (a forged form, an oversized body): a page saying so, with the problem's status. */

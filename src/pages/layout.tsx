@@ -33,9 +33,17 @@ export function Layout(props: { page: PageContext; title: string; wide?: boolean
 }
 
 /** A form of the pages: POST, with the CSRF token (and, when given, where to go afterwards). */
-export function Form(props: { page: PageContext; action: string; returnTo?: string; id?: string; children: Child }) {
+export function Form(props: {
+  page: PageContext
+  action: string
+  returnTo?: string
+  id?: string
+  /** The page's script submits it once it has filled it (a mailed link's token). */
+  'data-auto-submit'?: boolean
+  children: Child
+}) {
   return (
-    <form method="post" action={props.action} id={props.id}>
+    <form method="post" action={props.action} id={props.id} data-auto-submit={props['data-auto-submit']}>
       <input type="hidden" name={CSRF_FIELD} value={props.page.csrf} />
       {props.returnTo !== undefined && <input type="hidden" name="return_to" value={props.returnTo} />}
       {props.children}

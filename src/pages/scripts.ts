@@ -8,9 +8,15 @@
 const LINK_TOKEN = `
 'use strict';
 (() => {
-  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  let token = new URLSearchParams(location.hash.slice(1)).get('token');
+  // An invitation's link may first go through /sign-in, which loses the fragment: this tab keeps it meanwhile.
+  const kept = document.querySelector('[data-keep-link-token]');
+  if (kept && token) sessionStorage.setItem('edge-users-invitation', token);
+  if (kept && !token) token = sessionStorage.getItem('edge-users-invitation');
   if (!token) return;
   for (const input of document.querySelectorAll('input[data-link-token]')) if (!input.value) input.value = token;
+  // A form that only shows what the token is for goes on by itself once it has the token.
+  for (const form of document.querySelectorAll('form[data-auto-submit]')) form.requestSubmit();
 })();
 `
 

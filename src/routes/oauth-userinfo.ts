@@ -28,7 +28,8 @@ async function userinfo(c: Context<AppEnv>) {
   if (!live?.grant || live.claims.aud !== c.var.config.publicUrl) return bearerRefusal(c, 'invalid_token', 401)
   const scopes = (live.claims.scope ?? '').split(' ')
   if (!scopes.includes('openid')) return bearerRefusal(c, 'insufficient_scope', 403)
-  return c.json({ sub: live.grant.user.id, ...claimsFor(scopes, live.grant.user) }, 200)
+  const claims = await claimsFor(c.var.signIn, scopes, live.grant.user, live.grant.grant.sessionId)
+  return c.json({ sub: live.grant.user.id, ...claims }, 200)
 }
 
 export const oauthUserinfo = new Hono<AppEnv>().get('/oauth2/userinfo', userinfo).post('/oauth2/userinfo', userinfo)

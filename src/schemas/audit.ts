@@ -11,5 +11,6 @@ export const auditEventSchema = z
     ip: z.string().nullable(),
     user_agent: z.string().nullable(),
     details: z.record(z.string(), z.unknown()).nullable(),
+    org_id: z.string().nullable().openapi({ description: "An organization's event: the organization" }),
   })
   .openapi('AuditEvent')

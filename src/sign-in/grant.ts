@@ -3,7 +3,16 @@ import { signAccessToken, type TokenSettings } from '../auth/tokens'
 import type { UserRow } from '../db/schema'
 
 /** A session as a token pair describes it: its id, refresh token, end, and how its user proved who they are. */
-export type PairSession = { id: string; expiresAt: Date; refreshToken: string; authTime: Date; amr: string[]; aal: Aal }
+export type PairSession = {
+  id: string
+  expiresAt: Date
+  refreshToken: string
+  authTime: Date
+  amr: string[]
+  aal: Aal
+  /** The organization the session works in, while its user is a member (the access token's display claims). */
+  organization?: { id: string; slug: string; roles: string[] }
+}
 
 /**
  * A signed-in session as the caller hands it out: the account, the session (with its refresh
@@ -27,5 +36,6 @@ export async function grantFor(config: TokenSettings, user: UserRow, session: Pa
 /** An access token for a session, carrying its assurance as stored (or as just re-established). */
 export function accessTokenFor(config: TokenSettings, user: UserRow, session: Omit<PairSession, 'refreshToken' | 'expiresAt'>, now: Date) {
   const assurance = { authTime: session.authTime, amr: session.amr, aal: session.aal }
-  return signAccessToken(config, { userId: user.id, sessionId: session.id, role: user.role, assurance }, Math.floor(now.getTime() / 1000))
+  const subject = { userId: user.id, sessionId: session.id, role: user.role, assurance, organization: session.organization }
+  return signAccessToken(config, subject, Math.floor(now.getTime() / 1000))
 }

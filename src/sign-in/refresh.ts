@@ -1,10 +1,20 @@
 import { hashOpaqueToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
+import { activeOrganizationOf } from '../db/orgs'
 import { endSession, findLiveSession, findRefreshState, revokeReusedSession, rotateRefreshToken } from '../db/sessions'
 import { problem } from '../errors'
 import { log } from '../log'
 import type { SignInContext } from './context'
 import type { Grant } from './grant'
 import { grantFor } from './grant'
+
+/**
+ * The organization a session works in, read again at every refresh: a member removed since (or an
+ * organization deleted) has no organization claims from the next refresh on.
+ */
+async function organizationOf(ctx: SignInContext, orgId: string | null, userId: string) {
+  if (!orgId) return undefined
+  return (await activeOrganizationOf(ctx.db, { orgId, userId })) ?? undefined
+}
 
 /**
  * A refresh: the presented token rotates to the next of its chain, and the session's assurance
@@ -27,7 +37,8 @@ export async function refreshSession(ctx: SignInContext, presented: string): Pro
       await endSession(db, sessionId)
       throw problem('invalid_refresh_token')
     }
-    return grantFor(config, rotated.user, { ...rotated.session, refreshToken }, now)
+    const organization = await organizationOf(ctx, rotated.session.activeOrgId, rotated.user.id)
+    return grantFor(config, rotated.user, { ...rotated.session, refreshToken, organization }, now)
   }
 
   const state = await findRefreshState(db, sessionId)
@@ -36,7 +47,10 @@ export async function refreshSession(ctx: SignInContext, presented: string): Pro
   const withinGrace = now.getTime() - state.rotatedAt.getTime() < config.refreshReuseGraceSeconds * 1000
   if (behind === 1 && withinGrace) {
     const live = await findLiveSession(db, sessionId, now)
-    if (live && !live.user.disabled) return grantFor(config, live.user, { ...live.session, refreshToken }, now)
+    if (live && !live.user.disabled) {
+      const organization = await organizationOf(ctx, live.session.activeOrgId, live.user.id)
+      return grantFor(config, live.user, { ...live.session, refreshToken, organization }, now)
+    }
   }
   await revokeReusedSession(db, { sessionId, userId: state.userId, client, now })
   log('warn', 'session.reuse_detected', { request_id: ctx.requestId, session_id: sessionId, user_id: state.userId })

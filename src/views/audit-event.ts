@@ -10,4 +10,5 @@ export const auditEventView = (event: AuditEventRow) => ({
   ip: event.ip,
   user_agent: event.userAgent,
   details: event.details ?? null,
+  org_id: event.orgId,
 })
