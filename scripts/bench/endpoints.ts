@@ -22,6 +22,9 @@ async function post(baseUrl: string, path: string, body: unknown, token?: string
   return response.json() as Promise<{ access_token: string; refresh_token: string }>
 }
 
+/** A CSRF token as a browser's cookie and form carry it (any 43 base64url characters the two agree on). */
+const PAGE_CSRF = 'bench-csrf-token-0123456789abcdefghijklmnop'
+
 const loginAs = (baseUrl: string, i: number) => post(baseUrl, '/users/login', { username: benchUsername(i), password: BENCH_PASSWORD })
 
 /**
@@ -164,6 +167,27 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
       spec: { path: `/api/v1/admin/users?limit=50&cursor=${deployment.deepCursor}`, headers: bearer(admin.access_token) },
     },
     ...oauth,
+    { name: 'sign-in page', spec: { path: '/sign-in' } },
+    {
+      // The hosted page's password sign-in: the same pipeline as login, answered with a cookie and a redirect.
+      name: 'page sign-in',
+      spec: {
+        method: 'POST',
+        path: '/sign-in',
+        redirects: true,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'sec-fetch-site': 'same-origin',
+          cookie: `edge-users-csrf=${PAGE_CSRF}; __Host-edge-users-csrf=${PAGE_CSRF}`,
+        },
+        body: () =>
+          new URLSearchParams({
+            csrf_token: PAGE_CSRF,
+            username: benchUsername(20 + (nextLogin++ % (users - 20 - reservedAccountsOf(users)))),
+            password: BENCH_PASSWORD,
+          }).toString(),
+      },
+    },
     {
       name: 'org permission check',
       spec: {

@@ -17,6 +17,8 @@ export type RequestSpec = {
   onResponse?: (status: number, body: string) => void
   /** For requests that each spend a single-use credential (a second step's mfa_token). */
   credentials?: Credentials
+  /** A page's form POST answers with a redirect (303): that is its success, not an error. */
+  redirects?: boolean
 }
 
 /**
@@ -117,7 +119,7 @@ export async function run(baseUrl: string, spec: RequestSpec, connections: numbe
     latencies.push(responseTime)
     lastResponse = performance.now()
     if (statusCode >= 500) status5xx++
-    if (statusCode < 200 || statusCode >= 300) non2xx++
+    if (statusCode < 200 || statusCode >= (spec.redirects ? 400 : 300)) non2xx++
   })
   const timer = amount === undefined ? undefined : setTimeout(() => instance.stop(), seconds * 1000)
   const result = await finished.finally(() => clearTimeout(timer))

@@ -17,6 +17,8 @@ export const ENDPOINT_NAMES = [
   'oauth refresh',
   'oauth userinfo',
   'org permission check',
+  'sign-in page',
+  'page sign-in',
 ] as const
 export type EndpointName = (typeof ENDPOINT_NAMES)[number]
 
