@@ -139,6 +139,8 @@ export async function checkHostedPages(input: PagesCheck): Promise<void> {
   await page.waitForURL(`${base}/account`)
   check(true, 'after the first proof of the address, signing in with the email and password comes back to /account')
 
+  await acceptInvitation(input, person, audit)
+
   // The authenticator app, from the QR code the page shows.
   await page.getByRole('button', { name: 'Set up authenticator app' }).click()
   await audit(page, '/account/authenticator-app')
@@ -280,10 +282,67 @@ export async function checkHostedPages(input: PagesCheck): Promise<void> {
   await context.close()
 
   await withoutJavaScript(input, { ...person, password: newPassword }, codes[0] ?? '')
-  check(audited.size >= 12, `axe-core ran on ${audited.size} pages`)
+  check(audited.size >= 14, `axe-core ran on ${audited.size} pages`)
 }
 
 /** Sign-up, sign-in, the second step with a recovery code, forgot-password and sign-out, with JavaScript off. */
+/**
+ * An invitation to an organization, accepted where its mail's link leads: a browser signed out,
+ * sent to /sign-in by the page and back (the tab keeps the fragment's token meanwhile), the
+ * invitation shown, and Accept invitation pressed by keyboard.
+ */
+async function acceptInvitation(
+  input: PagesCheck,
+  person: { username: string; password: string; email: string },
+  audit: (page: Page, name: string) => Promise<void>,
+) {
+  const { base, check } = input
+  const api = async (path: string, body: unknown, token?: string) => {
+    const response = await fetch(`${base}/api/v1${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    })
+    return { status: response.status, json: (await response.json().catch(() => ({}))) as Record<string, unknown> }
+  }
+  const owner = { username: `${person.username}_owner`, email: `owner.${person.email}`, password: person.password }
+  await api('/users/signup', owner)
+  const { access_token: ownerToken } = (await api('/users/login', owner)).json as { access_token: string }
+  const slug = `acme-${person.username.replaceAll('_', '-')}`.slice(0, 48)
+  check(
+    (await api('/orgs', { slug, name: 'Acme Analytics' }, ownerToken)).status === 201,
+    'an owner creates the organization Acme Analytics',
+  )
+  const invitedAt = Date.now()
+  const invited = await api(`/orgs/${slug}/invitations`, { email: person.email, roles: ['admin'] }, ownerToken)
+  check(invited.status === 201, `the owner invites ${person.email} as admin (${invited.status})`)
+  const token = await input.mailToken('accept-invitation', invitedAt)
+
+  const context = await input.browser.newContext()
+  const page = await context.newPage()
+  await page.goto(`${base}/accept-invitation#token=${token}`)
+  await audit(page, '/accept-invitation (signed out)')
+  await page.getByRole('link', { name: 'Sign in' }).click()
+  await page.getByLabel('Username or email').fill(person.username)
+  await page.getByLabel('Password').fill(person.password)
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  const accept = page.getByRole('button', { name: 'Accept invitation' })
+  await accept.waitFor()
+  check(
+    (await page.getByText('You are invited to Acme Analytics, as admin.').count()) === 1,
+    'back from /sign-in, /accept-invitation shows the organization and the roles offered',
+  )
+  await audit(page, '/accept-invitation (the offer)')
+  await accept.focus()
+  await page.keyboard.press('Enter')
+  const outcome = await outcomeOf(page)
+  check(
+    outcome.includes('You are now a member of Acme Analytics'),
+    `Accept invitation, pressed by keyboard, makes the invitee a member (${outcome})`,
+  )
+  await context.close()
+}
+
 async function withoutJavaScript(input: PagesCheck, person: { username: string; password: string; email: string }, recoveryCode: string) {
   const { browser, base, check } = input
   const context: BrowserContext = await browser.newContext({ javaScriptEnabled: false })
