@@ -4622,7 +4622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: last_admin */
+            /** @description Problem: last_admin, last_owner */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6241,7 +6241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: last_admin */
+            /** @description Problem: last_admin, last_owner */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -8,7 +8,7 @@ import type { Role } from '../auth/roles'
 import { type AuditEvent, auditStatementWhen, type Client } from './audit'
 import type { Database } from './client'
 import { endGrantsOf } from './oauth-grants'
-import { sessions, type UserRow, users } from './schema'
+import { organizations, sessions, type UserRow, users } from './schema'
 
 export type AccountChange = { role?: Role; disabled?: boolean }
 
@@ -78,7 +78,11 @@ export async function changeRoleOrStatus(
  * longer stands (the password changed meanwhile), or it would leave no enabled admin (or the
  * actor may not touch it).
  */
-export type RemovedAccount = 'removed' | 'not_found' | 'proof_stale' | 'last_admin'
+export type RemovedAccount = 'removed' | 'not_found' | 'proof_stale' | 'last_admin' | 'last_owner'
+
+/** The account is an organization's only owner while others are members: deleting it would leave them ownerless. */
+const soleOwnerOfOthers = (userId: string) =>
+  sql`EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = ${userId} AND EXISTS (SELECT 1 FROM json_each(m.roles) WHERE value = 'owner') AND NOT EXISTS (SELECT 1 FROM org_members o WHERE o.org_id = m.org_id AND o.user_id <> ${userId} AND EXISTS (SELECT 1 FROM json_each(o.roles) WHERE value = 'owner')) AND EXISTS (SELECT 1 FROM org_members x WHERE x.org_id = m.org_id AND x.user_id <> ${userId}))`
 
 /**
  * Deletes an account with the last-admin guard, auditing it in the same batch, and reads back in
@@ -89,17 +93,28 @@ export async function removeAccount(
   input: { targetId: string; event: AuditEvent; actor: Actor; client: Client; now: Date; confirmedBy?: SQL },
 ): Promise<RemovedAccount> {
   // A deletion the owner confirmed with a proof holds only while what it was checked against stands.
-  const allowed = and(changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts), input.confirmedBy)!
-  const [, deleted, [left]] = await db.batch([
+  const allowed = and(
+    changeAllowed(input.targetId, 'delete', input.actor.onlyUserAccounts),
+    input.confirmedBy,
+    sql`NOT ${soleOwnerOfOthers(input.targetId)}`,
+  )!
+  const [, , deleted, [left]] = await db.batch([
     auditStatementWhen(db, input.event, input.client, input.now, existsAllowed(allowed)),
-    // Sessions, factors and tokens go with the user (ON DELETE CASCADE).
+    // The organizations it is the only member of go with it (their other rows cascade).
+    db
+      .delete(organizations)
+      .where(
+        sql`${existsAllowed(allowed)} AND ${organizations.id} IN (SELECT org_id FROM org_members WHERE user_id = ${input.targetId}) AND NOT EXISTS (SELECT 1 FROM org_members x WHERE x.org_id = ${organizations.id} AND x.user_id <> ${input.targetId})`,
+      ),
+    // Sessions, factors, tokens and memberships go with the user (ON DELETE CASCADE).
     db.delete(users).where(allowed).returning({ id: users.id }),
     db
-      .select({ proofStands: sql<number>`${input.confirmedBy ?? sql`1`}` })
+      .select({ proofStands: sql<number>`${input.confirmedBy ?? sql`1`}`, soleOwner: sql<number>`${soleOwnerOfOthers(input.targetId)}` })
       .from(users)
       .where(eq(users.id, input.targetId)),
   ])
   if (deleted.length > 0) return 'removed'
   if (!left) return 'not_found'
-  return left.proofStands ? 'last_admin' : 'proof_stale'
+  if (!left.proofStands) return 'proof_stale'
+  return left.soleOwner ? 'last_owner' : 'last_admin'
 }

@@ -127,7 +127,13 @@ export async function updateOrganization(
 export async function deleteOrganization(db: Database, input: { orgId: string; actorId: string; client: Client; now: Date }) {
   const { orgId, now } = input
   await db.batch([
-    auditStatement(db, { action: 'org.deleted', actorId: input.actorId, orgId }, input.client, now),
+    auditStatementWhen(
+      db,
+      { action: 'org.deleted', actorId: input.actorId, orgId },
+      input.client,
+      now,
+      sql`EXISTS (SELECT 1 FROM organizations WHERE id = ${orgId})`,
+    ),
     db.update(sessions).set({ activeOrgId: null }).where(eq(sessions.activeOrgId, orgId)),
     db.delete(organizations).where(eq(organizations.id, orgId)),
   ])
@@ -390,11 +396,13 @@ export async function acceptInvitation(
   input: { invitationId: string; orgId: string; userId: string; email: string; roles: string[]; client: Client; now: Date },
 ): Promise<boolean> {
   const { now } = input
-  const spent = sql`EXISTS (SELECT 1 FROM org_invitations WHERE id = ${input.invitationId} AND accepted_at = ${now.getTime()})`
+  // This request's own mark on the row it spends: a rival acceptance in the same millisecond writes nothing of its own.
+  const marker = `accepted:${crypto.randomUUID()}`
+  const spent = sql`EXISTS (SELECT 1 FROM org_invitations WHERE id = ${input.invitationId} AND token_hash = ${marker})`
   const [[accepted]] = await db.batch([
     db
       .update(orgInvitations)
-      .set({ acceptedAt: now })
+      .set({ acceptedAt: now, tokenHash: marker })
       .where(
         and(
           eq(orgInvitations.id, input.invitationId),
@@ -437,6 +445,18 @@ export async function acceptInvitation(
       new Date(now.getTime() + 1),
       spent,
     ),
+    // The organization's other open invitations to this address close with it: a member removed later cannot rejoin through one.
+    db
+      .delete(orgInvitations)
+      .where(
+        and(
+          eq(orgInvitations.orgId, input.orgId),
+          eq(orgInvitations.email, input.email),
+          isNull(orgInvitations.acceptedAt),
+          sql`${orgInvitations.id} <> ${input.invitationId}`,
+          spent,
+        ),
+      ),
     auditStatementWhen(
       db,
       {

@@ -17,6 +17,9 @@ export const BUILT_IN_PERMISSIONS = [
   'audit:read',
 ] as const
 
+/** The resources the built-in permissions are about: the organization's own powers. */
+export const BUILT_IN_RESOURCES = new Set(BUILT_IN_PERMISSIONS.map((permission) => permission.slice(0, permission.indexOf(':'))))
+
 export const BUILT_IN_ROLES: Record<string, readonly string[]> = {
   owner: BUILT_IN_PERMISSIONS,
   admin: BUILT_IN_PERMISSIONS.filter((permission) => permission !== 'organization:delete'),
@@ -32,7 +35,9 @@ export const isBuiltInRole = (name: string) => Object.hasOwn(BUILT_IN_ROLES, nam
  */
 export function permissionsOf(roles: readonly string[], custom: ReadonlyMap<string, readonly string[]>): Set<string> {
   const all = new Set<string>()
-  for (const role of roles) for (const permission of BUILT_IN_ROLES[role] ?? custom.get(role) ?? []) all.add(permission)
+  // Own keys only: a custom role named `constructor` must not find Object's.
+  for (const role of roles)
+    for (const permission of (isBuiltInRole(role) ? BUILT_IN_ROLES[role] : custom.get(role)) ?? []) all.add(permission)
   return all
 }
 

@@ -135,7 +135,7 @@ const deleteMeRoute = createRoute({
       400: ['validation_failed'],
       401: ['unauthorized'],
       403: ['invalid_password', 'reauthentication_required'],
-      409: ['last_admin'],
+      409: ['last_admin', 'last_owner'],
       429: ['rate_limited'],
     }),
   },
@@ -156,10 +156,10 @@ const deleteMe: RouteHandler<typeof deleteMeRoute, AppEnv> = async (c) => {
   })
   // The password changed between the check and the write: it is no longer the right one.
   if (outcome === 'proof_stale' || outcome === 'not_found') throw problem('invalid_password')
-  if (outcome === 'last_admin') {
+  if (outcome === 'last_admin' || outcome === 'last_owner') {
     // The password was right: that ends the account's failure streak, as a login would.
     await recordAuthentication(db, user.id, at)
-    throw problem('last_admin')
+    throw problem(outcome)
   }
   // The account is gone: so is its failure streak at the limiter.
   await c.var.limiter.resetLoginFailures(accountSubject(user.id))

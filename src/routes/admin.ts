@@ -153,7 +153,7 @@ const deleteUserRoute = createRoute({
   security: bearerAuth,
   middleware: [requirePermission('users:manage')] as const,
   request: { params: userIdParam },
-  responses: { 204: { description: 'Deleted' }, ...problems({ ...deniedOrStale, 404: ['not_found'], 409: ['last_admin'] }) },
+  responses: { 204: { description: 'Deleted' }, ...problems({ ...deniedOrStale, 404: ['not_found'], 409: ['last_admin', 'last_owner'] }) },
 })
 
 const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
@@ -168,6 +168,7 @@ const deleteUser: RouteHandler<typeof deleteUserRoute, AppEnv> = async (c) => {
     now: new Date(),
   })
   if (outcome === 'not_found') throw problem('not_found')
+  if (outcome === 'last_owner') throw problem('last_owner')
   if (outcome !== 'removed') throw problem('last_admin')
   // The account is gone: so is its failure streak (or lock) at the limiter.
   await c.var.limiter.resetLoginFailures(accountSubject(target.id))

@@ -34,7 +34,7 @@ import { enqueueAfterWrite } from '../mail/jobs'
 import { requireAuth } from '../middleware/require-auth'
 import { requireOrg } from '../middleware/require-org'
 import { requirePermission } from '../middleware/require-permission'
-import { checkRolesGiven, demand, orgAccess, permissionsIn } from '../orgs/access'
+import { checkRolesGiven, demand, demandCovered, orgAccess, permissionsIn } from '../orgs/access'
 import { acceptInvitationToken } from '../orgs/invitations'
 import { isBuiltInRole, missingFrom, PERMISSION, ROLE_NAME } from '../orgs/permissions'
 import { auditEventSchema } from '../schemas/audit'
@@ -381,6 +381,7 @@ const defineRoleHandler: RouteHandler<typeof defineRoleRoute, AppEnv> = async (c
   const { name, permissions } = c.req.valid('json')
   if (isBuiltInRole(name)) throw validationFailed([{ path: 'name', message: 'is a built-in role' }])
   const unique = [...new Set(permissions)]
+  demandCovered(c.var.org, unique)
   const result = await defineRole(c.var.db, {
     orgId: c.var.org.org.id,
     name,
@@ -413,6 +414,7 @@ const changeRoleHandler: RouteHandler<typeof changeRoleRoute, AppEnv> = async (c
   const { name } = c.req.valid('param')
   if (isBuiltInRole(name)) throw validationFailed([{ path: 'name', message: 'is a built-in role, whose permissions are fixed' }])
   const permissions = [...new Set(c.req.valid('json').permissions)]
+  demandCovered(c.var.org, permissions)
   const updated = await changeRole(c.var.db, {
     orgId: c.var.org.org.id,
     name,
@@ -612,6 +614,9 @@ const invite: RouteHandler<typeof inviteRoute, AppEnv> = async (c) => {
   const roles = [...new Set(body.roles)]
   const orgId = c.var.org.org.id
   await checkRolesGiven(c.var.signIn, c.var.org, roles)
+  // Each invitation mails an address the inviter chose: budgeted like a profile change.
+  const admission = await c.var.limiter.admitProfileChange(c.var.user.id)
+  if (!admission.allowed) throw rateLimited(admission.retryAfterSeconds)
   if (await isMemberByEmail(c.var.db, orgId, email)) throw problem('already_member')
   const now = c.var.signIn.now
   const invitation = await createInvitation(c.var.db, {
