@@ -340,6 +340,12 @@ async function acceptInvitation(
     outcome.includes('You are now a member of Acme Analytics'),
     `Accept invitation, pressed by keyboard, makes the invitee a member (${outcome})`,
   )
+  const kept = await page.evaluate(() =>
+    (globalThis as unknown as { sessionStorage: { getItem: (key: string) => string | null } }).sessionStorage.getItem(
+      'edge-users-invitation',
+    ),
+  )
+  check(kept === null, 'once the invitation is accepted, the tab no longer keeps its token')
   await context.close()
 }
 

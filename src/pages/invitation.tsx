@@ -29,11 +29,11 @@ function InvitationPage(props: {
   const page = pageContext(c)
   const signedIn = c.var.browser !== undefined
   return (
-    <Layout page={page} title="Accept an invitation" scripts={offer || props.done ? [] : ['link-token']}>
+    <Layout page={page} title="Accept an invitation" scripts={offer ? [] : ['link-token']}>
       <Alert message={props.error?.detail} />
       {props.done ? (
         <>
-          <p class="notice" role="status">
+          <p class="notice" role="status" data-forget-link-token>
             {props.done}
           </p>
           <nav class="links">

@@ -8,6 +8,8 @@
 const LINK_TOKEN = `
 'use strict';
 (() => {
+  // The invitation is accepted (or refused for good): the tab forgets the token it kept.
+  if (document.querySelector('[data-forget-link-token]')) sessionStorage.removeItem('edge-users-invitation');
   let token = new URLSearchParams(location.hash.slice(1)).get('token');
   // An invitation's link may first go through /sign-in, which loses the fragment: this tab keeps it meanwhile.
   const kept = document.querySelector('[data-keep-link-token]');

@@ -40,7 +40,7 @@ import { isBuiltInRole, missingFrom, PERMISSION, ROLE_NAME } from '../orgs/permi
 import { auditEventSchema } from '../schemas/audit'
 import { emailField } from '../schemas/fields'
 import { bearerAuth, jsonRequest, jsonResponse } from '../schemas/openapi'
-import { cursorParam, encodeCursor, limitParam } from '../schemas/pagination'
+import { cursorParam, encodeCursor, limitParam, page } from '../schemas/pagination'
 import { bodyProblems, problems } from '../schemas/problem'
 import { accessTokenFor } from '../sign-in/grant'
 import { requireRecentProof } from '../sign-in/recent-proof'
@@ -509,9 +509,8 @@ const orgAuditRoute = createRoute({
 const orgAudit: RouteHandler<typeof orgAuditRoute, AppEnv> = async (c) => {
   const { limit, cursor, action } = c.req.valid('query')
   const rows = await listOrgAuditEvents(c.var.db, { orgId: c.var.org.org.id, limit: limit + 1, before: cursor, action })
-  const items = rows.slice(0, limit)
-  const last = items[items.length - 1]
-  return c.json({ events: items.map(auditEventView), next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null }, 200)
+  const { items, nextCursor } = page(rows, limit)
+  return c.json({ events: items.map(auditEventView), next_cursor: nextCursor }, 200)
 }
 
 const activeOrgRoute = createRoute({
@@ -567,9 +566,8 @@ const adminListRoute = createRoute({
 const adminList: RouteHandler<typeof adminListRoute, AppEnv> = async (c) => {
   const { limit, cursor } = c.req.valid('query')
   const rows = await listAllOrganizations(c.var.db, { limit: limit + 1, after: cursor })
-  const items = rows.slice(0, limit)
-  const last = items[items.length - 1]
-  return c.json({ organizations: items.map(orgView), next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null }, 200)
+  const { items, nextCursor } = page(rows, limit)
+  return c.json({ organizations: items.map(orgView), next_cursor: nextCursor }, 200)
 }
 
 // Invitations: the token is made by the mail consumer, like every mailed token (the request stores
