@@ -209,6 +209,22 @@ describe('login with a second factor', () => {
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, ...Array(9).fill(401)])
   })
 
+  it('opens one session for five right answers to one mfa_token sent at once', async () => {
+    const { account, secret } = await withTotp()
+    const clock = clockAt()
+    clock.steps(1)
+    const code = await totpFor(secret)
+    const generous = { LOGIN_FREE_FAILURES: '50' }
+    const mfa_token = await mfaTokenFor(account, generous)
+    const answers = await Promise.all(Array.from({ length: 5 }, () => secondStep({ mfa_token, code }, generous)))
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 401, 401, 401, 401])
+    const sessions = await env.DB.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)')
+      .bind(account.username)
+      .first<{ n: number }>()
+    // The enrolment's own session, and the one this step opened.
+    expect(sessions?.n).toBe(2)
+  })
+
   it('accepts a code one step either side of now, and refuses older ones', async () => {
     const { account, secret } = await withTotp()
     const clock = clockAt()

@@ -1,6 +1,6 @@
-import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { Database } from './client'
-import { type OneTimeTokenPurpose, oneTimeTokens, users } from './schema'
+import { type OneTimeTokenPurpose, oneTimeTokens, totpFactors, users } from './schema'
 
 /*
  * The sign-in step's `mfa_token` in the one store of one-time secrets (schema.ts oneTimeTokens),
@@ -97,5 +97,59 @@ export async function useChallenge(db: Database, input: { id: string; now: Date 
       ),
     )
     .returning({ id: oneTimeTokens.id })
+  return row !== undefined
+}
+
+/**
+ * A sign-in step's token that can still be answered, with its account and the account's
+ * authenticator app (if any), in one read: the second step needs all three before its answer.
+ */
+export async function findLiveStep(db: Database, input: { tokenHash: string; now: Date }) {
+  return db
+    .select({ token: oneTimeTokens, user: users, totp: totpFactors })
+    .from(oneTimeTokens)
+    .innerJoin(users, eq(users.id, oneTimeTokens.userId))
+    .leftJoin(totpFactors, eq(totpFactors.userId, oneTimeTokens.userId))
+    .where(
+      and(
+        eq(oneTimeTokens.tokenHash, input.tokenHash),
+        eq(oneTimeTokens.purpose, 'mfa'),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+        or(isNull(oneTimeTokens.attemptsLeft), gt(oneTimeTokens.attemptsLeft, 0)),
+      ),
+    )
+    .get()
+}
+
+/**
+ * Uses a sign-in step up inside the batch that opens its session, only `when` its proof was
+ * spent (a code refused for being spent already leaves the step to another try): the use marks
+ * the row with this request's own `marker`, and the returned guard holds only where it did, so of
+ * two right answers to one step sent at once exactly one session opens.
+ */
+export function useStepInBatch(db: Database, input: { id: string; marker: string; now: Date; when: SQL }) {
+  const statement = db
+    .update(oneTimeTokens)
+    .set({ usedAt: input.now, boundTo: input.marker })
+    .where(
+      and(
+        eq(oneTimeTokens.id, input.id),
+        eq(oneTimeTokens.purpose, 'mfa'),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, input.now),
+        input.when,
+      ),
+    )
+  return { statement, guard: sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${input.id} AND bound_to = ${input.marker})` }
+}
+
+/** Whether a sign-in step was used up by the request that marked it. */
+export async function stepUsedBy(db: Database, input: { id: string; marker: string }): Promise<boolean> {
+  const row = await db
+    .select({ id: oneTimeTokens.id })
+    .from(oneTimeTokens)
+    .where(and(eq(oneTimeTokens.id, input.id), eq(oneTimeTokens.boundTo, input.marker)))
+    .get()
   return row !== undefined
 }

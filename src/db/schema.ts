@@ -116,6 +116,12 @@ export const totpFactors = sqliteTable('totp_factors', {
   confirmedAt: timestamp('confirmed_at'),
   lastStep: integer('last_step').notNull().default(0),
   lastUsedAt: timestamp('last_used_at'),
+  /**
+   * The sign-in step (its one-time token's id) that spent `lastStep`: a sign-in's batch opens its
+   * session only if the step it spent is marked with its own id, so two steps answering the same
+   * code in the same millisecond cannot both succeed.
+   */
+  spentBy: text('spent_by'),
 })
 
 /** Single-use recovery codes, stored only as hashes; a new set replaces the old one. */

@@ -20,6 +20,8 @@ const MAX_USER_AGENT = 256
 export type ProofWrite = {
   guard: SQL | undefined
   records: BatchItem<'sqlite'>[]
+  /** Writes that spend the proof (a TOTP step, a sign-in step), run first in the session's batch; the guard checks they did. */
+  before?: BatchItem<'sqlite'>[]
   /** A re-hash that is due, for a caller that writes it on its own (a sign-in that needs a second step). */
   rehash?: Rehash
 }
@@ -31,6 +33,7 @@ export type Rehash = { userId: string; checkedHash: string; newHash: string }
 export const allOf = (writes: ProofWrite[]): ProofWrite => ({
   guard: and(...writes.map((write) => write.guard)),
   records: writes.flatMap((write) => write.records),
+  before: writes.flatMap((write) => write.before ?? []),
 })
 
 /**
@@ -56,7 +59,10 @@ export async function startSession(
   },
 ): Promise<boolean> {
   const { id, userId, now, assurance } = input
-  const [started] = await db.batch([
+  const before = input.proof.before ?? []
+  const results = await db.batch([
+    // First: the spends the guard below checks (a TOTP step, a sign-in step), each conditional.
+    ...before,
     db
       .insert(sessions)
       .select(
@@ -89,7 +95,8 @@ export async function startSession(
     ),
     // Last: they may change what the statements above compare with (a re-hash replaces the hash).
     ...input.proof.records,
-  ])
+  ] as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  const started = results[before.length] as { id: string }[]
   return started.length > 0
 }
 

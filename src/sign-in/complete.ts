@@ -1,8 +1,8 @@
 import { assuranceOf } from '../auth/assurance'
 import { hashOpaqueToken, newRefreshToken } from '../auth/opaque-tokens'
 import type { UserRow } from '../db/schema'
-import { allOf, startSession } from '../db/sessions'
-import { problem } from '../errors'
+import { allOf, type ProofWrite, startSession } from '../db/sessions'
+import { type ApiError, problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import type { SignInContext } from './context'
 import type { Grant } from './grant'
@@ -18,7 +18,13 @@ const sessionTtlSeconds = ({ holder, config }: SignInContext) =>
  * assurance those proofs reach, in one write that holds only while what they were checked against
  * is still current, and the token pair is built from it.
  */
-export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: CheckedProof[], at: Date): Promise<Grant> {
+export async function completeSignIn(
+  ctx: SignInContext,
+  user: UserRow,
+  proofs: CheckedProof[],
+  at: Date,
+  step?: { write: ProofWrite; refused: () => Promise<ApiError> },
+): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const assurance = assuranceOf(
     proofs.map((proof) => proof.kind),
@@ -42,13 +48,14 @@ export async function completeSignIn(ctx: SignInContext, user: UserRow, proofs: 
       userAgent: ctx.caller.userAgent ?? undefined,
       expiresAt: session.expiresAt,
       assurance,
-      proof: allOf(proofs.map((proof) => proof.write)),
+      proof: allOf([...proofs.map((proof) => proof.write), ...(step ? [step.write] : [])]),
       client,
       now: at,
     }),
     grantFor(config, user, session, at),
   ])
-  // What a proof was checked against changed meanwhile (the password, say): the change wins.
-  if (!started) throw problem('invalid_credentials')
+  // What a proof was checked against changed meanwhile (the password, say): the change wins. A
+  // second step that spends its proofs in this same batch says which of them another request took.
+  if (!started) throw step ? await step.refused() : problem('invalid_credentials')
   return pair
 }

@@ -2,12 +2,13 @@ import type { ProofKind } from '../auth/assurance'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
-import { secondFactorsOf } from '../db/factors'
+import { secondFactorsOf, spendTotpStepInBatch, totpStepSpentBy } from '../db/factors'
 import { resetBinding } from '../db/mail'
-import { createChallenge, findLiveToken, reserveChallengeAttempt, useChallenge } from '../db/one-time-tokens'
+import { createChallenge, findLiveStep, reserveChallengeAttempt, stepUsedBy, useChallenge, useStepInBatch } from '../db/one-time-tokens'
 import type { UserRow } from '../db/schema'
+import { allOf } from '../db/sessions'
 import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
-import { problem } from '../errors'
+import { type ApiError, problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
 import { accountSubject } from '../rate-limit/client'
 import { methodsFor } from './account-methods'
@@ -15,6 +16,8 @@ import { admitAttempt, refuseOnNetworkBudget } from './admit'
 import { completeSignIn } from './complete'
 import type { SignInContext } from './context'
 import type { Grant } from './grant'
+import { activeTotpStep } from './methods/totp'
+import { NOTHING_TO_WRITE } from './methods/types'
 import type { SignInOutcome } from './outcome'
 import { takeChallenge } from './passkey-challenges'
 import { type CheckedProof, checkProof, type SecondFactorProof } from './proofs'
@@ -60,8 +63,9 @@ export async function askForSecondFactor(ctx: SignInContext, user: UserRow, firs
  * token is 401 invalid_mfa_token and spends from the client network's budget.
  */
 export async function findSecondStep(ctx: SignInContext, mfaToken: string, now = ctx.now) {
-  const found = await findLiveToken(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), purposes: ['mfa'], now })
-  if (found && found.token.boundTo === (await resetBinding(found.user))) return { challenge: found.token, user: found.user }
+  const found = await findLiveStep(ctx.db, { tokenHash: await hashOpaqueToken(mfaToken), now })
+  if (found && found.token.boundTo === (await resetBinding(found.user)))
+    return { challenge: found.token, user: found.user, totp: found.totp }
   return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'))
 }
 
@@ -79,7 +83,7 @@ export type SecondStepAnswer =
 export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: string; answer: SecondStepAnswer }): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const { now } = ctx
-  const { challenge, user } = await findSecondStep(ctx, input.mfaToken, now)
+  const { challenge, user, totp } = await findSecondStep(ctx, input.mfaToken, now)
   if (user.disabled) throw problem('account_disabled')
 
   const { answer } = input
@@ -100,13 +104,11 @@ export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: 
     const details = { purpose: 'login', method: proof.kind, reason: 'no_attempt_left' }
     return refuseOnNetworkBudget(ctx, problem('invalid_mfa_token'), { action: 'user.mfa_failed', targetId: user.id, details })
   }
-  const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
-  if (!checked) {
+  const wrongCode = async (): Promise<ApiError> => {
     const details = { purpose: 'login', method: proof.kind }
     await recordEvent(db, { action: 'user.mfa_failed', targetId: user.id, details }, client, attempt.at)
-    throw problem('invalid_mfa_code')
+    return problem('invalid_mfa_code')
   }
-  if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
   // The first proof's write again: a password's holds only while the password is the one checked.
   const firstKind = challenge.firstFactor as ProofKind
   const first: CheckedProof = {
@@ -116,5 +118,29 @@ export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: 
         ? passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true })
         : proofSignIn(db, { userId: user.id, now: attempt.at, login: true }),
   }
+  if (proof.kind === 'totp') {
+    // The factor was read with the step: the code is checked here, and its time step and the step's
+    // token are spent in the very batch that opens the session, each marked as this request's.
+    const step = await activeTotpStep(config, totp, proof.code, attempt.at)
+    if (step === undefined) throw await wrongCode()
+    const marker = `used:${crypto.randomUUID()}`
+    const spend = spendTotpStepInBatch(db, { userId: user.id, step, spentBy: challenge.id, now: attempt.at })
+    const use = useStepInBatch(db, { id: challenge.id, marker, now: attempt.at, when: spend.guard })
+    const write = allOf([
+      { guard: spend.guard, records: [], before: [spend.statement] },
+      { guard: use.guard, records: [], before: [use.statement] },
+    ])
+    // Refused: another sign-in spent this code first, or another answer used this step up, or the password changed.
+    const refused = async () =>
+      !(await totpStepSpentBy(db, { userId: user.id, step, spentBy: challenge.id }))
+        ? wrongCode()
+        : !(await stepUsedBy(db, { id: challenge.id, marker }))
+          ? problem('invalid_mfa_token')
+          : problem('invalid_credentials')
+    return completeSignIn(ctx, user, [first, { kind: 'totp', write: NOTHING_TO_WRITE }], attempt.at, { write, refused })
+  }
+  const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
+  if (!checked) throw await wrongCode()
+  if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
   return completeSignIn(ctx, user, [first, checked], attempt.at)
 }

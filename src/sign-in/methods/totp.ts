@@ -32,6 +32,17 @@ export async function checkPendingTotp(context: ProofContext, user: UserRow, cod
   return step === undefined ? undefined : { step, startedAt: factor.createdAt }
 }
 
+/** The time step a code of an account's active authenticator app matches, checked with the factor already read (undefined: wrong, or no active app). */
+export async function activeTotpStep(
+  config: Config,
+  factor: { userId: string; secret: string; confirmedAt: Date | null } | null,
+  code: string,
+  now: Date,
+) {
+  if (!factor?.confirmedAt) return undefined
+  return matchingStep(config, factor.userId, factor.secret, code, now)
+}
+
 async function matchingStep(config: Config, userId: string, sealed: string, code: string, now: Date) {
   const secret = await open(config.sealingKeys, sealed, userId)
   return secret ? matchTotp(secret, code.trim(), now.getTime()) : undefined

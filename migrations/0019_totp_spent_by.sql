@@ -1,0 +1,1 @@
+ALTER TABLE `totp_factors` ADD `spent_by` text;
