@@ -51,23 +51,13 @@ export async function startTotpEnrolment(db: Database, input: { userId: string; 
  * the sign-in step (`spentBy`) that spent it, and the guard holds only where it was, so one code
  * opens one session however many sign-in steps answer it at once.
  */
-export function spendTotpStepInBatch(db: Database, input: { userId: string; step: number; spentBy: string; now: Date }) {
+export function spendTotpStepInBatch(db: Database, input: { userId: string; step: number; spentBy: string; now: Date; when?: SQL }) {
   const statement = db
     .update(totpFactors)
     .set({ lastStep: input.step, lastUsedAt: input.now, spentBy: input.spentBy })
-    .where(and(eq(totpFactors.userId, input.userId), isNotNull(totpFactors.confirmedAt), lt(totpFactors.lastStep, input.step)))
+    .where(and(eq(totpFactors.userId, input.userId), isNotNull(totpFactors.confirmedAt), lt(totpFactors.lastStep, input.step), input.when))
   const guard = sql`EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ${input.userId} AND last_step = ${input.step} AND spent_by = ${input.spentBy})`
   return { statement, guard }
-}
-
-/** Whether a time step was spent by this sign-in step (its batch then failed for another reason). */
-export async function totpStepSpentBy(db: Database, input: { userId: string; step: number; spentBy: string }): Promise<boolean> {
-  const row = await db
-    .select({ userId: totpFactors.userId })
-    .from(totpFactors)
-    .where(and(eq(totpFactors.userId, input.userId), eq(totpFactors.lastStep, input.step), eq(totpFactors.spentBy, input.spentBy)))
-    .get()
-  return row !== undefined
 }
 
 /**

@@ -153,3 +153,17 @@ export async function stepUsedBy(db: Database, input: { id: string; marker: stri
     .get()
   return row !== undefined
 }
+
+/** Whether a sign-in step is still unused and unexpired. */
+export async function stepStillLive(db: Database, input: { id: string; now: Date }): Promise<boolean> {
+  const row = await db
+    .select({ id: oneTimeTokens.id })
+    .from(oneTimeTokens)
+    .where(and(eq(oneTimeTokens.id, input.id), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, input.now)))
+    .get()
+  return row !== undefined
+}
+
+/** The condition, for a statement in a batch, that a sign-in step is still unused and unexpired. */
+export const stepIsLive = (input: { id: string; now: Date }) =>
+  sql`EXISTS (SELECT 1 FROM mail_tokens WHERE id = ${input.id} AND used_at IS NULL AND expires_at > ${input.now.getTime()})`

@@ -161,7 +161,7 @@ export const passwordStillIs = (checkedHash: string) => eq(users.passwordHash, c
  */
 export function passwordSignIn(
   db: Database,
-  input: { userId: string; checkedHash: string; newHash?: string; now: Date; login: boolean },
+  input: { userId: string; checkedHash: string; newHash?: string; now: Date; login: boolean; when?: SQL },
 ): ProofWrite {
   const { now, newHash } = input
   const guard = passwordStillIs(input.checkedHash)
@@ -172,7 +172,7 @@ export function passwordSignIn(
       db
         .update(users)
         .set(newHash ? { ...marks, passwordHash: newHash, updatedAt: now } : marks)
-        .where(and(eq(users.id, input.userId), guard)),
+        .where(and(eq(users.id, input.userId), guard, input.when)),
     ],
     rehash: newHash ? { userId: input.userId, checkedHash: input.checkedHash, newHash } : undefined,
   }
@@ -182,9 +182,17 @@ export function passwordSignIn(
  * What a proof that is not a password (a passkey) adds to the write that acts on it: the
  * account's last_auth_at (and last_login_at for a sign-in), with no guard.
  */
-export function proofSignIn(db: Database, input: { userId: string; now: Date; login: boolean }): ProofWrite {
+export function proofSignIn(db: Database, input: { userId: string; now: Date; login: boolean; when?: SQL }): ProofWrite {
   const marks = input.login ? { lastLoginAt: input.now, lastAuthAt: input.now } : { lastAuthAt: input.now }
-  return { guard: undefined, records: [db.update(users).set(marks).where(eq(users.id, input.userId))] }
+  return {
+    guard: undefined,
+    records: [
+      db
+        .update(users)
+        .set(marks)
+        .where(and(eq(users.id, input.userId), input.when)),
+    ],
+  }
 }
 
 /** Stores a password again under today's parameters, only while it is still the hash that was checked. */

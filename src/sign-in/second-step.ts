@@ -1,10 +1,20 @@
+import type { SQL } from 'drizzle-orm'
 import type { ProofKind } from '../auth/assurance'
 import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
 import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
-import { secondFactorsOf, spendTotpStepInBatch, totpStepSpentBy } from '../db/factors'
+import { secondFactorsOf, spendTotpStepInBatch } from '../db/factors'
 import { resetBinding } from '../db/mail'
-import { createChallenge, findLiveStep, reserveChallengeAttempt, stepUsedBy, useChallenge, useStepInBatch } from '../db/one-time-tokens'
+import {
+  createChallenge,
+  findLiveStep,
+  reserveChallengeAttempt,
+  stepIsLive,
+  stepStillLive,
+  stepUsedBy,
+  useChallenge,
+  useStepInBatch,
+} from '../db/one-time-tokens'
 import type { UserRow } from '../db/schema'
 import { allOf } from '../db/sessions'
 import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
@@ -111,36 +121,41 @@ export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: 
   }
   // The first proof's write again: a password's holds only while the password is the one checked.
   const firstKind = challenge.firstFactor as ProofKind
-  const first: CheckedProof = {
+  const firstProof = (when?: SQL): CheckedProof => ({
     kind: firstKind,
     write:
       firstKind === 'password'
-        ? passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true })
-        : proofSignIn(db, { userId: user.id, now: attempt.at, login: true }),
-  }
+        ? passwordSignIn(db, { userId: user.id, checkedHash: user.passwordHash ?? '', now: attempt.at, login: true, when })
+        : proofSignIn(db, { userId: user.id, now: attempt.at, login: true, when }),
+  })
   if (proof.kind === 'totp') {
     // The factor was read with the step: the code is checked here, and its time step and the step's
     // token are spent in the very batch that opens the session, each marked as this request's.
     const step = await activeTotpStep(config, totp, proof.code, attempt.at)
     if (step === undefined) throw await wrongCode()
     const marker = `used:${crypto.randomUUID()}`
-    const spend = spendTotpStepInBatch(db, { userId: user.id, step, spentBy: challenge.id, now: attempt.at })
+    // The step is spent only while the token can still open a session: a lost race spends nothing.
+    const live = stepIsLive({ id: challenge.id, now: attempt.at })
+    const spend = spendTotpStepInBatch(db, { userId: user.id, step, spentBy: challenge.id, now: attempt.at, when: live })
     const use = useStepInBatch(db, { id: challenge.id, marker, now: attempt.at, when: spend.guard })
+    const first = firstProof(use.guard)
     const write = allOf([
       { guard: spend.guard, records: [], before: [spend.statement] },
       { guard: use.guard, records: [], before: [use.statement] },
     ])
-    // Refused: another sign-in spent this code first, or another answer used this step up, or the password changed.
+    // Refused: this request spent and used its step (so the first factor changed), or the step's
+    // token went meanwhile (another answer used it up, or it expired), or another sign-in spent the code.
     const refused = async () =>
-      !(await totpStepSpentBy(db, { userId: user.id, step, spentBy: challenge.id }))
-        ? wrongCode()
-        : !(await stepUsedBy(db, { id: challenge.id, marker }))
+      (await stepUsedBy(db, { id: challenge.id, marker }))
+        ? problem('invalid_credentials')
+        : !(await stepStillLive(db, { id: challenge.id, now: attempt.at }))
           ? problem('invalid_mfa_token')
-          : problem('invalid_credentials')
+          : wrongCode()
     return completeSignIn(ctx, user, [first, { kind: 'totp', write: NOTHING_TO_WRITE }], attempt.at, { write, refused })
   }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) throw await wrongCode()
+  const first = firstProof()
   if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
   return completeSignIn(ctx, user, [first, checked], attempt.at)
 }
