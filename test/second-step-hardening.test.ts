@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { call, deliver, expectProblem, linkIn, mailRig, secretOf, storedUser, type TokenPair, totpFor, withTotp } from './helpers'
+import { call, deliver, expectProblem, linkIn, mailRig, secretOf, storedUser, totpFor, withTotp } from './helpers'
+import { clockAt, mfaTokenFor, pairOf, secondStep } from './mfa-helpers'
 import { PageBrowser } from './page-browser'
 
 /*
@@ -12,35 +13,6 @@ import { PageBrowser } from './page-browser'
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** As test/mfa.test.ts: moves the worker's clock (Date only) on by whole TOTP steps. */
-function clockAt(start = Date.now()) {
-  let now = start
-  vi.useFakeTimers({ toFake: ['Date'] })
-  vi.setSystemTime(now)
-  return {
-    now: () => now,
-    steps(count: number) {
-      now += count * 30_000
-      vi.setSystemTime(now)
-    },
-  }
-}
-
-const passwordStep = (account: { username: string; password: string }, env?: Record<string, unknown>) =>
-  call('/users/login', { json: { username: account.username, password: account.password }, env })
-
-async function mfaTokenFor(account: { username: string; password: string }, env?: Record<string, unknown>) {
-  const problem = await expectProblem(await passwordStep(account, env), 403, 'mfa_required')
-  return problem.mfa_token as string
-}
-
-const secondStep = (json: object, env?: Record<string, unknown>) => call('/users/login/mfa', { json, env })
-
-async function pairOf(response: Response): Promise<TokenPair> {
-  expect(response.status, await response.clone().text()).toBe(200)
-  return (await response.json()) as TokenPair
-}
 
 const sessionsOf = async (userId: string) =>
   (await env.DB.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?').bind(userId).first<{ n: number }>())?.n

@@ -8,6 +8,14 @@ import { type OneTimeTokenPurpose, oneTimeTokens, totpFactors, users } from './s
  * before each answer is checked, used once.
  */
 
+/** A token that can still be redeemed: unused, unexpired, and (a sign-in step) with attempts left. */
+const redeemable = (now: Date) =>
+  and(
+    isNull(oneTimeTokens.usedAt),
+    gt(oneTimeTokens.expiresAt, now),
+    or(isNull(oneTimeTokens.attemptsLeft), gt(oneTimeTokens.attemptsLeft, 0)),
+  )
+
 /** A sign-in step waiting for its next proof (the `mfa_token` after a password). */
 export async function createChallenge(
   db: Database,
@@ -46,15 +54,7 @@ export async function findLiveToken(db: Database, input: { tokenHash: string; pu
     .select({ token: oneTimeTokens, user: users })
     .from(oneTimeTokens)
     .innerJoin(users, eq(users.id, oneTimeTokens.userId))
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, input.tokenHash),
-        inArray(oneTimeTokens.purpose, input.purposes),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, input.now),
-        or(isNull(oneTimeTokens.attemptsLeft), gt(oneTimeTokens.attemptsLeft, 0)),
-      ),
-    )
+    .where(and(eq(oneTimeTokens.tokenHash, input.tokenHash), inArray(oneTimeTokens.purpose, input.purposes), redeemable(input.now)))
     .get()
 }
 
@@ -110,15 +110,7 @@ export async function findLiveStep(db: Database, input: { tokenHash: string; now
     .from(oneTimeTokens)
     .innerJoin(users, eq(users.id, oneTimeTokens.userId))
     .leftJoin(totpFactors, eq(totpFactors.userId, oneTimeTokens.userId))
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, input.tokenHash),
-        eq(oneTimeTokens.purpose, 'mfa'),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, input.now),
-        or(isNull(oneTimeTokens.attemptsLeft), gt(oneTimeTokens.attemptsLeft, 0)),
-      ),
-    )
+    .where(and(eq(oneTimeTokens.tokenHash, input.tokenHash), eq(oneTimeTokens.purpose, 'mfa'), redeemable(input.now)))
     .get()
 }
 
