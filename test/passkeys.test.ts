@@ -620,3 +620,66 @@ function toId(credential: SoftCredential) {
     .replace(/\//g, '_')
     .replace(/=+$/, '')
 }
+
+/*
+ * The counter's compare-and-set runs in the batch that opens (or re-authenticates) the session:
+ * two assertions read against the same stored counter, each advancing it, must not both count.
+ * A cloned authenticator is what sends them; each test fails when the set is not conditional.
+ */
+describe('a passkey counter raced by two assertions at once', () => {
+  it('opens one session of two passwordless sign-ins, refusing the other as passkey_failed, audited', async () => {
+    const { authenticator, credential, user } = await withPasskey({ counter: 5 })
+    const [first, second] = await Promise.all([signInOptions(), signInOptions()])
+    const assertions = [
+      await authenticator.assert(first.options, credential, { counter: 10 }),
+      await authenticator.assert(second.options, credential, { counter: 11 }),
+    ]
+    const answers = await Promise.all(
+      [first, second].map(({ challenge_id }, i) => call('/users/passkeys/login', { json: { challenge_id, credential: assertions[i] } })),
+    )
+    const statuses = answers.map((answer) => answer.status).sort()
+    expect(statuses).toEqual([200, 401])
+    await expectProblem(answers.find((answer) => answer.status === 401) as Response, 401, 'passkey_failed')
+    const actions = (await auditActions(user.id)).map((row) => row.action)
+    expect(actions.filter((action) => action === 'user.login')).toHaveLength(2) // the sign-in at sign-up, and the winner
+    expect(actions.filter((action) => action === 'user.login_failed')).toHaveLength(1)
+  })
+
+  it('opens one session of two second steps answered by one passkey, the other a wrong code, audited', async () => {
+    const { account, authenticator, credential, user } = await withPasskey({ counter: 5 })
+    const steps = await Promise.all([mfaToken(account), mfaToken(account)])
+    const options = await Promise.all(steps.map((step) => secondStepOptions(step.mfa_token)))
+    const assertions = [
+      await authenticator.assert(options[0]!.options, credential, { counter: 10 }),
+      await authenticator.assert(options[1]!.options, credential, { counter: 11 }),
+    ]
+    const answers = await Promise.all(
+      steps.map((step, i) =>
+        call('/users/login/mfa', { json: { mfa_token: step.mfa_token, challenge_id: options[i]!.challenge_id, passkey: assertions[i] } }),
+      ),
+    )
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 401])
+    await expectProblem(answers.find((answer) => answer.status === 401) as Response, 401, 'invalid_mfa_code')
+    const failures = (await auditActions(user.id)).filter((row) => row.action === 'user.mfa_failed')
+    expect(failures.map((row) => JSON.parse(row.details ?? '{}').method)).toEqual(['passkey'])
+  })
+
+  it('re-authenticates once of two assertions at once, the other passkey_failed and audited', async () => {
+    const { tokens, authenticator, credential, user } = await withPasskey({ counter: 5 })
+    const token = tokens.access_token
+    const options = await Promise.all(
+      [0, 1].map(async () => json<RequestOptions>(await call('/users/me/reauthenticate/passkey-options', { method: 'POST', token }), 200)),
+    )
+    const assertions = [
+      await authenticator.assert(options[0]!.options, credential, { counter: 10 }),
+      await authenticator.assert(options[1]!.options, credential, { counter: 11 }),
+    ]
+    const answers = await Promise.all(
+      options.map(({ challenge_id }, i) => call('/users/me/reauthenticate', { token, json: { challenge_id, passkey: assertions[i] } })),
+    )
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 401])
+    await expectProblem(answers.find((answer) => answer.status === 401) as Response, 401, 'passkey_failed')
+    const failed = (await auditActions(user.id)).filter((row) => row.action === 'user.reauth_failed')
+    expect(failed.map((row) => JSON.parse(row.details ?? '{}'))).toEqual([{ purpose: 'reauthentication', method: 'passkey' }])
+  })
+})

@@ -120,6 +120,7 @@ export async function addPasskey(
         name: sql<string>`${input.name}`.as('name'),
         createdAt: sql<number>`${now.getTime()}`.as('created_at'),
         lastUsedAt: sql<null>`NULL`.as('last_used_at'),
+        usedBy: sql<null>`NULL`.as('used_by'),
       })
       .from(sql`(SELECT 1)`)
       .where(room),
@@ -225,18 +226,20 @@ export async function removePasskey(
 }
 
 /**
- * Records a checked assertion: the new counter, backup state and time, only while the stored
- * counter is still the one the check read (a compare-and-set, so two assertions racing with one
- * count cannot both pass).
+ * A passkey's use inside the batch that acts on it (a session opened, a session re-authenticated):
+ * the counter's compare-and-set, which also marks the passkey with this request's own `marker`,
+ * and the guard that holds only where it did. Of two assertions read against the same stored
+ * counter, one advances it; the other's batch finds another mark and opens nothing. A synced
+ * passkey's counter stays 0, so each of its uses sets it, as each must.
  */
-export async function recordPasskeyUse(
+export function usePasskeyInBatch(
   db: Database,
-  input: { id: string; readCounter: number; counter: number; backedUp: boolean; now: Date },
-): Promise<boolean> {
-  const [row] = await db
+  input: { id: string; readCounter: number; counter: number; backedUp: boolean; marker: string; now: Date },
+) {
+  const statement = db
     .update(passkeys)
-    .set({ counter: input.counter, backedUp: input.backedUp, lastUsedAt: input.now })
+    .set({ counter: input.counter, backedUp: input.backedUp, lastUsedAt: input.now, usedBy: input.marker })
     .where(and(eq(passkeys.id, input.id), eq(passkeys.counter, input.readCounter)))
-    .returning({ id: passkeys.id })
-  return row !== undefined
+  const guard = sql`EXISTS (SELECT 1 FROM passkeys WHERE id = ${input.id} AND used_by = ${input.marker})`
+  return { statement, guard }
 }

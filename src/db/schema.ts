@@ -157,6 +157,11 @@ export const passkeys = sqliteTable(
     name: text('name').notNull(),
     createdAt: timestamp('created_at').notNull(),
     lastUsedAt: timestamp('last_used_at'),
+    /**
+     * The mark of the sign-in that last recorded its counter (a random id of that request): a
+     * batch opens its session only if the compare-and-set it ran left its own mark here.
+     */
+    usedBy: text('used_by'),
   },
   (t) => [uniqueIndex('passkeys_credential_id_unique').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
 )

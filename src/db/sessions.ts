@@ -26,6 +26,16 @@ export type ProofWrite = {
   rehash?: Rehash
 }
 
+/**
+ * Whether a proof's guard holds now: read after a refused batch, it tells whether this request's
+ * own spend landed (so something else refused it) or a rival's did.
+ */
+export async function guardHolds(db: Database, guard: SQL | undefined): Promise<boolean> {
+  if (!guard) return true
+  const row = await db.get<{ held: number }>(sql`SELECT 1 AS held WHERE ${guard}`)
+  return row !== undefined && row !== null
+}
+
 /** A password checked under old parameters, to be stored again under today's. */
 export type Rehash = { userId: string; checkedHash: string; newHash: string }
 
@@ -110,7 +120,10 @@ export async function reauthenticateSession(
   input: { sessionId: string; userId: string; assurance: Assurance; proof: ProofWrite; client: Client; now: Date },
 ): Promise<boolean> {
   const { sessionId, userId, assurance, now } = input
-  const [updated] = await db.batch([
+  const before = input.proof.before ?? []
+  const results = await db.batch([
+    // First: the spends the guard below checks (a passkey's counter), each conditional.
+    ...before,
     db
       .update(sessions)
       .set({ authTime: assurance.authTime, amr: assurance.amr, aal: assurance.aal })
@@ -136,7 +149,8 @@ export async function reauthenticateSession(
       sql`EXISTS (SELECT 1 FROM sessions WHERE id = ${sessionId} AND auth_time = ${assurance.authTime.getTime()})`,
     ),
     ...input.proof.records,
-  ])
+  ] as unknown as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  const updated = results[before.length] as { id: string }[]
   return updated.length > 0
 }
 

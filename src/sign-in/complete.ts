@@ -23,7 +23,11 @@ export async function completeSignIn(
   user: UserRow,
   proofs: CheckedProof[],
   at: Date,
-  step?: { write: ProofWrite; refused: () => Promise<ApiError> },
+  /**
+   * A second step's own write (its token's use, spent in this batch), and what a refused batch
+   * answers: which proof another request took, or the failure a proof's own spend amounts to.
+   */
+  step?: { write?: ProofWrite; refused: () => Promise<ApiError> },
 ): Promise<Grant> {
   const { db, config, caller: client } = ctx
   const assurance = assuranceOf(
@@ -48,7 +52,7 @@ export async function completeSignIn(
       userAgent: ctx.caller.userAgent ?? undefined,
       expiresAt: session.expiresAt,
       assurance,
-      proof: allOf([...proofs.map((proof) => proof.write), ...(step ? [step.write] : [])]),
+      proof: allOf([...proofs.map((proof) => proof.write), ...(step?.write ? [step.write] : [])]),
       client,
       now: at,
     }),

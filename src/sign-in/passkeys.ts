@@ -54,7 +54,8 @@ export async function signInWithPasskey(
   if (!checked) return refuseSignIn(ctx, user, attempt, 'passkey_failed')
   const refusal = gateRefusal(config, user)
   if (refusal) return refuseSignIn(ctx, user, attempt, refusal, 'passkey')
-  return completeSignIn(ctx, user, [checked], attempt.at)
+  // A refused batch: a rival assertion advanced the counter first (or the passkey went meanwhile).
+  return completeSignIn(ctx, user, [checked], attempt.at, { refused: () => refuseSignIn(ctx, user, attempt, 'passkey_failed') })
 }
 
 /**

@@ -3,7 +3,7 @@ import type { AuthenticationResponse } from '../auth/webauthn'
 import { recordEvent } from '../db/audit'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import type { UserRow } from '../db/schema'
-import { allOf, reauthenticateSession } from '../db/sessions'
+import { allOf, guardHolds, reauthenticateSession } from '../db/sessions'
 import { problem, validationFailed } from '../errors'
 import { accountSubject } from '../rate-limit/client'
 import { admitAttempt } from './admit'
@@ -84,16 +84,17 @@ export async function reauthenticateWith(
     checked.map((proof) => proof.kind),
     at,
   )
-  const updated = await reauthenticateSession(db, {
-    sessionId: session.id,
-    userId: user.id,
-    assurance,
-    proof: allOf(checked.map((proof) => proof.write)),
-    client,
-    now: at,
-  })
-  // The password changed (or the session ended) between the check and the write.
-  if (!updated) throw problem('passkey' in input ? 'passkey_failed' : 'invalid_password')
+  const proof = allOf(checked.map((proof) => proof.write))
+  const updated = await reauthenticateSession(db, { sessionId: session.id, userId: user.id, assurance, proof, client, now: at })
+  if (!updated) {
+    // A rival assertion advanced the passkey's counter first: a failed re-authentication, audited.
+    if ('passkey' in input && !(await guardHolds(db, proof.guard))) {
+      const details = { purpose: 'reauthentication', method: 'passkey' }
+      await recordEvent(db, { action: 'user.reauth_failed', actorId: user.id, targetId: user.id, details }, client, at)
+    }
+    // Otherwise the password changed (or the session ended) between the check and the write.
+    throw problem('passkey' in input ? 'passkey_failed' : 'invalid_password')
+  }
   return {
     access_token: await accessTokenFor(config, user, { id: session.id, ...assurance }, at),
     token_type: 'Bearer' as const,

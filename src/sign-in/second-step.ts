@@ -16,7 +16,7 @@ import {
   useStepInBatch,
 } from '../db/one-time-tokens'
 import type { UserRow } from '../db/schema'
-import { allOf } from '../db/sessions'
+import { allOf, guardHolds } from '../db/sessions'
 import { passwordSignIn, proofSignIn, rehashPassword } from '../db/users'
 import { type ApiError, problem } from '../errors'
 import { uuidv7 } from '../lib/ids'
@@ -157,5 +157,8 @@ export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: 
   if (!checked) throw await wrongCode()
   const first = firstProof()
   if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
-  return completeSignIn(ctx, user, [first, checked], attempt.at)
+  // A passkey's counter is set in the session's batch: a rival assertion that set it first makes
+  // this a wrong answer; where this one set it, what the first proof was checked against changed.
+  const refused = async () => ((await guardHolds(db, checked.write.guard)) ? problem('invalid_credentials') : wrongCode())
+  return completeSignIn(ctx, user, [first, checked], attempt.at, { refused })
 }

@@ -1,7 +1,7 @@
 import { counterAdvances, type RelyingParty, userHandleOf, verifyAssertion } from '../../auth/webauthn'
 import type { Config } from '../../config'
 import { recordEvent } from '../../db/audit'
-import { findPasskeyByCredentialId, recordPasskeyUse } from '../../db/passkeys'
+import { findPasskeyByCredentialId, usePasskeyInBatch } from '../../db/passkeys'
 import type { UserRow } from '../../db/schema'
 import { proofSignIn } from '../../db/users'
 import type { CheckedProof, PasskeyProof, ProofContext } from './types'
@@ -15,7 +15,8 @@ export const relyingPartyOf = (config: Config): RelyingParty => ({
 
 /**
  * An assertion by one of this account's credentials (another account's never counts, whatever
- * it signs), verified, then its counter recorded by a compare-and-set. A counter that does not
+ * it signs), verified; its counter is recorded by a compare-and-set in the write that acts on it
+ * (`before`, db/passkeys.ts usePasskeyInBatch), which holds only if that write's own set did. A counter that does not
  * grow (other than a synced passkey's constant 0) may be a cloned authenticator: refused and
  * audited as `passkey.clone_suspected`.
  */
@@ -35,13 +36,16 @@ export async function checkPasskey(context: ProofContext, user: UserRow, proof: 
     await recordEvent(db, { action: 'passkey.clone_suspected', targetId: user.id, details }, context.client, now)
     return undefined
   }
-  const used = await recordPasskeyUse(db, {
+  // The compare-and-set runs in the batch that acts on the proof, first, and that batch holds only
+  // where it left this request's mark: a rival assertion read against the same counter opens nothing.
+  const use = usePasskeyInBatch(db, {
     id: found.passkey.id,
     readCounter: stored,
     counter: verified.value.counter,
     backedUp: verified.value.backedUp,
+    marker: `used:${crypto.randomUUID()}`,
     now,
   })
-  if (!used) return undefined
-  return { kind: 'passkey', write: proofSignIn(db, { userId: user.id, now, login: context.signIn ?? false }) }
+  const recorded = proofSignIn(db, { userId: user.id, now, login: context.signIn ?? false, when: use.guard })
+  return { kind: 'passkey', write: { guard: use.guard, before: [use.statement], records: recorded.records } }
 }
