@@ -3,8 +3,9 @@
  *
  * Serves the worker in workerd on a fresh local D1 seeded with N users (by default through
  * wrangler's engine with the inspector detached; `--mode wrangler` uses `wrangler dev`), with
- * `--peer` serves Better Auth beside it the same way (bench/peer), drives each
- * endpoint with autocannon from this process, once at concurrency 1 (latency) and once at
+ * `--peer` serves two peers beside it the same way (Better Auth, bench/peer; Cloudflare's
+ * workers-oauth-provider, bench/oauth-peer), drives each endpoint with autocannon from this
+ * process, once at concurrency 1 (latency) and once at
  * concurrency 8 (throughput), measures the floors (hello; one PBKDF2 derivation and one D1 round
  * trip, bare and in a D1 session, in workerd), and prints a Markdown table with the ratios the
  * targets are stated in (RATIOS in bench/declared-ratios.ts). A rows pass then serves the same

@@ -5,10 +5,12 @@
 import type { EndpointName } from './options.ts'
 import { type RatioDefinition, terms } from './ratios.ts'
 
-/** The peer's endpoints, paired with ours in the ratios. */
+/** The peers' endpoints, paired with ours in the ratios: Better Auth's (peer.ts), then workers-oauth-provider's (oauth-peer.ts). */
 export const PEER_HELLO = 'peer: hello'
 export const PEER_SIGNIN = 'peer: sign-in'
 export const PEER_SESSION = 'peer: get-session'
+export const PEER_OAUTH_EXCHANGE = 'peer: oauth code exchange'
+export const PEER_OAUTH_REFRESH = 'peer: oauth refresh'
 /** The floor worker's routes, measured in the same rounds as the API's endpoints. */
 export const FLOOR_DERIVE = 'floor: pbkdf2'
 export const FLOOR_DERIVE_MANY = 'floor: pbkdf2 x10'
@@ -21,7 +23,13 @@ export const DERIVES_PER_REQUEST = 10
 export const SCALED: EndpointName[] = ['login', 'me', 'admin list (deep page)']
 export const SCALE_USERS = [1000, 100_000] as const
 
-export type MeasuredName = EndpointName | typeof PEER_HELLO | typeof PEER_SIGNIN | typeof PEER_SESSION
+export type MeasuredName =
+  | EndpointName
+  | typeof PEER_HELLO
+  | typeof PEER_SIGNIN
+  | typeof PEER_SESSION
+  | typeof PEER_OAUTH_EXCHANGE
+  | typeof PEER_OAUTH_REFRESH
 const { p50, rps, p50At, floor, plus, minus } = terms<MeasuredName>()
 
 /**
@@ -100,6 +108,41 @@ export const RATIOS: RatioDefinition<MeasuredName>[] = [
     direction: 'at least',
     // Bounded by the peer's scrypt, whose cost spreads the ratio over 3.0–3.8 (issue 29; it was 3.5).
     target: 3.0,
+  },
+  // The OpenID Provider against workers-oauth-provider's token endpoint, driven the same way (a
+  // confidential client, PKCE S256, rotating refresh tokens). Ours signs an RFC 9068 access token
+  // (EdDSA) and an RS256 ID token and writes to D1; the peer issues opaque tokens kept in KV, no ID token.
+  {
+    name: 'oauth_code_exchange_over_peer',
+    group: 'peer',
+    numerator: p50('oauth code exchange'),
+    denominator: p50(PEER_OAUTH_EXCHANGE),
+    direction: 'at most',
+    target: 1.0,
+  },
+  {
+    name: 'oauth_code_exchange_rps_over_peer',
+    group: 'peer',
+    numerator: rps('oauth code exchange'),
+    denominator: rps(PEER_OAUTH_EXCHANGE),
+    direction: 'at least',
+    target: 1.0,
+  },
+  {
+    name: 'oauth_refresh_over_peer',
+    group: 'peer',
+    numerator: p50('oauth refresh'),
+    denominator: p50(PEER_OAUTH_REFRESH),
+    direction: 'at most',
+    target: 1.0,
+  },
+  {
+    name: 'oauth_refresh_rps_over_peer',
+    group: 'peer',
+    numerator: rps('oauth refresh'),
+    denominator: rps(PEER_OAUTH_REFRESH),
+    direction: 'at least',
+    target: 1.0,
   },
   // Issue 40: the paths of this round. The hosted pages beside the JSON API.
   {

@@ -1,5 +1,5 @@
 /**
- * The measuring: the targets (the API's endpoints, the floor worker's routes, the peer's), the
+ * The measuring: the targets (the API's endpoints, the floor worker's routes, the peers'), the
  * interleaved latency rounds and the throughput runs, the rows pass, start-up and `--scale`.
  */
 import { BENCH_PASSWORD, ITERATIONS, storageByTable } from './database.ts'
@@ -19,6 +19,7 @@ import {
 import { type Deployment, deploy, deployFloor } from './deploy.ts'
 import { type EndpointPools, endpoints } from './endpoints.ts'
 import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './load.ts'
+import { deployOAuthPeer, installOAuthPeer, type OAuthPeer, oauthPeerEndpoints } from './oauth-peer.ts'
 import type { BenchOptions } from './options.ts'
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './peer.ts'
 import { pinLoadGenerator } from './pinning.ts'
@@ -60,6 +61,11 @@ function peerTargets(peer: Served & { sessionCookie: string }): Target[] {
     },
     { name: PEER_SESSION, baseUrl, spec: { path: '/api/auth/get-session', headers: { cookie: peer.sessionCookie } }, cpuMs },
   ]
+}
+
+/** workers-oauth-provider's counterparts of the OpenID Provider's code exchange and refresh. */
+async function oauthPeerTargets(peer: OAuthPeer): Promise<Target[]> {
+  return (await oauthPeerEndpoints(peer)).map(({ name, spec }) => ({ name, baseUrl: peer.baseUrl, spec, cpuMs: peer.cpuMs }))
 }
 
 async function targetsOf(pools: EndpointPools, deployment: Deployment, only?: string[]) {
@@ -165,23 +171,31 @@ async function withDeployment<T>(options: BenchOptions, users: number, work: (de
   }
 }
 
-/** The load generator pinned, and what is measured beside the API: the floor worker and, with --peer, Better Auth. */
+/**
+ * The load generator pinned, and what is measured beside the API: the floor worker and, with
+ * --peer, both peers (Better Auth, and workers-oauth-provider), each served on its own.
+ */
 export async function prepareEnvironment(options: BenchOptions) {
   pinLoadGenerator()
   process.stderr.write('Building the worker as a deploy would (wrangler deploy --dry-run), for its size\n')
   const bundle = await bundleSize()
   process.stderr.write(`Starting the floor worker (PBKDF2 at ${ITERATIONS} iterations, one D1 round trip)\n`)
   const floor = await deployFloor()
-  if (options.peer) await installPeer()
+  if (options.peer) {
+    await installPeer()
+    await installOAuthPeer()
+  }
   const peer = options.peer ? await deployPeer() : undefined
+  const oauthPeer = options.peer ? await deployOAuthPeer() : undefined
   return {
     bundle,
     peer: peer !== undefined,
     floorTargets: floorTargets(floor),
-    peerTargets: peer ? peerTargets(peer) : [],
+    peerTargets: [...(peer ? peerTargets(peer) : []), ...(oauthPeer ? await oauthPeerTargets(oauthPeer) : [])],
     stop: async () => {
       await floor.stop()
       await peer?.stop()
+      await oauthPeer?.stop()
     },
   }
 }

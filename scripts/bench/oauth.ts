@@ -4,23 +4,12 @@
  * a pool of codes is minted outside its timing, the way a browser gets them: a browser session
  * signed in on /sign-in, then GET /oauth2/authorize for a skip_consent client, one code per
  * redirect. Refresh tokens rotate: each request takes one from a pool and returns its successor.
+ * The pools are code-pool.ts's, shared with the OAuth peer's (oauth-peer.ts).
  */
+import { codeOf, codePool, PKCE_VERIFIER, pkceChallenge, REFRESH_GRANTS, refreshPool } from './code-pool.ts'
 import { BENCH_PASSWORD, benchUsername } from './database.ts'
-import { type Credentials, RunRates } from './load.ts'
 
 const REDIRECT_URI = 'http://localhost:5173/callback'
-/** One verifier for every code: PKCE's cost to the server is the same whatever the verifier. */
-const VERIFIER = 'bench-verifier-0123456789-abcdefghijklmnopqrstuvwxyz'
-/** A code is used within this long of its minting (it lives 60 s). */
-const CODE_KEPT_MS = 40_000
-const SETUP_CONCURRENCY = 8
-const MARGIN = 1.25
-const FIRST_GUESS_RPS = 100
-
-async function challengeOf(verifier: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)))
-  return Buffer.from(digest).toString('base64url')
-}
 
 /** A browser's cookies, kept by name, as the pages set them. */
 function cookieJar() {
@@ -65,55 +54,34 @@ async function setUp(baseUrl: string, adminToken: string, username: string) {
 /** The OpenID Provider's three measured endpoints, with their pools. */
 export async function oauthEndpoints(baseUrl: () => string, adminToken: string) {
   const { clientId, secret, jar } = await setUp(baseUrl(), adminToken, benchUsername(3))
-  const challenge = await challengeOf(VERIFIER)
   const authorizePath = `/oauth2/authorize?${new URLSearchParams({
     response_type: 'code',
     client_id: clientId,
     redirect_uri: REDIRECT_URI,
     scope: 'openid profile email',
     nonce: 'bench',
-    code_challenge: challenge,
+    code_challenge: await pkceChallenge(),
     code_challenge_method: 'S256',
   })}`
-
-  async function mintCode(): Promise<string> {
-    const response = await fetch(`${baseUrl()}${authorizePath}`, { redirect: 'manual', headers: { cookie: jar.header() } })
-    const code = new URL(response.headers.get('location') ?? 'x:').searchParams.get('code')
-    if (response.status !== 303 || !code) throw new Error(`the authorization endpoint answered ${response.status}, not a code`)
-    return code
-  }
+  const mintCode = async () =>
+    codeOf(await fetch(`${baseUrl()}${authorizePath}`, { redirect: 'manual', headers: { cookie: jar.header() } }))
 
   const form = (fields: Record<string, string>) => new URLSearchParams({ client_id: clientId, client_secret: secret, ...fields }).toString()
+  const exchangeForm = (code: string) =>
+    form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: PKCE_VERIFIER })
   async function exchange(code: string) {
     const response = await fetch(`${baseUrl()}/oauth2/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: VERIFIER }),
+      body: exchangeForm(code),
     })
     if (response.status !== 200) throw new Error(`the code's exchange answered ${response.status}: ${await response.text()}`)
     return (await response.json()) as { access_token: string; refresh_token: string }
   }
 
-  let codes: { code: string; at: number }[] = []
-  const rates = new RunRates(FIRST_GUESS_RPS)
-  const codePool: Credentials = {
-    async prepare({ connections, seconds, requests }) {
-      const wanted = Math.max(connections, Math.ceil(requests ?? rates.expected(connections) * (seconds ?? 1) * MARGIN))
-      codes = codes.filter(({ at }) => Date.now() - at < CODE_KEPT_MS)
-      let missing = Math.max(0, wanted - codes.length)
-      await Promise.all(
-        Array.from({ length: SETUP_CONCURRENCY }, async () => {
-          for (; missing > 0; missing--) codes.push({ code: await mintCode(), at: Date.now() })
-        }),
-      )
-      rates.started(connections)
-    },
-    available: () => codes.filter(({ at }) => Date.now() - at < CODE_KEPT_MS).length,
-  }
-
-  // Refresh tokens of 24 grants, as the API's refresh keeps 24 sessions'.
-  const first = await Promise.all(Array.from({ length: 24 }, async () => exchange(await mintCode())))
-  const refreshPool = first.map((tokens) => tokens.refresh_token)
+  const codes = codePool(mintCode)
+  const first = await Promise.all(Array.from({ length: REFRESH_GRANTS }, async () => exchange(await mintCode())))
+  const refreshes = refreshPool(first.map((tokens) => tokens.refresh_token))
   const userinfoToken = first[0]!.access_token
   const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -124,17 +92,8 @@ export async function oauthEndpoints(baseUrl: () => string, adminToken: string) 
         method: 'POST' as const,
         path: '/oauth2/token',
         headers: formHeaders,
-        credentials: codePool,
-        body: () => {
-          rates.took()
-          const next = codes.shift()
-          return form({
-            grant_type: 'authorization_code',
-            code: next?.code ?? 'none-left',
-            redirect_uri: REDIRECT_URI,
-            code_verifier: VERIFIER,
-          })
-        },
+        credentials: codes.credentials,
+        body: () => exchangeForm(codes.next()),
       },
     },
     {
@@ -143,10 +102,8 @@ export async function oauthEndpoints(baseUrl: () => string, adminToken: string) 
         method: 'POST' as const,
         path: '/oauth2/token',
         headers: formHeaders,
-        body: () => form({ grant_type: 'refresh_token', refresh_token: refreshPool.shift() ?? 'none-left' }),
-        onResponse: (status: number, body: string) => {
-          if (status === 200) refreshPool.push((JSON.parse(body) as { refresh_token: string }).refresh_token)
-        },
+        body: () => form({ grant_type: 'refresh_token', refresh_token: refreshes.next() }),
+        onResponse: refreshes.onResponse,
       },
     },
     { name: 'oauth userinfo' as const, spec: { path: '/oauth2/userinfo', headers: { authorization: `Bearer ${userinfoToken}` } } },

@@ -17,7 +17,7 @@ export type Floors = {
 export type Group = 'floors' | 'peer' | 'scale'
 const GROUP_TITLES: Record<Group, string> = {
   floors: 'against the floors',
-  peer: 'against Better Auth',
+  peer: 'against the peers (Better Auth, workers-oauth-provider)',
   scale: 'at 100000 users against 1000',
 }
 

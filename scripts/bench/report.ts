@@ -11,6 +11,7 @@ import {
   type MeasuredName,
 } from './declared-ratios.ts'
 import { ROUNDS, type Row, type ScaleRun, START_UPS, USAGE_REQUESTS, type Usage } from './measure.ts'
+import { OAUTH_PEER_DIR, oauthPeerLibrary } from './oauth-peer.ts'
 import type { BenchOptions } from './options.ts'
 import { PEER_USERS } from './peer.ts'
 import { pinning } from './pinning.ts'
@@ -51,7 +52,7 @@ const machineLine = () =>
   `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 
 export type Results = {
-  /** The API's and the peer's endpoints (the floor worker's rows are in `measured.floors`). */
+  /** The API's and the peers' endpoints (the floor worker's rows are in `measured.floors`). */
   rows: Row[]
   bundle: Bundle
   startUp: StartUp | undefined
@@ -60,6 +61,7 @@ export type Results = {
   scale?: ScaleRun[]
   measured: Measured<MeasuredName>
   ratios: ReturnType<typeof assess<MeasuredName>>
+  /** Whether the peers were served (--peer): Better Auth and workers-oauth-provider, always both. */
   peer: boolean
   errors: { errors: number; status_5xx: number }
   seconds: number
@@ -72,6 +74,12 @@ function startUpLine(startUp: StartUp | undefined): string {
   if (!startUp)
     return 'Start-up: not measured with --mode wrangler (the dev server gives no sign of readiness before a request reaches the worker).'
   return `Start-up: a freshly served worker's first hello, sent once the engine was idle, took ${fixed(startUp.first_ms)} ms, a warm one ${fixed(startUp.warm_p50_ms)} ms (median of the next ${startUp.warm_requests}, each on a new connection like the first): ${fixed(startUp.start_up_ms)} ms of start-up (the median of ${START_UPS} fresh starts).`
+}
+
+/** Which peers were served, and how. */
+function peersLine(): string {
+  const oauth = oauthPeerLibrary()
+  return `Peers, served the same way on the same core: Better Auth (bench/peer) at its defaults, ${PEER_USERS} accounts; and ${oauth.name} ${oauth.version} (${OAUTH_PEER_DIR}) at its defaults on local KV, one user approved without a consent page, one confidential client (client_secret_post), PKCE S256.`
 }
 
 export function markdownReport(
@@ -88,7 +96,7 @@ export function markdownReport(
     options.assets
       ? 'Static Assets: served (--assets), so the local asset router worker runs in front of every request.'
       : "Static Assets: left out of the served configuration (the local asset router worker would run in front of every request; in production Cloudflare's routing does it, outside the worker's CPU). --assets keeps them.",
-    ...(peer ? [`Peer: Better Auth (bench/peer) at its defaults, served the same way on the same core, ${PEER_USERS} accounts.`] : []),
+    ...(peer ? [peersLine()] : []),
     `Bundle: ${fixed(bundle.upload_kib)} KiB, gzip ${fixed(bundle.gzip_kib)} KiB (${fixed(bundle.gzip_kb)} KB), as \`wrangler deploy --dry-run\` reports it; target ≤ ${bundle.target_gzip_kb} KB gzip: ${bundle.verdict === 'met' ? 'met' : 'MISSED'}.`,
     startUpLine(startUp),
     '',
@@ -102,7 +110,11 @@ export function markdownReport(
     `Floors: hello p50 ${fixed(hello)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(floors.pbkdf2_ms)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(floors.pbkdf2_amortised_ms)} ms each when ${DERIVES_PER_REQUEST} share a request); one D1 round trip (a bare worker's \`select 1\`, minus its no-op) ${fixed(floors.d1_round_trip_ms)} ms; the same in a D1 session started on the primary, as the API makes every query, ${fixed(floors.d1_session_round_trip_ms)} ms.`,
     ...ratios.markdown,
     ...(peer
-      ? ['', 'refresh has no Better Auth counterpart: its sessions are a cookie whose expiry slides on use, with no token to rotate.']
+      ? [
+          '',
+          'refresh has no Better Auth counterpart: its sessions are a cookie whose expiry slides on use, with no token to rotate.',
+          "The OAuth peer does less per token request: it issues opaque tokens whose records it keeps in KV (SHA-256 hashes, the grant's props under AES-GCM keys wrapped per token), and no ID token; edge-users signs an RFC 9068 access token (an EdDSA JWT) and, on the exchange, an RS256 ID token, and writes the grant to D1. oauth userinfo has no counterpart in the peer.",
+        ]
       : []),
     '',
     `D1 and dollars per request: D1's own meta (rows read and written, query time) averaged over ${USAGE_REQUESTS} requests of each endpoint served with REPORT_D1_USAGE=true; CPU is the workerd CPU per request above (an upper bound: it includes the local D1 and Durable Object). Cost of one million requests beyond the Workers Paid plan's included usage, at Cloudflare's prices read on ${PRICES_READ_ON}: $${PLAN.overage.requests}/M requests, $${PLAN.overage.cpuMs}/M CPU ms, $${PLAN.overage.d1RowsRead}/M rows read, $${PLAN.overage.d1RowsWritten}/M rows written.`,
@@ -138,7 +150,12 @@ export function jsonReport(
     machine: machineLine(),
     mode: options.mode,
     dev_server: devServerLine(),
-    peer: peer ? { name: 'better-auth', users: PEER_USERS } : null,
+    peer: peer
+      ? [
+          { name: 'better-auth', users: PEER_USERS },
+          { ...oauthPeerLibrary(), users: 1 },
+        ]
+      : null,
     pinning,
     bundle,
     start_up: startUp ?? null,
