@@ -157,6 +157,44 @@ describe('a refused token request changes nothing', () => {
     expect((await refreshWith(client, tokens.refresh_token!)).status).toBe(200)
   })
 
+  it('a code whose grant names two resources, exchanged without naming one, is invalid_target and stays unspent', async () => {
+    const resources = ['https://api.review.example/', 'https://files.review.example/']
+    const withResources = { OAUTH_RESOURCES: JSON.stringify(resources) }
+    const client = await registeredClient({ skip_consent: true })
+    const { browser } = await signedInBrowser()
+    const { verifier, challenge } = await pkce()
+    const authorized = await call(`${ORIGIN}${authorizePath(client.id, challenge, { resource: resources })}`, {
+      headers: { Cookie: [...browser.cookies].map(([n, v]) => `${n}=${v}`).join('; '), 'CF-Connecting-IP': browser.ip },
+      env: withResources,
+    })
+    const code = codeFrom(new URL(authorized.headers.get('Location')!))
+    const exchangeNaming = (extra: Record<string, string>) =>
+      call(`${ORIGIN}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${btoa(`${client.id}:${client.secret}`)}` },
+        rawBody: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: REDIRECT_URI,
+          code_verifier: verifier,
+          ...extra,
+        }).toString(),
+        env: withResources,
+      })
+    expect(((await (await exchangeNaming({})).json()) as TokenAnswer).error).toBe('invalid_target')
+    const named = await exchangeNaming({ resource: resources[1]! })
+    expect(named.status, await named.clone().text()).toBe(200)
+    expect(claimsOf(((await named.json()) as TokenAnswer).access_token!).aud).toBe(resources[1])
+  })
+
+  it('a spent code presented as a refresh token is invalid_grant and ends nothing (a code never passes for one)', async () => {
+    const { client, code, tokens } = await authorizedTokens()
+    const refused = await refreshWith(client, code)
+    expect(((await refused.json()) as TokenAnswer).error).toBe('invalid_grant')
+    const refreshed = await refreshWith(client, tokens.refresh_token!)
+    expect(refreshed.status, await refreshed.clone().text()).toBe(200)
+  })
+
   it('a code exchange refused for a bad resource does not spend the code', async () => {
     const client = await registeredClient()
     const { browser } = await signedInBrowser()

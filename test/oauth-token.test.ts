@@ -118,6 +118,34 @@ describe('the token endpoint: client_credentials', () => {
     expect(third.headers.get('Retry-After')).toMatch(/^\d+$/)
   })
 
+  it('judges nothing before the budget answers: past it, a wrong secret, a malformed Basic header and a body that is not a form are 429, none audited', async () => {
+    const client = await machineClient()
+    const ip = freshIp()
+    const bindings = { RATE_LIMIT_PER_IP_PER_MINUTE: '1' }
+    expect(
+      (await token({ grant_type: 'client_credentials', client_id: client.id, client_secret: client.secret }, { ip, env: bindings })).status,
+    ).toBe(200)
+    const audited = async () =>
+      (
+        await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'oauth.client_auth_failed' AND ip = ?")
+          .bind(ip)
+          .first<{ n: number }>()
+      )?.n
+    expect(
+      (await token({ grant_type: 'client_credentials', client_id: client.id, client_secret: 'wrong' }, { ip, env: bindings })).status,
+    ).toBe(429)
+    const malformed = { headers: { Authorization: `Basic ${btoa('no-colon-here')}` }, ip, env: bindings }
+    expect((await token({ grant_type: 'client_credentials' }, malformed)).status).toBe(429)
+    const notAForm = await call(`${ORIGIN}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'CF-Connecting-IP': ip },
+      rawBody: '{}',
+      env: bindings,
+    })
+    expect(notAForm.status).toBe(429)
+    expect(await audited()).toBe(0)
+  })
+
   it('audits a malformed Basic header as a failed client authentication', async () => {
     const response = await token({ grant_type: 'client_credentials' }, { headers: { Authorization: `Basic ${btoa('no-colon-here')}` } })
     expect(response.status).toBe(401)

@@ -27,6 +27,22 @@ export function newRefreshToken(sessionId: string): string {
 
 const REFRESH_TOKEN = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[A-Za-z0-9_-]{43}$/
 
+/**
+ * An authorization code: its grant's id, a tilde (never a dot, so no code passes for a refresh
+ * token), then 256 random bits. Naming the grant lets the exchange make the refresh token, which
+ * names it too, before it reads anything, and spend the code in one write.
+ */
+export function newAuthorizationCode(grantId: string): string {
+  return `${grantId}~${newOpaqueToken()}`
+}
+
+const AUTHORIZATION_CODE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})~[A-Za-z0-9_-]{43}$/
+
+/** The grant a code names; undefined for anything that is not a code we issue. */
+export function grantOfCode(code: string): string | undefined {
+  return AUTHORIZATION_CODE.exec(code)?.[1]
+}
+
 /** The session a refresh token names; undefined for anything that is not a refresh token we issue. */
 export function sessionOfRefreshToken(token: string): string | undefined {
   return REFRESH_TOKEN.exec(token)?.[1]

@@ -69,7 +69,18 @@ export function findConsent(db: Database, userId: string, clientId: string) {
  */
 export async function redeemCode(
   db: Database,
-  input: { codeHash: string; clientId: string; redirectUri: string; codeChallenge: string; refreshTokenHash: string | null; now: Date },
+  input: {
+    /** The grant the code names (its refresh token names it too). */
+    grantId: string
+    codeHash: string
+    clientId: string
+    redirectUri: string
+    codeChallenge: string
+    refreshTokenHash: string | null
+    /** The grant must name at most one resource (a request that names none gets that one, or the issuer). */
+    atMostOneResource?: boolean
+    now: Date
+  },
 ) {
   const { now } = input
   const [[grant], [user]] = await db.batch([
@@ -78,12 +89,14 @@ export async function redeemCode(
       .set({ codeUsedAt: now, refreshTokenHash: input.refreshTokenHash, lastUsedAt: now })
       .where(
         and(
+          eq(oauthGrants.id, input.grantId),
           eq(oauthGrants.codeHash, input.codeHash),
           isNull(oauthGrants.codeUsedAt),
           gt(oauthGrants.codeExpiresAt, now),
           eq(oauthGrants.clientId, input.clientId),
           eq(oauthGrants.redirectUri, input.redirectUri),
           eq(oauthGrants.codeChallenge, input.codeChallenge),
+          input.atMostOneResource ? sql`json_array_length(${oauthGrants.resources}) <= 1` : undefined,
           sessionHoldsAt(now),
           accountEnabled,
         ),

@@ -1,4 +1,4 @@
-import { hashOpaqueToken, newOpaqueToken } from '../auth/opaque-tokens'
+import { hashOpaqueToken, newAuthorizationCode } from '../auth/opaque-tokens'
 import { needsTwoFactors, secondFactorsOf } from '../db/factors'
 import { createGrant, findConsent } from '../db/oauth-grants'
 import type { SessionRow, UserRow } from '../db/schema'
@@ -85,12 +85,13 @@ export async function consentBinding(key: CryptoKey, sessionId: string, query: s
  */
 export async function issueCode(ctx: SignInContext, request: AuthorizationRequest, browser: Browser, consented: boolean): Promise<string> {
   const { config, now } = ctx
-  const code = newOpaqueToken()
+  const grantId = crypto.randomUUID()
+  const code = newAuthorizationCode(grantId)
   const offline = request.scopes.includes('offline_access') && request.client.grantTypes.includes('refresh_token')
   const lifetime = offline ? now.getTime() + config.refreshTokenTtlSeconds * 1000 : browser.session.expiresAt.getTime()
   await createGrant(ctx.db, {
     grant: {
-      id: crypto.randomUUID(),
+      id: grantId,
       clientId: request.client.id,
       userId: browser.user.id,
       sessionId: browser.session.id,

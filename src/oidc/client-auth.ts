@@ -16,13 +16,22 @@ function sameSecret(a: string, b: string): boolean {
   return difference === 0
 }
 
+/** The stored client the credentials name: a read only, which the token endpoint makes beside the network's budget. */
+export async function clientNamedBy(ctx: SignInContext, credentials: ClientCredentials): Promise<OAuthClientRow | undefined> {
+  return credentials.clientId ? findOAuthClient(ctx.db, credentials.clientId) : undefined
+}
+
 /**
- * The client a token request is from, or 401 invalid_client: a confidential client by its secret
- * (Basic or form, compared as hashes in constant time), a public client by its id alone (and a
- * public client that sends a secret is refused: it has none). Every failure is audited.
+ * The client a token request is from, judged on the row its credentials name (read by
+ * clientNamedBy), or 401 invalid_client: a confidential client by its secret (Basic or form,
+ * compared as hashes in constant time), a public client by its id alone (and a public client that
+ * sends a secret is refused: it has none). Every failure is audited.
  */
-export async function authenticateClient(ctx: SignInContext, credentials: ClientCredentials): Promise<OAuthClientRow> {
-  const client = credentials.clientId ? await findOAuthClient(ctx.db, credentials.clientId) : undefined
+export async function judgeClient(
+  ctx: SignInContext,
+  credentials: ClientCredentials,
+  client: OAuthClientRow | undefined,
+): Promise<OAuthClientRow> {
   const presented = credentials.secret === undefined ? undefined : await hashOpaqueToken(credentials.secret)
   const ok =
     client !== undefined &&

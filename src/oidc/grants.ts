@@ -1,4 +1,11 @@
-import { hashOpaqueToken, newRefreshToken, rotatedRefreshToken, rotationsBehind, sessionOfRefreshToken } from '../auth/opaque-tokens'
+import {
+  grantOfCode,
+  hashOpaqueToken,
+  newRefreshToken,
+  rotatedRefreshToken,
+  rotationsBehind,
+  sessionOfRefreshToken,
+} from '../auth/opaque-tokens'
 import { signEdDsaJwt, signRs256Jwt } from '../auth/tokens'
 import { endGrant, findGrant, findGrantByCode, findLiveGrant, redeemCode, rotateGrantToken, unrotateGrantToken } from '../db/oauth-grants'
 import { activeOrganizationOf, activeOrgIdOf, listOrganizationsOf } from '../db/orgs'
@@ -129,9 +136,33 @@ export async function exchangeCode(
   if (!input.redirectUri) throw new OAuthError('invalid_request', 'redirect_uri is required.')
   if (!input.verifier) throw new OAuthError('invalid_request', 'code_verifier is required (PKCE).')
   if (!PKCE_VERIFIER.test(input.verifier)) throw new OAuthError('invalid_request', 'code_verifier must be 43-128 unreserved characters.')
-  const codeHash = await hashOpaqueToken(input.code)
+  const [codeHash, codeChallenge] = await Promise.all([hashOpaqueToken(input.code), challengeOf(input.verifier)])
   const wantsRefresh = client.grantTypes.includes('refresh_token')
-  // The refresh token names its grant, which is only known once the code is found: found first, checked by the write.
+  const redeem = async (grantId: string, atMostOneResource: boolean) => {
+    const refreshToken = wantsRefresh ? newRefreshToken(grantId) : undefined
+    const redeemed = await redeemCode(ctx.db, {
+      grantId,
+      codeHash,
+      clientId: client.id,
+      redirectUri: input.redirectUri ?? '',
+      codeChallenge,
+      refreshTokenHash: refreshToken ? await hashOpaqueToken(refreshToken) : null,
+      atMostOneResource,
+      now: ctx.now,
+    })
+    return redeemed && { ...redeemed, refreshToken }
+  }
+  const issue = (redeemed: NonNullable<Awaited<ReturnType<typeof redeem>>>, audience: string) =>
+    tokensFor(ctx, client, redeemed.grant, redeemed.user, { audience, refreshToken: redeemed.refreshToken, withIdToken: true })
+
+  // The code names its grant, so the usual exchange (no resource asked) spends it in one write
+  // that holds only where the grant's one resource (or none) is the answer: nothing read first.
+  const named = grantOfCode(input.code)
+  if (named && input.resources.length === 0) {
+    const redeemed = await redeem(named, true)
+    if (redeemed) return issue(redeemed, audienceOf(ctx, redeemed.grant, []))
+  }
+  // Otherwise (a resource asked, or the write refused) the code's grant is judged as it stands.
   const pending = await findGrantByCode(ctx.db, codeHash)
   if (!pending || pending.clientId !== client.id)
     throw new OAuthError('invalid_grant', 'The code is unknown, expired or not this client’s.')
@@ -151,22 +182,20 @@ export async function exchangeCode(
   if (pending.codeUsedAt) return replayed(pending)
   // Judged before the code is spent: a refused request must leave the code to its rightful use.
   const audience = audienceOf(ctx, pending, input.resources)
-  const refreshToken = wantsRefresh ? newRefreshToken(pending.id) : undefined
-  const redeemed = await redeemCode(ctx.db, {
-    codeHash,
-    clientId: client.id,
-    redirectUri: input.redirectUri,
-    codeChallenge: await challengeOf(input.verifier),
-    refreshTokenHash: refreshToken ? await hashOpaqueToken(refreshToken) : null,
-    now: ctx.now,
-  })
+  const mismatch = new OAuthError(
+    'invalid_grant',
+    'The code is expired, or redirect_uri or code_verifier does not match the authorization.',
+  )
+  // Tried already, on the same conditions: what refused it was the code's own (expired, redirect_uri or verifier).
+  if (named && input.resources.length === 0) throw mismatch
+  const redeemed = await redeem(pending.id, false)
   if (!redeemed) {
     // Two presentations at once: the other one spent it between our read and our write. Still a replay.
     const now = await findGrantByCode(ctx.db, codeHash)
     if (now?.codeUsedAt && now.clientId === client.id) return replayed(now)
-    throw new OAuthError('invalid_grant', 'The code is expired, or redirect_uri or code_verifier does not match the authorization.')
+    throw mismatch
   }
-  return tokensFor(ctx, client, redeemed.grant, redeemed.user, { audience, refreshToken, withIdToken: true })
+  return issue(redeemed, audience)
 }
 
 /** The refresh_token grant: rotation, a retry's grace, reuse ending the grant (RFC 9700 §4.14.2). */

@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono'
 import type { AppEnv } from '../app-env'
 import { ApiError } from '../errors'
-import { authenticateClient, type ClientCredentials, refuseClient } from '../oidc/client-auth'
+import { type ClientCredentials, clientNamedBy, judgeClient, refuseClient } from '../oidc/client-auth'
 import { clientCredentialsGrant } from '../oidc/client-credentials'
 import { exchangeCode, refreshGrant } from '../oidc/grants'
 import { introspect } from '../oidc/introspection'
@@ -33,9 +33,10 @@ function basicCredentials(header: string | undefined): { clientId: string; secre
   }
 }
 
-async function credentialsOf(c: Context<AppEnv>, form: URLSearchParams): Promise<ClientCredentials> {
+/** The client's credentials as the request gives them ('malformed': a Basic header that is not one, refused once the budget has answered). */
+function credentialsOf(c: Context<AppEnv>, form: URLSearchParams): ClientCredentials | 'malformed' {
   const basic = basicCredentials(c.req.header('Authorization'))
-  if (basic === 'malformed') return refuseClient(c.var.signIn, { method: 'client_secret_basic' }, 'malformed_basic')
+  if (basic === 'malformed') return basic
   const formId = form.get('client_id') ?? undefined
   const formSecret = form.get('client_secret') ?? undefined
   if (basic) {
@@ -64,19 +65,33 @@ function refusal(c: Context<AppEnv>, error: unknown) {
 }
 
 /**
- * What the token and introspection endpoints read first, in this order: the network's budget
- * (spent before anything is read, as every unauthenticated POST does, so a spent budget answers
- * right and wrong credentials alike), a form, no parameter given twice, and the client.
+ * What the token and introspection endpoints read first: a form, no parameter given twice, the
+ * client's credentials and the client they name, all reads.
  */
-async function authenticatedForm(c: Context<AppEnv>, singles: string[]) {
-  await admitFromNetwork(c.var.signIn)
+async function readRequest(c: Context<AppEnv>, singles: string[]) {
   if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('Content-Type') ?? ''))
     throw new OAuthError('invalid_request', 'The body must be application/x-www-form-urlencoded.')
   const form = new URLSearchParams(new TextDecoder().decode(await c.req.arrayBuffer()))
   for (const name of ['client_id', 'client_secret', ...singles])
     if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `${name} is repeated.`)
-  const client = await authenticateClient(c.var.signIn, await credentialsOf(c, form))
-  return { form, client }
+  const credentials = credentialsOf(c, form)
+  const stored = credentials === 'malformed' ? undefined : await clientNamedBy(c.var.signIn, credentials)
+  return { form, credentials, stored }
+}
+
+/**
+ * The request read and its client authenticated. The network's budget is spent as the request
+ * arrives and the request is read beside it (one round trip instead of two), but nothing is
+ * judged, answered or written before the budget has answered: a spent budget is a 429 whatever the
+ * request holds, right or wrong credentials alike, as for every unauthenticated POST.
+ */
+async function authenticatedForm(c: Context<AppEnv>, singles: string[]) {
+  const [admitted, read] = await Promise.allSettled([admitFromNetwork(c.var.signIn), readRequest(c, singles)])
+  if (admitted.status === 'rejected') throw admitted.reason
+  if (read.status === 'rejected') throw read.reason
+  const { form, credentials, stored } = read.value
+  if (credentials === 'malformed') return refuseClient(c.var.signIn, { method: 'client_secret_basic' }, 'malformed_basic')
+  return { form, client: await judgeClient(c.var.signIn, credentials, stored) }
 }
 
 export const oauthToken = new Hono<AppEnv>()
