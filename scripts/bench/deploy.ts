@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { generateSigningKey, newSecretKey } from '../../src/auth/keys.ts'
+import { generateRsaSigningKey, generateSigningKey, newSecretKey } from '../../src/auth/keys.ts'
 import { quietEnv, run } from '../lib/run.ts'
 import { ITERATIONS, seed } from './database.ts'
 import { newScratch, type Served, serve, stopProcess } from './processes.ts'
@@ -52,7 +52,9 @@ export async function deploy(count: number, options: { assets: boolean }): Promi
   const deepCursor = await seed(persistTo, count)
 
   const envFile = join(scratch.dir, 'bench.env')
-  writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify([await generateSigningKey()])}'\nSECRET_KEY='${newSecretKey()}'\n`)
+  // The key set `npm run keys:generate` makes for production: Ed25519 (access tokens) and RSA (RS256 ID tokens).
+  const keys = [await generateSigningKey(), await generateRsaSigningKey()]
+  writeFileSync(envFile, `JWT_PRIVATE_KEYS='${JSON.stringify(keys)}'\nSECRET_KEY='${newSecretKey()}'\n`)
   const args = (extra: string[]) => [
     '--config',
     servedConfig(scratch.dir, options.assets),

@@ -54,17 +54,22 @@ async function setUp(baseUrl: string, adminToken: string, username: string) {
 /** The OpenID Provider's three measured endpoints, with their pools. */
 export async function oauthEndpoints(baseUrl: () => string, adminToken: string) {
   const { clientId, secret, jar } = await setUp(baseUrl(), adminToken, benchUsername(3))
-  const authorizePath = `/oauth2/authorize?${new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile email',
-    nonce: 'bench',
-    code_challenge: await pkceChallenge(),
-    code_challenge_method: 'S256',
-  })}`
-  const mintCode = async () =>
-    codeOf(await fetch(`${baseUrl()}${authorizePath}`, { redirect: 'manual', headers: { cookie: jar.header() } }))
+  const challenge = await pkceChallenge()
+  // With openid the exchange also signs an ID token (RS256, the default a client gets); without it,
+  // it does what the OAuth peer does (an access token and a refresh token), for the like-for-like row.
+  const authorizePath = (scope: string) =>
+    `/oauth2/authorize?${new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: REDIRECT_URI,
+      scope,
+      ...(scope.includes('openid') ? { nonce: 'bench' } : {}),
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    })}`
+  const minter = (scope: string) => async () =>
+    codeOf(await fetch(`${baseUrl()}${authorizePath(scope)}`, { redirect: 'manual', headers: { cookie: jar.header() } }))
+  const mintCode = minter('openid profile email')
 
   const form = (fields: Record<string, string>) => new URLSearchParams({ client_id: clientId, client_secret: secret, ...fields }).toString()
   const exchangeForm = (code: string) =>
@@ -80,6 +85,7 @@ export async function oauthEndpoints(baseUrl: () => string, adminToken: string) 
   }
 
   const codes = codePool(mintCode)
+  const oauthOnlyCodes = codePool(minter('profile email'))
   const first = await Promise.all(Array.from({ length: REFRESH_GRANTS }, async () => exchange(await mintCode())))
   const refreshes = refreshPool(first.map((tokens) => tokens.refresh_token))
   const userinfoToken = first[0]!.access_token
@@ -94,6 +100,16 @@ export async function oauthEndpoints(baseUrl: () => string, adminToken: string) 
         headers: formHeaders,
         credentials: codes.credentials,
         body: () => exchangeForm(codes.next()),
+      },
+    },
+    {
+      name: 'oauth code exchange (no openid)' as const,
+      spec: {
+        method: 'POST' as const,
+        path: '/oauth2/token',
+        headers: formHeaders,
+        credentials: oauthOnlyCodes.credentials,
+        body: () => exchangeForm(oauthOnlyCodes.next()),
       },
     },
     {

@@ -14,6 +14,7 @@ export const ENDPOINT_NAMES = [
   'admin list (first page)',
   'admin list (deep page)',
   'oauth code exchange',
+  'oauth code exchange (no openid)',
   'oauth refresh',
   'oauth userinfo',
   'org permission check',
