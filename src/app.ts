@@ -141,6 +141,11 @@ app.onError((error, c) => {
   return problemResponse(c, problem('internal_error'))
 })
 
+// The router compiles every route into its matchers on its first match: made to happen here, as
+// the module is evaluated (which the platform does while the TLS handshake is still going on),
+// instead of in the isolate's first request.
+app.router.match('GET', '/')
+
 /** The whole API's type: `hc<AppType>(baseUrl)` from hono/client infers every route's input and output. */
 export type AppType = typeof api
 export default app
