@@ -94,6 +94,8 @@ export async function signAccessToken(
  */
 const VERIFIED_TOKENS_KEPT = 1000
 const verifiedTokensOf = memoize((_config: TokenSettings) => new Map<string, Record<string, unknown>>())
+/** The same for the access tokens the OpenID Provider issued to clients, kept apart (they are never first-party tokens). */
+const verifiedClientTokensOf = memoize((_keys: KeySet) => new Map<string, Record<string, unknown>>())
 
 /**
  * Verifies an access token the strict way (RFC 8725, RFC 9068): only EdDSA, only a kid we hold,
@@ -158,8 +160,16 @@ export async function verifyClientAccessToken(
   token: string,
   nowSeconds: number,
 ): Promise<ClientAccessClaims | undefined> {
-  const claims = await verifySignedClaims({ keys }, token)
-  if (!claims) return undefined
+  // A client sends its token on every userinfo or resource call: its signature is checked once per
+  // isolate, like a first-party token's (verifiedTokensOf), and its claims on every request.
+  const known = verifiedClientTokensOf(keys)
+  let claims = known.get(token)
+  if (!claims) {
+    claims = await verifySignedClaims({ keys }, token)
+    if (!claims) return undefined
+    if (known.size >= VERIFIED_TOKENS_KEPT) known.delete(known.keys().next().value!)
+    known.set(token, claims)
+  }
   const { iss, sub, aud, client_id, iat, exp, jti, scope, grant_id, auth_time, acr } = claims
   if (iss !== issuer || typeof sub !== 'string' || typeof aud !== 'string' || typeof client_id !== 'string' || typeof jti !== 'string')
     return undefined
