@@ -7,7 +7,8 @@
  *
  *   npm run capacity -- [--report FILE] [--users N] [--active F] [--logins N] [--refreshes N]
  *                       [--reads N] [--signups F] [--peak R] [--audit-days N] [--replica]
- *                       [--networks N]
+ *                       [--networks N] [--app-signins N] [--client-refreshes N] [--userinfo N]
+ *                       [--invitations F]
  *
  * --report is a `npm run bench -- --json FILE` result (default: the one docs/scale.md uses).
  * The mix is per active user per day; --active is the share of users active on a day, --signups
@@ -15,6 +16,10 @@
  * --replica models AUTH_READ_MODE=replica: authenticated reads leave the primary for read replicas.
  * --networks is how many client networks (an IPv4 address, an IPv6 /64) the traffic comes from
  * (default: one per active user); the limiter spreads them, and the accounts, over its shards.
+ * As an identity provider, per active user per day: --app-signins sign-ins at other apps through
+ * the OpenID Provider (each an authorization that writes a code and its grant, and the code's
+ * exchange), --client-refreshes refreshes by those apps at the token endpoint, --userinfo userinfo
+ * requests; --invitations is the share of users invited to an organization each day.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -24,7 +29,7 @@ import { D1_LIMITS, DURABLE_OBJECT_LIMITS, PLAN, PRICES_READ_ON } from './bench/
 
 const { values: options } = parseArgs({
   options: {
-    report: { type: 'string', default: 'docs/benchmarks/2026-11-25-rows-2.json' },
+    report: { type: 'string', default: 'docs/benchmarks/2026-12-06-quick-peer-1.json' },
     users: { type: 'string', default: '1000000' },
     active: { type: 'string', default: '0.2' },
     logins: { type: 'string', default: '0.2' },
@@ -35,6 +40,10 @@ const { values: options } = parseArgs({
     'audit-days': { type: 'string', default: '365' },
     replica: { type: 'boolean', default: false },
     networks: { type: 'string' },
+    'app-signins': { type: 'string', default: '0.5' },
+    'client-refreshes': { type: 'string', default: '8' },
+    userinfo: { type: 'string', default: '0.5' },
+    invitations: { type: 'string', default: '0.0005' },
   },
 })
 const number = (name: keyof typeof options) => {
@@ -44,14 +53,31 @@ const number = (name: keyof typeof options) => {
 }
 
 type Measured = { cpu_ms_per_request: number; d1: { queries: number; rows_read: number; rows_written: number; d1_ms: number } }
-type Report = { endpoints: Record<string, Measured>; storage: { table: string; bytes_per_row: number }[] }
+type Report = {
+  endpoints: Record<string, Measured>
+  /** Endpoints the benchmark measures in its rows pass alone (a rare write with a mail, say). */
+  rows_only_endpoints?: Record<string, Measured>
+  storage: { table: string; rows: number; bytes_per_row: number }[]
+}
 const report = JSON.parse(readFileSync(options.report, 'utf8')) as Report
 const measured = (name: string) => {
-  const endpoint = report.endpoints[name]
+  const endpoint = report.endpoints[name] ?? report.rows_only_endpoints?.[name]
   if (!endpoint?.d1) throw new Error(`${options.report} has no D1 figures for '${name}': run npm run bench -- --json FILE`)
   return endpoint
 }
-const bytesPerRow = (table: string) => report.storage.find((row) => row.table === table)?.bytes_per_row ?? 0
+/**
+ * Bytes a stored row takes, indexes included, as the run left its table. dbstat counts whole 4 KiB
+ * pages, so a table the run left with few rows (a consent, an invitation) shows the page's floor
+ * shared among them: such a table is given the widest row among the tables measured full, an
+ * upper bound.
+ */
+const WELL_MEASURED_ROWS = 1000
+const widestMeasured = Math.max(...report.storage.filter((row) => row.rows >= WELL_MEASURED_ROWS).map((row) => row.bytes_per_row))
+const bytesPerRow = (table: string) => {
+  const row = report.storage.find((entry) => entry.table === table)
+  if (!row) return 0
+  return row.rows >= WELL_MEASURED_ROWS ? row.bytes_per_row : widestMeasured
+}
 
 const DAY = 86_400
 const MONTH_DAYS = 30
@@ -68,6 +94,22 @@ const mix = [
   { kind: 'login', endpoint: 'login', perDay: active * number('logins'), limiter: 2, mails: 0, primary: true },
   { kind: 'refresh', endpoint: 'refresh', perDay: active * number('refreshes'), limiter: 1, mails: 0, primary: true },
   { kind: 'authenticated read', endpoint: 'me', perDay: active * number('reads'), limiter: 0, mails: 0, primary: !options.replica },
+  // The identity provider's paths: an app's sign-in is an authorization (its code, its grant, the
+  // consent kept) then the code's exchange; the app then refreshes at the token endpoint, which
+  // spends from the network's budget like every unauthenticated POST.
+  {
+    kind: 'authorization (code)',
+    endpoint: 'oauth authorize',
+    perDay: active * number('app-signins'),
+    limiter: 0,
+    mails: 0,
+    primary: true,
+  },
+  { kind: 'code exchange', endpoint: 'oauth code exchange', perDay: active * number('app-signins'), limiter: 1, mails: 0, primary: true },
+  { kind: 'client refresh', endpoint: 'oauth refresh', perDay: active * number('client-refreshes'), limiter: 1, mails: 0, primary: true },
+  { kind: 'userinfo', endpoint: 'oauth userinfo', perDay: active * number('userinfo'), limiter: 0, mails: 0, primary: !options.replica },
+  // An invitation spends its inviter's hourly budget (a limiter request) and sends a mail.
+  { kind: 'org invitation', endpoint: 'org invitation', perDay: users * number('invitations'), limiter: 1, mails: 1, primary: true },
 ].map((entry) => ({ ...entry, cost: measured(entry.endpoint) }))
 
 const perDay = (pick: (entry: (typeof mix)[number]) => number) => mix.reduce((sum, entry) => sum + entry.perDay * pick(entry), 0)
@@ -118,14 +160,21 @@ const perShard = SCALES.map((scale) => {
 const softLimit = DURABLE_OBJECT_LIMITS.requestsPerSecond
 
 // Storage: every account; every session a login opened, kept until it expires (REFRESH_TOKEN_TTL,
-// 30 days; logouts would free some); and audit events (signups and logins) for their retention.
+// 30 days; logouts would free some); and audit events (signups, logins, invitations) for their
+// retention. An app's grant is kept while its browser session lives (30 days at most here, the
+// upkeep sweeps it after); one consent per active person (one app); an invitation is never swept,
+// so it stays as long as the audit log does.
 // A refresh stores nothing new (its token names its session; spent tokens are kept only for
 // sessions opened before that, which are gone 30 days after the change).
 const SESSION_DAYS = 30
+const perDayOf = (kind: string) => mix.find((entry) => entry.kind === kind)?.perDay ?? 0
 const stored = {
   users: users * bytesPerRow('users'),
   sessions: mix[1]!.perDay * SESSION_DAYS * bytesPerRow('sessions'),
-  audit_events: (mix[0]!.perDay + mix[1]!.perDay) * number('audit-days') * bytesPerRow('audit_events'),
+  audit_events: (mix[0]!.perDay + mix[1]!.perDay + perDayOf('org invitation')) * number('audit-days') * bytesPerRow('audit_events'),
+  oauth_grants: perDayOf('authorization (code)') * SESSION_DAYS * bytesPerRow('oauth_grants'),
+  oauth_consents: active * bytesPerRow('oauth_consents'),
+  org_invitations: perDayOf('org invitation') * number('audit-days') * bytesPerRow('org_invitations'),
 }
 const storageBytes = Object.values(stored).reduce((sum, bytes) => sum + bytes, 0)
 
@@ -166,7 +215,7 @@ const lines = [
   '',
   `Measured costs from ${options.report}; prices and limits read ${PRICES_READ_ON}.`,
   `AUTH_READ_MODE: ${options.replica ? 'replica (authenticated reads on read replicas)' : 'strict (every query on the primary)'}.`,
-  `Mix per active user per day: ${options.logins} login, ${options.refreshes} refreshes, ${options.reads} authenticated reads; ${f(number('signups') * 100, 2)} % of users sign up each day; the peak second is ${peakFactor} × the average.`,
+  `Mix per active user per day: ${options.logins} login, ${options.refreshes} refreshes, ${options.reads} authenticated reads; ${options['app-signins']} sign-ins at other apps, ${options['client-refreshes']} refreshes by them and ${options.userinfo} userinfo; ${f(number('signups') * 100, 2)} % of users sign up and ${f(number('invitations') * 100, 2)} % are invited to an organization each day; the peak second is ${peakFactor} × the average.`,
   '',
   '| request | per day | D1 queries | rows read | rows written | CPU ms |',
   '|---|---:|---:|---:|---:|---:|',

@@ -17,6 +17,9 @@ export const FLOOR_DERIVE_MANY = 'floor: pbkdf2 x10'
 export const FLOOR_NOOP = 'floor: noop'
 export const FLOOR_D1 = 'floor: d1'
 export const FLOOR_D1_SESSION = 'floor: d1 session'
+export const FLOOR_D1_BATCH = 'floor: d1 batch'
+/** Statements in the floor's batch, whose cost beyond one round trip is shared among all but the first. */
+export const BATCH_STATEMENTS = 5
 /** Derivations per request of the amortised floor, which divides the HTTP noise among them. */
 export const DERIVES_PER_REQUEST = 10
 /** What `--scale` measures again, at each of these sizes. */

@@ -95,6 +95,7 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
   const pool: string[] = []
   for (let i = 0; i < 24; i++) pool.push((await loginAs(baseUrl, 2 + (i % 10))).refresh_token)
   let signups = 0
+  let invitations = 0
   const runTag = Date.now().toString(36)
   let nextLogin = 0
 
@@ -102,7 +103,7 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
   const oauth = !only || only.some((name) => name.startsWith('oauth')) ? await oauthEndpoints(() => baseUrl, admin.access_token) : []
   // An organization of the member's, whose permission check reads the membership (and a custom role) on every request.
   const orgSlug = `bench-${runTag}`
-  if (!only || only.includes('org permission check')) {
+  if (!only || only.includes('org permission check') || only.includes('org invitation')) {
     await post(baseUrl, '/orgs', { slug: orgSlug, name: 'Bench organization' }, member.access_token)
     await post(baseUrl, `/orgs/${orgSlug}/roles`, { name: 'billing', permissions: ['billing:*', 'project:read'] }, member.access_token)
   }
@@ -195,6 +196,17 @@ export async function endpoints(pools: EndpointPools, deployment: Deployment, on
         path: `/api/v1/orgs/${orgSlug}/permissions/check`,
         headers: bearer(member.access_token),
         body: () => JSON.stringify({ permissions: ['member:invite', 'billing:read'] }),
+      },
+    },
+    {
+      // An invitation: its row, its event and its mail job (the consumer then arms its token).
+      name: 'org invitation',
+      spec: {
+        method: 'POST',
+        path: `/api/v1/orgs/${orgSlug}/invitations`,
+        headers: bearer(member.access_token),
+        body: () => JSON.stringify({ email: `invitee_${runTag}_${invitations++}@bench.example`, roles: ['member'] }),
+        rowsOnly: true,
       },
     },
   ]

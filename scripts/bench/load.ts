@@ -19,6 +19,12 @@ export type RequestSpec = {
   credentials?: Credentials
   /** A page's form POST answers with a redirect (303): that is its success, not an error. */
   redirects?: boolean
+  /**
+   * Measured in the rows pass only (D1 queries, rows, CPU of a few requests), not in the timed
+   * rounds: a rare write whose side work (a mail for the queue's consumer) would load the engine
+   * under every endpoint measured after it.
+   */
+  rowsOnly?: boolean
 }
 
 /**

@@ -4,8 +4,10 @@
  */
 import { BENCH_PASSWORD, ITERATIONS, storageByTable } from './database.ts'
 import {
+  BATCH_STATEMENTS,
   DERIVES_PER_REQUEST,
   FLOOR_D1,
+  FLOOR_D1_BATCH,
   FLOOR_D1_SESSION,
   FLOOR_DERIVE,
   FLOOR_DERIVE_MANY,
@@ -40,6 +42,7 @@ function floorTargets({ baseUrl }: Served): Target[] {
     { name: FLOOR_NOOP, baseUrl, spec: { path: '/noop' } },
     { name: FLOOR_D1, baseUrl, spec: { path: '/d1' } },
     { name: FLOOR_D1_SESSION, baseUrl, spec: { path: '/d1-session' } },
+    { name: FLOOR_D1_BATCH, baseUrl, spec: { path: `/d1-batch?n=${BATCH_STATEMENTS}` } },
   ]
 }
 
@@ -68,9 +71,10 @@ async function oauthPeerTargets(peer: OAuthPeer): Promise<Target[]> {
   return (await oauthPeerEndpoints(peer)).map(({ name, spec }) => ({ name, baseUrl: peer.baseUrl, spec, cpuMs: peer.cpuMs }))
 }
 
-async function targetsOf(pools: EndpointPools, deployment: Deployment, only?: string[]) {
+/** The API's endpoints to measure: in the timed rounds, all but the rows pass's own (`rowsOnly`). */
+async function targetsOf(pools: EndpointPools, deployment: Deployment, only?: string[], pass: 'timed' | 'rows' = 'timed') {
   return (await endpoints(pools, deployment, only))
-    .filter(({ name }) => !only || only.includes(name))
+    .filter(({ name, spec }) => (!only || only.includes(name)) && (pass === 'rows' || !spec.rowsOnly))
     .map(({ name, spec }) => ({ name, baseUrl: deployment.baseUrl, spec, cpuMs: deployment.cpuMs }))
 }
 
@@ -109,11 +113,14 @@ async function measureAll(options: BenchOptions, targets: Target[]): Promise<Row
   return rows
 }
 
-/** D1's own account of one request, averaged over the rows pass: queries, rows read and written, query time. */
-export type Usage = { queries: number; rows_read: number; rows_written: number; d1_ms: number }
+/**
+ * D1's own account of one request, averaged over the rows pass (queries, rows read and written,
+ * query time), and the engine's CPU per request there (sequential requests, the local D1 included).
+ */
+export type Usage = { queries: number; rows_read: number; rows_written: number; d1_ms: number; cpu_ms: number }
 export const USAGE_REQUESTS = 20
 
-function parseUsage(header: string | null): Usage {
+function parseUsage(header: string | null): Omit<Usage, 'cpu_ms'> {
   const fields = Object.fromEntries((header ?? '').split('; ').map((pair) => pair.split('=') as [string, string]))
   return {
     queries: Number(fields.queries ?? 0),
@@ -132,9 +139,10 @@ async function measureUsage(pools: EndpointPools, deployment: Deployment, only?:
   process.stderr.write('  rows pass: serving again with REPORT_D1_USAGE=true\n')
   const metered = await deployment.metered()
   const usage = new Map<string, Usage>()
-  for (const { name, spec } of await targetsOf(pools, { ...deployment, baseUrl: metered.baseUrl }, only)) {
-    const total: Usage = { queries: 0, rows_read: 0, rows_written: 0, d1_ms: 0 }
+  for (const { name, spec } of await targetsOf(pools, { ...deployment, baseUrl: metered.baseUrl }, only, 'rows')) {
+    const total = { queries: 0, rows_read: 0, rows_written: 0, d1_ms: 0 }
     await spec.credentials?.prepare({ connections: 1, requests: USAGE_REQUESTS })
+    const cpuBefore = metered.cpuMs()
     for (let i = 0; i < USAGE_REQUESTS; i++) {
       const response = await fetch(`${metered.baseUrl}${spec.path}`, {
         method: spec.method ?? 'GET',
@@ -148,14 +156,16 @@ async function measureUsage(pools: EndpointPools, deployment: Deployment, only?:
       if (!response.ok && !(spec.redirects && response.status >= 300 && response.status < 400))
         throw new Error(`rows pass: ${name} answered ${response.status}: ${text}`)
       const one = parseUsage(response.headers.get('X-D1-Usage'))
-      for (const key of Object.keys(total) as (keyof Usage)[]) total[key] += one[key]
+      for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += one[key]
     }
+    const cpuMs = (metered.cpuMs() - cpuBefore) / USAGE_REQUESTS
     const round = (value: number) => Math.round((value / USAGE_REQUESTS) * 1000) / 1000
     usage.set(name, {
       queries: round(total.queries),
       rows_read: round(total.rows_read),
       rows_written: round(total.rows_written),
       d1_ms: round(total.d1_ms),
+      cpu_ms: Math.round(cpuMs * 100) / 100,
     })
   }
   return usage

@@ -122,6 +122,12 @@ export async function oauthEndpoints(baseUrl: () => string, adminToken: string) 
         onResponse: refreshes.onResponse,
       },
     },
+    {
+      // A code for a signed-in browser of a client it needs no consent for: a grant written (and the
+      // consent remembered) per request, answered with the redirect to the client.
+      name: 'oauth authorize' as const,
+      spec: { path: authorizePath('openid profile email'), headers: { cookie: jar.header() } as Record<string, string>, redirects: true },
+    },
     { name: 'oauth userinfo' as const, spec: { path: '/oauth2/userinfo', headers: { authorization: `Bearer ${userinfoToken}` } } },
   ]
 }

@@ -18,6 +18,8 @@ export const ENDPOINT_NAMES = [
   'oauth refresh',
   'oauth userinfo',
   'org permission check',
+  'org invitation',
+  'oauth authorize',
   'sign-in page',
   'page sign-in',
 ] as const

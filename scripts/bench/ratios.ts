@@ -11,6 +11,8 @@ export type Floors = {
   pbkdf2_amortised_ms: number
   d1_round_trip_ms: number
   d1_session_round_trip_ms: number
+  /** Each statement after the first of a batch in a session (floor-worker.ts /d1-batch). */
+  d1_batch_statement_ms: number
 }
 
 /** The table a ratio is printed in; `peer` and `scale` only when the run measured them. */
@@ -41,6 +43,7 @@ const FLOOR_LABELS: Record<keyof Floors, string> = {
   pbkdf2_amortised_ms: 'pbkdf2 (amortised)',
   d1_round_trip_ms: 'd1 round trip',
   d1_session_round_trip_ms: 'd1 round trip in a session',
+  d1_batch_statement_ms: 'd1 statement in a batch',
 }
 
 /** The terms ratios are written in, checked against the endpoint names the run measures. */

@@ -2,8 +2,10 @@
 import { cpus, totalmem } from 'node:os'
 import { ITERATIONS, type TableStorage } from './database.ts'
 import {
+  BATCH_STATEMENTS,
   DERIVES_PER_REQUEST,
   FLOOR_D1,
+  FLOOR_D1_BATCH,
   FLOOR_D1_SESSION,
   FLOOR_DERIVE,
   FLOOR_DERIVE_MANY,
@@ -32,6 +34,7 @@ export function measurementsOf(rows: Row[], scale: ScaleRun[] | undefined, peer:
     pbkdf2_amortised_ms: rounded((latency(FLOOR_DERIVE_MANY) - latency(FLOOR_NOOP)) / DERIVES_PER_REQUEST),
     d1_round_trip_ms: rounded(latency(FLOOR_D1) - latency(FLOOR_NOOP)),
     d1_session_round_trip_ms: rounded(latency(FLOOR_D1_SESSION) - latency(FLOOR_NOOP)),
+    d1_batch_statement_ms: rounded((latency(FLOOR_D1_BATCH) - latency(FLOOR_D1_SESSION)) / (BATCH_STATEMENTS - 1)),
   }
   const groups: Group[] = ['floors', ...(peer ? (['peer'] as const) : []), ...(scale ? (['scale'] as const) : [])]
   return {
@@ -66,6 +69,9 @@ export type Results = {
   errors: { errors: number; status_5xx: number }
   seconds: number
 }
+
+/** The endpoints measured in the rows pass alone: no timed row of their own. */
+const rowsOnly = (rows: Row[], usage: Map<string, Usage>) => [...usage].filter(([name]) => !rows.some((row) => row.name === name))
 
 const costOf = (row: Row, usage: Usage) =>
   costPerMillion({ cpuMs: row.cpuMsPerRequest, rowsRead: usage.rows_read, rowsWritten: usage.rows_written })
@@ -107,7 +113,7 @@ export function markdownReport(
         `| ${name} | ${latency.requests + throughput.requests} | ${fixed(throughput.rps, 1)} | ${fixed(latency.p50_ms)} | ${fixed(latency.p99_ms)} | ${fixed(cpuMsPerRequest)} | ${latency.errors + throughput.errors} |`,
     ),
     '',
-    `Floors: hello p50 ${fixed(hello)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(floors.pbkdf2_ms)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(floors.pbkdf2_amortised_ms)} ms each when ${DERIVES_PER_REQUEST} share a request); one D1 round trip (a bare worker's \`select 1\`, minus its no-op) ${fixed(floors.d1_round_trip_ms)} ms; the same in a D1 session started on the primary, as the API makes every query, ${fixed(floors.d1_session_round_trip_ms)} ms.`,
+    `Floors: hello p50 ${fixed(hello)} ms; one PBKDF2 derivation (${ITERATIONS} iterations) in workerd ${fixed(floors.pbkdf2_ms)} ms (a bare worker's p50 for one derivation minus its p50 for a no-op, in the same rounds; ${fixed(floors.pbkdf2_amortised_ms)} ms each when ${DERIVES_PER_REQUEST} share a request); one D1 round trip (a bare worker's \`select 1\`, minus its no-op) ${fixed(floors.d1_round_trip_ms)} ms; the same in a D1 session started on the primary, as the API makes every query, ${fixed(floors.d1_session_round_trip_ms)} ms; each statement after the first of a batch in that session, ${fixed(floors.d1_batch_statement_ms)} ms.`,
     ...ratios.markdown,
     ...(peer
       ? [
@@ -126,6 +132,11 @@ export function markdownReport(
       if (!u) return []
       return `| ${row.name} | ${fixed(u.queries, 1)} | ${fixed(u.rows_read, 1)} | ${fixed(u.rows_written, 1)} | ${fixed(u.d1_ms, 3)} | ${fixed(row.cpuMsPerRequest)} | ${fixed(costOf(row, u).total, 2)} |`
     }),
+    // Measured in the rows pass alone (rowsOnly): CPU from its sequential requests there.
+    ...rowsOnly(rows, usage).map(
+      ([name, u]) =>
+        `| ${name} (rows pass only) | ${fixed(u.queries, 1)} | ${fixed(u.rows_read, 1)} | ${fixed(u.rows_written, 1)} | ${fixed(u.d1_ms, 3)} | ${fixed(u.cpu_ms)} | ${fixed(costPerMillion({ cpuMs: u.cpu_ms, rowsRead: u.rows_read, rowsWritten: u.rows_written }).total, 2)} |`,
+    ),
     '',
     `Storage (bytes per row, indexes included, in the local D1 after the run): ${storage.map(({ table, rows: count, bytesPerRow }) => `${table} ${fixed(bytesPerRow, 0)} (${count} rows)`).join(', ')}.`,
   ]
@@ -183,6 +194,16 @@ export function jsonReport(
           },
         ]
       }),
+    ),
+    rows_only_endpoints: Object.fromEntries(
+      rowsOnly(rows, usage).map(([name, u]) => [
+        name,
+        {
+          cpu_ms_per_request: u.cpu_ms,
+          d1: u,
+          usd_per_million: costPerMillion({ cpuMs: u.cpu_ms, rowsRead: u.rows_read, rowsWritten: u.rows_written }),
+        },
+      ]),
     ),
     ...(scale
       ? { scale: scale.map(({ users, rows: r }) => ({ users, endpoints: Object.fromEntries(r.map((row) => [row.name, row.latency])) })) }
