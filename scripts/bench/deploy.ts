@@ -41,8 +41,9 @@ function servedConfig(dir: string, assets: boolean): string {
 /**
  * Migrates and seeds a fresh database with `count` users, then serves the worker on it.
  * `metered()` serves it again on the same database with REPORT_D1_USAGE on, for the rows pass.
+ * With `inspector` (`npm run profile`), every serving has the inspector on and the bundle unminified.
  */
-export async function deploy(count: number, options: { assets: boolean }): Promise<Deployment> {
+export async function deploy(count: number, options: { assets: boolean; inspector?: boolean }): Promise<Deployment> {
   const scratch = newScratch('edge-users-bench-')
   const persistTo = join(scratch.dir, 'state')
   await run('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], {
@@ -66,18 +67,22 @@ export async function deploy(count: number, options: { assets: boolean }): Promi
     'RATE_LIMIT_PER_IP_PER_MINUTE:1000000',
     '--var',
     'LOGIN_FREE_FAILURES:99',
+    // The rows pass sends a few invitations, which spend the inviter's hourly budget.
+    '--var',
+    'PROFILE_CHANGES_PER_HOUR:1000',
     '--var',
     `PBKDF2_ITERATIONS:${ITERATIONS}`,
     ...extra,
   ]
-  const served = await serve(scratch, args([]), '/api/v1/health')
+  const inspector = options.inspector ?? false
+  const served = await serve(scratch, args([]), '/api/v1/health', { inspector })
   const metered = async () => {
     if (scratch.child) await stopProcess(scratch.child)
-    return serve(scratch, args(['--var', 'REPORT_D1_USAGE:true']), '/api/v1/health')
+    return serve(scratch, args(['--var', 'REPORT_D1_USAGE:true']), '/api/v1/health', { inspector })
   }
   const servedCold = async () => {
     if (scratch.child) await stopProcess(scratch.child)
-    return serve(scratch, args([]), '/api/v1/health', { cold: true })
+    return serve(scratch, args([]), '/api/v1/health', { cold: true, inspector })
   }
   return { ...served, users: count, deepCursor, persistTo, metered, servedCold }
 }

@@ -11,7 +11,13 @@ import { join } from 'node:path'
 import { quietEnv } from '../lib/run.ts'
 import { pinWorkerd, workerdCpuMs } from './pinning.ts'
 
-export type Served = { baseUrl: string; cpuMs: () => number; stop: () => Promise<void> }
+export type Served = {
+  baseUrl: string
+  cpuMs: () => number
+  stop: () => Promise<void>
+  /** The inspector's port (DevTools protocol), when served with `inspector` (serve's option). */
+  inspectorPort?: number
+}
 
 /**
  * wrangler dev records a trace of every request and subrequest for its local dashboard, on the
@@ -144,19 +150,25 @@ async function waitUntilReadyLine(child: ChildProcess, logFile: string) {
 export const canServeCold = () => serveMode === 'direct'
 
 /**
- * Serves with `wrangler dev` from the scratch until `readyPath` answers, then pins its workerd.
- * With `cold` (direct mode only) it waits for the server's ready line instead, so the worker's
- * first request is still to come.
+ * How a server is started beyond its arguments. `cold` (direct mode only): waits for the server's
+ * ready line instead of an answer, so the worker's first request is still to come. `inspector`:
+ * for `npm run profile`, the inspector on a free port and the bundle unminified (readable names
+ * and lines); the benchmark never sets it, since an attached inspector is no part of production.
  */
+export type ServeOptions = { cold?: boolean; inspector?: boolean }
+
+/** Serves with `wrangler dev` from the scratch until `readyPath` answers (see ServeOptions), then pins its workerd. */
 export async function serve(
   scratch: Scratch,
   args: string[] | ((port: number) => string[]),
   readyPath: string,
-  options: { cold?: boolean } = {},
+  options: ServeOptions = {},
 ): Promise<Served> {
   const port = await freePort()
+  const inspectorPort = options.inspector ? await freePort() : undefined
+  const inspectorArgs = inspectorPort === undefined ? [] : ['--inspector-port', String(inspectorPort), '--no-minify']
   const logFile = join(scratch.dir, 'wrangler.log')
-  const child = startServer(['--port', String(port), ...(typeof args === 'function' ? args(port) : args)], logFile)
+  const child = startServer(['--port', String(port), ...(typeof args === 'function' ? args(port) : args), ...inspectorArgs], logFile)
   scratch.child = child
   const baseUrl = `http://127.0.0.1:${port}`
   try {
@@ -169,5 +181,5 @@ export async function serve(
     throw error
   }
   pinWorkerd(child.pid!)
-  return { baseUrl, cpuMs: () => workerdCpuMs(child.pid!), stop: () => release(scratch) }
+  return { baseUrl, cpuMs: () => workerdCpuMs(child.pid!), stop: () => release(scratch), inspectorPort }
 }

@@ -5,6 +5,12 @@
  * child process by environment.ts, with `wrangler dev`'s flags:
  *
  *   serve-direct.ts --config FILE --port N --persist-to DIR [--env-file FILE] [--var NAME:VALUE ...]
+ *                   [--inspector-port N] [--no-minify]
+ *
+ * `--inspector-port` attaches the inspector (DevTools protocol) on that port and `--no-minify`
+ * bundles unminified, both for `npm run profile`, whose frames then have readable names and lines;
+ * without them the worker is served as the benchmark measures it. Both are also `wrangler dev`'s
+ * own flags, so processes.ts passes them the same way in either mode.
  *
  * Prints `ready <url>` once the worker answers, and stops it on SIGTERM.
  */
@@ -19,6 +25,8 @@ const { values } = parseArgs({
     'persist-to': { type: 'string' },
     'env-file': { type: 'string' },
     var: { type: 'string', multiple: true, default: [] },
+    'inspector-port': { type: 'string' },
+    'no-minify': { type: 'boolean', default: false },
   },
 })
 
@@ -38,9 +46,11 @@ for (const pair of values.var) {
 const worker = await unstable_startWorker({
   config: values.config,
   bindings,
+  // Over the config's `minify`, as `wrangler dev --no-minify` does (wrangler reads build.minify first).
+  ...(values['no-minify'] ? { build: { minify: false } } : {}),
   dev: {
     server: { hostname: '127.0.0.1', port: Number(values.port ?? 0) },
-    inspector: false,
+    inspector: values['inspector-port'] ? { hostname: '127.0.0.1', port: Number(values['inspector-port']) } : false,
     persist: values['persist-to'],
     watch: false,
     liveReload: false,
