@@ -7,6 +7,7 @@ import {
   authorizePath,
   bindingOf,
   codeFrom,
+  codeUnder,
   exchange,
   ISSUER,
   oauthPost,
@@ -160,29 +161,9 @@ describe('a refused token request changes nothing', () => {
   it('a code whose grant names two resources, exchanged without naming one, is invalid_target and stays unspent', async () => {
     const resources = ['https://api.review.example/', 'https://files.review.example/']
     const withResources = { OAUTH_RESOURCES: JSON.stringify(resources) }
-    const client = await registeredClient({ skip_consent: true })
-    const { browser } = await signedInBrowser()
-    const { verifier, challenge } = await pkce()
-    const authorized = await call(`${ORIGIN}${authorizePath(client.id, challenge, { resource: resources })}`, {
-      headers: { Cookie: [...browser.cookies].map(([n, v]) => `${n}=${v}`).join('; '), 'CF-Connecting-IP': browser.ip },
-      env: withResources,
-    })
-    const code = codeFrom(new URL(authorized.headers.get('Location')!))
-    const exchangeNaming = (extra: Record<string, string>) =>
-      call(`${ORIGIN}/oauth2/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${btoa(`${client.id}:${client.secret}`)}` },
-        rawBody: new URLSearchParams({
-          grant_type: 'authorization_code',
-          code,
-          redirect_uri: REDIRECT_URI,
-          code_verifier: verifier,
-          ...extra,
-        }).toString(),
-        env: withResources,
-      })
-    expect(((await (await exchangeNaming({})).json()) as TokenAnswer).error).toBe('invalid_target')
-    const named = await exchangeNaming({ resource: resources[1]! })
+    const { exchangeUnder } = await codeUnder(withResources, { resource: resources })
+    expect(((await (await exchangeUnder(withResources)).json()) as TokenAnswer).error).toBe('invalid_target')
+    const named = await exchangeUnder(withResources, { resource: resources[1]! })
     expect(named.status, await named.clone().text()).toBe(200)
     expect(claimsOf(((await named.json()) as TokenAnswer).access_token!).aud).toBe(resources[1])
   })

@@ -131,3 +131,32 @@ export async function authorizedTokens(clientOverrides: Record<string, unknown> 
   expect(response.status, await response.clone().text()).toBe(200)
   return { client, browser, account, code, verifier, tokens: (await response.json()) as TokenAnswer }
 }
+
+/**
+ * A skip_consent client's code for a signed-in browser, authorized under these bindings
+ * (OAUTH_RESOURCES, say), and its exchange under bindings of the exchange's own.
+ */
+export async function codeUnder(bindings: Record<string, string>, params: Record<string, string | string[] | null> = {}) {
+  const client = await registeredClient({ skip_consent: true })
+  const { browser } = await signedInBrowser()
+  const { verifier, challenge } = await pkce()
+  const authorized = await call(`${ORIGIN}${authorizePath(client.id, challenge, params)}`, {
+    headers: { Cookie: [...browser.cookies].map(([n, v]) => `${n}=${v}`).join('; '), 'CF-Connecting-IP': browser.ip },
+    env: bindings,
+  })
+  const code = codeFrom(new URL(authorized.headers.get('Location')!))
+  const exchangeUnder = (exchangeBindings: Record<string, string>, extra: Record<string, string> = {}) =>
+    call(`${ORIGIN}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic(client.id, client.secret) },
+      rawBody: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: verifier,
+        ...extra,
+      }).toString(),
+      env: exchangeBindings,
+    })
+  return { client, code, exchangeUnder }
+}

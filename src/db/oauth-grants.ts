@@ -77,8 +77,12 @@ export async function redeemCode(
     redirectUri: string
     codeChallenge: string
     refreshTokenHash: string | null
-    /** The grant must name at most one resource (a request that names none gets that one, or the issuer). */
-    atMostOneResource?: boolean
+    /**
+     * For an exchange that names no resource: the grant must name none, or one of these (the
+     * resources this server serves now), so the write holds only where the token's audience is
+     * already settled and the code is never spent by an exchange then refused.
+     */
+    servable?: string[]
     now: Date
   },
 ) {
@@ -96,7 +100,9 @@ export async function redeemCode(
           eq(oauthGrants.clientId, input.clientId),
           eq(oauthGrants.redirectUri, input.redirectUri),
           eq(oauthGrants.codeChallenge, input.codeChallenge),
-          input.atMostOneResource ? sql`json_array_length(${oauthGrants.resources}) <= 1` : undefined,
+          input.servable
+            ? sql`(json_array_length(${oauthGrants.resources}) = 0 OR (json_array_length(${oauthGrants.resources}) = 1 AND json_extract(${oauthGrants.resources}, '$[0]') IN ${input.servable}))`
+            : undefined,
           sessionHoldsAt(now),
           accountEnabled,
         ),

@@ -138,7 +138,7 @@ export async function exchangeCode(
   if (!PKCE_VERIFIER.test(input.verifier)) throw new OAuthError('invalid_request', 'code_verifier must be 43-128 unreserved characters.')
   const [codeHash, codeChallenge] = await Promise.all([hashOpaqueToken(input.code), challengeOf(input.verifier)])
   const wantsRefresh = client.grantTypes.includes('refresh_token')
-  const redeem = async (grantId: string, atMostOneResource: boolean) => {
+  const redeem = async (grantId: string, servable?: string[]) => {
     const refreshToken = wantsRefresh ? newRefreshToken(grantId) : undefined
     const redeemed = await redeemCode(ctx.db, {
       grantId,
@@ -147,7 +147,7 @@ export async function exchangeCode(
       redirectUri: input.redirectUri ?? '',
       codeChallenge,
       refreshTokenHash: refreshToken ? await hashOpaqueToken(refreshToken) : null,
-      atMostOneResource,
+      servable,
       now: ctx.now,
     })
     return redeemed && { ...redeemed, refreshToken }
@@ -156,10 +156,10 @@ export async function exchangeCode(
     tokensFor(ctx, client, redeemed.grant, redeemed.user, { audience, refreshToken: redeemed.refreshToken, withIdToken: true })
 
   // The code names its grant, so the usual exchange (no resource asked) spends it in one write
-  // that holds only where the grant's one resource (or none) is the answer: nothing read first.
+  // that holds only where the grant names no resource or one still served: nothing read first.
   const named = grantOfCode(input.code)
   if (named && input.resources.length === 0) {
-    const redeemed = await redeem(named, true)
+    const redeemed = await redeem(named, [ctx.config.publicUrl, ...ctx.config.oauthResources])
     if (redeemed) return issue(redeemed, audienceOf(ctx, redeemed.grant, []))
   }
   // Otherwise (a resource asked, or the write refused) the code's grant is judged as it stands.
@@ -188,7 +188,7 @@ export async function exchangeCode(
   )
   // Tried already, on the same conditions: what refused it was the code's own (expired, redirect_uri or verifier).
   if (named && input.resources.length === 0) throw mismatch
-  const redeemed = await redeem(pending.id, false)
+  const redeemed = await redeem(pending.id)
   if (!redeemed) {
     // Two presentations at once: the other one spent it between our read and our write. Still a replay.
     const now = await findGrantByCode(ctx.db, codeHash)

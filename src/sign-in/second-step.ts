@@ -155,7 +155,9 @@ export async function completeSecondStep(ctx: SignInContext, input: { mfaToken: 
   }
   const checked = await checkProof({ db, config, now: attempt.at, client, signIn: true }, user, proof)
   if (!checked) throw await wrongCode()
-  const first = firstProof()
+  // The first proof's record holds only with the second's spend (a passkey's counter, set in the
+  // session's batch): a lost race records no sign-in, so its failure still counts in the streak.
+  const first = firstProof(checked.write.guard)
   if (!(await useChallenge(db, { id: challenge.id, now: attempt.at }))) throw problem('invalid_mfa_token')
   // A passkey's counter is set in the session's batch: a rival assertion that set it first makes
   // this a wrong answer; where this one set it, what the first proof was checked against changed.
