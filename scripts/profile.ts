@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util'
 import { deploy } from './bench/deploy.ts'
 import { endpointPools, endpoints } from './bench/endpoints.ts'
 import { frameLocator } from './bench/frame-locations.ts'
-import type { RequestSpec } from './bench/load.ts'
+import { type RequestSpec, sendOnce } from './bench/load.ts'
 import { ENDPOINT_NAMES } from './bench/options.ts'
 import { pinLoadGenerator } from './bench/pinning.ts'
 import { addProfile, newTally, type Tally, topFrames } from './bench/profile-tally.ts'
@@ -67,20 +67,6 @@ function readOptions(args: string[]): ProfileOptions {
   }
 }
 
-/** One request as the rows pass sends it (bench/measure.ts): the spec's method, headers and body, redirects not followed. */
-async function send(baseUrl: string, name: string, spec: RequestSpec) {
-  const response = await fetch(`${baseUrl}${spec.path}`, {
-    method: spec.method ?? 'GET',
-    headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers, ...spec.headersEach?.() },
-    body: spec.body?.(),
-    redirect: 'manual',
-  })
-  const text = await response.text()
-  spec.onResponse?.(response.status, text)
-  if (!response.ok && !(spec.redirects && response.status >= 300 && response.status < 400))
-    throw new Error(`${name} answered ${response.status}: ${text}`)
-}
-
 /** `count` requests one after the other, in batches whose credentials are prepared first; `during` wraps each batch's requests. */
 async function drive(
   baseUrl: string,
@@ -96,7 +82,7 @@ async function drive(
     const batch = Math.min(wanted, spec.credentials?.available() ?? wanted)
     if (batch === 0) throw new Error(`${name}: its pool of single-use credentials is empty`)
     await during(async () => {
-      for (let i = 0; i < batch; i++) await send(baseUrl, name, spec)
+      for (let i = 0; i < batch; i++) await sendOnce(baseUrl, name, spec)
     })
     done += batch
   }
@@ -148,7 +134,7 @@ async function main(options: ProfileOptions) {
       await untilIdle(cold.cpuMs)
       profiler = await connectProfiler(cold.inspectorPort!)
       const { profile } = profiler
-      addProfile(tally, await profile(() => send(cold.baseUrl, options.endpoint, spec)))
+      addProfile(tally, await profile(async () => void (await sendOnce(cold.baseUrl, options.endpoint, spec))))
     } else {
       profiler = await connectProfiler(deployment.inspectorPort!)
       const { profile } = profiler

@@ -39,6 +39,26 @@ export type Credentials = {
   available: () => number
 }
 
+/**
+ * One request as a spec describes it, outside the load generator (the rows pass, the profiler):
+ * JSON unless the spec's headers say otherwise (the token endpoint takes a form), redirects not
+ * followed, its answer shown to `onResponse`. Throws on a status the spec does not count as
+ * success; returns the answer's headers.
+ */
+export async function sendOnce(baseUrl: string, name: string, spec: RequestSpec): Promise<Headers> {
+  const response = await fetch(`${baseUrl}${spec.path}`, {
+    method: spec.method ?? 'GET',
+    headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers, ...spec.headersEach?.() },
+    body: spec.body?.(),
+    redirect: 'manual',
+  })
+  const text = await response.text()
+  spec.onResponse?.(response.status, text)
+  if (!response.ok && !(spec.redirects && response.status >= 300 && response.status < 400))
+    throw new Error(`${name} answered ${response.status}: ${text}`)
+  return response.headers
+}
+
 export type Measurement = {
   connections: number
   seconds: number

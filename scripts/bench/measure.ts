@@ -20,7 +20,7 @@ import {
 } from './declared-ratios.ts'
 import { type Deployment, deploy, deployFloor } from './deploy.ts'
 import { type EndpointPools, endpoints } from './endpoints.ts'
-import { type Measurement, merge, type RequestSpec, run, type Sample, summarise } from './load.ts'
+import { type Measurement, merge, type RequestSpec, run, type Sample, sendOnce, summarise } from './load.ts'
 import { deployOAuthPeer, installOAuthPeer, type OAuthPeer, oauthPeerEndpoints } from './oauth-peer.ts'
 import type { BenchOptions } from './options.ts'
 import { deployPeer, installPeer, PEER_USERS, peerEmail } from './peer.ts'
@@ -144,18 +144,8 @@ async function measureUsage(pools: EndpointPools, deployment: Deployment, only?:
     await spec.credentials?.prepare({ connections: 1, requests: USAGE_REQUESTS })
     const cpuBefore = metered.cpuMs()
     for (let i = 0; i < USAGE_REQUESTS; i++) {
-      const response = await fetch(`${metered.baseUrl}${spec.path}`, {
-        method: spec.method ?? 'GET',
-        // JSON unless the endpoint says otherwise (the OpenID Provider's token endpoint takes a form), as load.ts sends it.
-        headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers, ...spec.headersEach?.() },
-        body: spec.body?.(),
-        redirect: 'manual',
-      })
-      const text = await response.text()
-      spec.onResponse?.(response.status, text)
-      if (!response.ok && !(spec.redirects && response.status >= 300 && response.status < 400))
-        throw new Error(`rows pass: ${name} answered ${response.status}: ${text}`)
-      const one = parseUsage(response.headers.get('X-D1-Usage'))
+      const headers = await sendOnce(metered.baseUrl, `rows pass: ${name}`, spec)
+      const one = parseUsage(headers.get('X-D1-Usage'))
       for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += one[key]
     }
     const cpuMs = (metered.cpuMs() - cpuBefore) / USAGE_REQUESTS
